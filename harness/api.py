@@ -1,0 +1,202 @@
+"""Typed contracts between tasks, the runner and model adapters.
+
+Requests carry media as *paths* (never decoded tensors) so that they are hashable, cacheable and cheap
+to ship between processes; the adapter decides how to decode them (see :mod:`harness.media`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, Sequence, Union, runtime_checkable
+
+# --------------------------------------------------------------------------------------------------
+# Messages
+
+
+@dataclass(frozen=True)
+class TextPart:
+    text: str
+    type: Literal["text"] = "text"
+
+
+@dataclass(frozen=True)
+class ImagePart:
+    path: str
+    type: Literal["image"] = "image"
+
+
+@dataclass(frozen=True)
+class VideoPart:
+    """A video file; the adapter samples frames at ``fps`` and keeps at most ``max_frames``."""
+
+    path: str
+    fps: float = 1.0
+    max_frames: int = 64
+    use_audio: bool = False
+    type: Literal["video"] = "video"
+
+
+@dataclass(frozen=True)
+class AudioPart:
+    """An audio file; adapters resample it to 16 kHz mono."""
+
+    path: str
+    type: Literal["audio"] = "audio"
+
+
+Part = Union[TextPart, ImagePart, VideoPart, AudioPart]
+PART_TYPES: dict[str, type] = {"text": TextPart, "image": ImagePart, "video": VideoPart, "audio": AudioPart}
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Literal["system", "user", "assistant"]
+    content: tuple[Part, ...]
+
+    @staticmethod
+    def user(*parts: Part | str) -> "Message":
+        return Message("user", tuple(TextPart(p) if isinstance(p, str) else p for p in parts))
+
+    @staticmethod
+    def system(text: str) -> "Message":
+        return Message("system", (TextPart(text),))
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    """Decoding settings. Greedy (``do_sample=False``) outputs are cacheable; sampled outputs are not."""
+
+    max_new_tokens: int = 32
+    do_sample: bool = False
+    temperature: float = 0.0
+    top_p: float = 1.0
+    until: tuple[str, ...] = ()
+    seed: int | None = None
+
+
+OutputKind = Literal["text", "audio", "image"]
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The gold answer in the form a good model would produce it. Only reference adapters (``oracle``) read it;
+    it is excluded from the request hash."""
+
+    text: str = ""
+    audio: str | None = None
+    image: str | None = None
+
+
+@dataclass(frozen=True)
+class Request:
+    task: str
+    doc_id: str
+    messages: tuple[Message, ...]
+    generation: GenerationConfig = GenerationConfig()
+    output: OutputKind = "text"
+    choices: tuple[str, ...] = ()  # option letters for multiple choice (lets the random baseline pick one)
+    reference: Reference | None = field(default=None, compare=False)
+
+    def to_dict(self, with_reference: bool = False) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        if not with_reference:
+            d.pop("reference")
+        return d
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> "Request":
+        msgs = tuple(
+            Message(m["role"], tuple(PART_TYPES[p["type"]](**p) for p in m["content"])) for m in d["messages"]
+        )
+        gen = dict(d.get("generation") or {})
+        gen["until"] = tuple(gen.get("until", ()))
+        ref = d.get("reference")
+        return Request(
+            task=d["task"],
+            doc_id=str(d["doc_id"]),
+            messages=msgs,
+            generation=GenerationConfig(**gen),
+            output=d.get("output", "text"),
+            choices=tuple(d.get("choices", ())),
+            reference=Reference(**ref) if ref else None,
+        )
+
+    def hash(self) -> str:
+        """Stable content hash: everything the model sees, nothing it does not (the reference is excluded)."""
+        return stable_hash(self.to_dict())
+
+    def text(self) -> str:
+        """All text parts joined; handy for text-only adapters and logs."""
+        return "\n".join(p.text for m in self.messages for p in m.content if isinstance(p, TextPart))
+
+    def media(self) -> list[Part]:
+        return [p for m in self.messages for p in m.content if not isinstance(p, TextPart)]
+
+
+@dataclass
+class Response:
+    """What a model produced for one request. ``stats`` carries optional per-sample statistics
+    (routing counts, token counts); ``error`` is set instead of outputs when the sample failed."""
+
+    text: str = ""
+    audio: str | None = None
+    image: str | None = None
+    stats: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> "Response":
+        return Response(**{k: d.get(k) for k in ("text", "audio", "image", "error")} | {"stats": d.get("stats") or {}})
+
+
+# --------------------------------------------------------------------------------------------------
+# Model adapters
+
+
+@runtime_checkable
+class ModelAdapter(Protocol):
+    """A model behind the harness. ``generate`` must return one Response per request, in order.
+
+    An adapter may raise for a whole batch; the runner then retries the requests one by one so that a single
+    bad sample cannot take the others down. Per-sample failures may also be returned as ``Response(error=...)``.
+    """
+
+    name: str
+
+    def fingerprint(self) -> str:
+        """Identifies weights + settings; part of every cache key."""
+        ...
+
+    def generate(self, requests: Sequence[Request]) -> list[Response]: ...
+
+
+# --------------------------------------------------------------------------------------------------
+# Errors
+
+
+class HarnessError(Exception):
+    """Base class for errors the runner records against one sample instead of crashing."""
+
+
+class MediaError(HarnessError):
+    """A media file is missing or cannot be decoded. The message names the file (and sample when known)."""
+
+
+class DocumentError(HarnessError):
+    """A dataset row is malformed."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Hashing
+
+
+def stable_hash(obj: Any, n: int = 16) -> str:
+    """sha256 of canonical JSON (sorted keys, no whitespace), truncated to ``n`` hex chars."""
+    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:n]

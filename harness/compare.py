@@ -1,0 +1,110 @@
+"""Regression comparison of two runs: per task and metric, the delta in the metric's own direction.
+
+A metric regresses when it moves the wrong way by more than ``tolerance`` (in reported units, e.g.
+accuracy points). When both runs kept their per-sample logs, the paired difference over the shared
+samples is shown with a 95% confidence interval, which tells noise from change.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+
+@dataclass
+class Delta:
+    task: str
+    metric: str
+    baseline: float
+    candidate: float
+    higher_is_better: bool
+    regressed: bool
+    paired: tuple[float, float, float] | None = None  # (delta, ci_low, ci_high) on shared samples
+
+    @property
+    def delta(self) -> float:
+        return self.candidate - self.baseline
+
+
+def load_results(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if path.is_dir():
+        path = path / "results.json"
+    try:
+        return json.loads(path.read_text()) | {"_path": str(path)}
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"cannot read results file {path}: {e}") from e
+
+
+def compare(baseline: Mapping[str, Any], candidate: Mapping[str, Any], tolerance: float = 0.0) -> list[Delta]:
+    deltas = []
+    for task, brec in baseline.get("tasks", {}).items():
+        crec = candidate.get("tasks", {}).get(task)
+        if crec is None:
+            continue
+        for metric, bm in brec.get("metrics", {}).items():
+            cm = crec.get("metrics", {}).get(metric)
+            if cm is None:
+                continue
+            hib = bm.get("higher_is_better", True)
+            b, c = bm["value"], cm["value"]
+            if math.isnan(c) and not math.isnan(b):
+                regressed = True
+            else:
+                drop = (b - c) if hib else (c - b)
+                regressed = drop > tolerance
+            deltas.append(Delta(task, metric, b, c, hib, regressed, _paired(baseline, candidate, task, metric)))
+    return deltas
+
+
+def _samples(results: Mapping[str, Any], task: str) -> dict[str, Any] | None:
+    path = Path(results.get("_path", "")).parent / "samples" / f"{task}.jsonl"
+    if not path.is_file():
+        return None
+    out = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            row = json.loads(line)
+            if row.get("error") is None:
+                out[row["doc_id"]] = row.get("items", {})
+    return out
+
+
+def _paired(baseline: Mapping[str, Any], candidate: Mapping[str, Any], task: str, metric: str):
+    a, b = _samples(baseline, task), _samples(candidate, task)
+    if not a or not b:
+        return None
+    from harness.metrics.uncertainty import paired_difference
+
+    shared = [d for d in a if d in b and isinstance(a[d].get(metric), (int, float))
+              and isinstance(b[d].get(metric), (int, float))]
+    if len(shared) < 2:
+        return None
+    scale = baseline["tasks"][task].get("scale", 1.0)
+    delta, lo, hi = paired_difference([a[d][metric] for d in shared], [b[d][metric] for d in shared])
+    return delta * scale, lo * scale, hi * scale
+
+
+def format_deltas(deltas: list[Delta]) -> str:
+    lines = [f"{'task':28} {'metric':16} {'baseline':>10} {'candidate':>10} {'delta':>9}  {'paired 95% CI':>22}  verdict"]
+    for d in deltas:
+        ci = "" if d.paired is None else f"[{d.paired[1]:+.2f}, {d.paired[2]:+.2f}]"
+        verdict = "REGRESSED" if d.regressed else "ok"
+        lines.append(f"{d.task:28} {d.metric:16} {d.baseline:10.2f} {d.candidate:10.2f} {d.delta:+9.2f}  {ci:>22}  {verdict}")
+    return "\n".join(lines)
+
+
+def compare_command(args: Mapping[str, str]) -> int:
+    if "baseline" not in args or "candidate" not in args:
+        raise SystemExit("compare needs baseline=<results.json> candidate=<results.json> [tolerance=0.0]")
+    deltas = compare(load_results(args["baseline"]), load_results(args["candidate"]), float(args.get("tolerance", 0)))
+    print(format_deltas(deltas))
+    if not deltas:
+        print("no task/metric in common: nothing compared")
+        return 1
+    regressed = [d for d in deltas if d.regressed]
+    print(f"\n{len(regressed)} regression(s) beyond tolerance {args.get('tolerance', 0)}")
+    return 1 if regressed else 0

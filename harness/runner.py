@@ -1,0 +1,243 @@
+"""The evaluation loop: plan -> shard -> cache lookup -> batch -> call -> record -> score -> aggregate.
+
+One task at a time. Per-sample records are appended to ``samples/<task>.jsonl`` as samples finish, and
+every model response goes to the cache first, so a crash loses nothing and a rerun only computes what is
+missing. A failure on one sample (bad row, missing media, model exception, scoring bug) is recorded against
+that sample and the run goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from harness.api import DocumentError, HarnessError, ModelAdapter, Request, Response
+from harness.cache import ResponseCache, cache_key
+from harness.preflight import check_media
+from harness.routing_report import merge_counts
+from harness.task import MetricValue, Sample, Task
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    limit: float | None = None
+    batch_size: int = 1
+    shard: tuple[int, int] | None = None  # (index, count)
+    infer_only: bool = False
+    progress: bool = True
+
+
+@dataclass
+class TaskOutcome:
+    task: Task
+    samples: list[Sample]
+    metrics: dict[str, MetricValue] = field(default_factory=dict)
+    breakdown: dict[str, dict[str, float]] = field(default_factory=dict)
+    routing: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    model_seconds: float = 0.0
+    model_calls: int = 0
+    fatal: str | None = None  # the task could not run at all (e.g. its data is absent)
+
+    @property
+    def n_errors(self) -> int:
+        return sum(s.error is not None for s in self.samples)
+
+
+def parse_shard(spec: str | None) -> tuple[int, int] | None:
+    if not spec:
+        return None
+    index, _, count = str(spec).partition("/")
+    i, n = int(index), int(count)
+    if not 0 <= i < n:
+        raise ValueError(f"shard must be i/n with 0 <= i < n, got {spec!r}")
+    return i, n
+
+
+def select(docs: list[Any], settings: RunSettings) -> list[Any]:
+    """Shard first (so shards partition the whole set), then limit: first N, or a fraction of the shard."""
+    if settings.shard:
+        i, n = settings.shard
+        docs = docs[i::n]
+    if settings.limit is not None:
+        limit = settings.limit
+        count = math.ceil(len(docs) * limit) if 0 < limit < 1 else int(limit)
+        docs = docs[:count]
+    return docs
+
+
+class SampleLog:
+    """Append-only per-task JSONL of finished samples (one line each, flushed as written)."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._f = open(path, "a", encoding="utf-8")
+
+    def write(self, sample: Sample) -> None:
+        self._f.write(json.dumps(sample.to_dict(), ensure_ascii=False, default=str) + "\n")
+        self._f.flush()
+
+    def close(self) -> None:
+        self._f.close()
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="sample", disable=not enabled, dynamic_ncols=True, leave=False)
+
+
+def _call_model(model: ModelAdapter, batch: Sequence[Request]) -> list[Response]:
+    """Call the model on a batch; if the batch fails, isolate the failure by retrying one request at a time."""
+    try:
+        responses = list(model.generate(batch))
+        if len(responses) != len(batch):
+            raise RuntimeError(f"model returned {len(responses)} responses for {len(batch)} requests")
+        return responses
+    except Exception:
+        if len(batch) == 1:
+            return [Response(error=_describe_exception(batch[0]))]
+    out = []
+    for req in batch:
+        try:
+            (resp,) = model.generate([req])
+        except Exception:
+            resp = Response(error=_describe_exception(req))
+        out.append(resp)
+    return out
+
+
+def _describe_exception(req: Request) -> str:
+    import sys
+
+    exc = sys.exc_info()[1]
+    where = traceback.extract_tb(exc.__traceback__)[-1] if exc and exc.__traceback__ else None
+    loc = f" at {Path(where.filename).name}:{where.lineno}" if where else ""
+    return f"model failed on {req.task}/{req.doc_id}: {type(exc).__name__}: {exc}{loc}"
+
+
+def evaluate_task(
+    task: Task,
+    model: ModelAdapter,
+    settings: RunSettings,
+    cache: ResponseCache | None,
+    sample_log: SampleLog | None = None,
+) -> TaskOutcome:
+    started = time.perf_counter()
+    outcome = TaskOutcome(task=task, samples=[])
+    try:
+        rows = select(list(task.docs()), settings)
+    except Exception as e:  # the task's data cannot be read at all
+        outcome.fatal = f"{type(e).__name__}: {e}"
+        outcome.seconds = time.perf_counter() - started
+        return outcome
+
+    def record(sample: Sample) -> None:
+        outcome.samples.append(sample)
+        if sample_log:
+            sample_log.write(sample)
+
+    # ---- plan: one request per good document
+    plan: list[tuple[dict, Request, str]] = []
+    for index, row in enumerate(rows):
+        if isinstance(row, DocumentError):
+            record(Sample(doc_id=f"row-{index}", error=str(row)))
+            continue
+        doc_id = f"row-{index}"
+        try:
+            doc_id = task.doc_id(row)
+            request = task.build_request(row)
+            check_media(request)
+        except HarnessError as e:
+            record(Sample(doc_id=doc_id, error=f"{type(e).__name__} in sample {doc_id}: {e}"))
+            continue
+        key = cache_key(model.fingerprint(), task.config.hash(), request.hash())
+        plan.append((row, request, key))
+
+    # ---- cache lookup
+    cached = cache.get_many(k for _, r, k in plan if not r.generation.do_sample) if cache else {}
+    todo = [item for item in plan if item[2] not in cached]
+    bar = _progress(len(plan), task.name, settings.progress)
+
+    def finish(row: dict, request: Request, key: str, response: Response, from_cache: bool) -> None:
+        if cache and not from_cache and response.error is None and not request.generation.do_sample:
+            response = cache.put(key, model.name, task.name, request.hash(), response)
+        if settings.infer_only:
+            sample = Sample(doc_id=request.doc_id, request_hash=request.hash(), response=response, error=response.error)
+        else:
+            try:
+                sample = task.process(row, response, request_hash=request.hash())
+            except Exception as e:
+                sample = Sample(
+                    doc_id=request.doc_id,
+                    response=response,
+                    error=f"scoring failed for sample {request.doc_id}: {type(e).__name__}: {e}",
+                )
+        sample.cached = from_cache
+        record(sample)
+        if response.stats.get("routing"):
+            merge_counts(outcome.routing, response.stats["routing"])
+        bar.update(1)
+
+    for row, request, key in plan:
+        if key in cached:
+            finish(row, request, key, cached[key], True)
+
+    # ---- inference on the misses, in deterministic order
+    for start in range(0, len(todo), max(1, settings.batch_size)):
+        batch = todo[start : start + settings.batch_size]
+        t0 = time.perf_counter()
+        responses = _call_model(model, [r for _, r, _ in batch])
+        outcome.model_seconds += time.perf_counter() - t0
+        outcome.model_calls += 1
+        for (row, request, key), response in zip(batch, responses):
+            finish(row, request, key, response, False)
+    bar.close()
+    if cache:
+        cache.flush()
+
+    # ---- aggregate
+    order = {request.doc_id: i for i, (_, request, _) in enumerate(plan)}
+    outcome.samples.sort(key=lambda s: order.get(s.doc_id, -1))
+    if not settings.infer_only:
+        outcome.metrics = task.aggregate(outcome.samples)
+        outcome.breakdown = task.breakdown(outcome.samples)
+    outcome.seconds = time.perf_counter() - started
+    return outcome
+
+
+def score_predictions(task: Task, predictions: Iterator[dict[str, Any]]) -> TaskOutcome:
+    """Score predictions made elsewhere: rows of ``{doc_id, prediction}`` (or a run's sample records)."""
+    started = time.perf_counter()
+    outcome = TaskOutcome(task=task, samples=[])
+    by_id: dict[str, Response] = {}
+    for row in predictions:
+        if "response" in row and isinstance(row["response"], dict):
+            by_id[str(row["doc_id"])] = Response.from_dict(row["response"])
+        else:
+            pred = row.get("prediction")
+            kind = task.config.output
+            by_id[str(row["doc_id"])] = Response(
+                text=pred if kind == "text" else "",
+                audio=pred if kind == "audio" else None,
+                image=pred if kind == "image" else None,
+            )
+    for index, row in enumerate(task.docs()):
+        if isinstance(row, DocumentError):
+            outcome.samples.append(Sample(doc_id=f"row-{index}", error=str(row)))
+            continue
+        doc_id = task.doc_id(row)
+        response = by_id.get(doc_id, Response(error=f"no prediction for sample {doc_id}"))
+        try:
+            outcome.samples.append(task.process(row, response))
+        except Exception as e:
+            outcome.samples.append(Sample(doc_id=doc_id, error=f"scoring failed: {type(e).__name__}: {e}"))
+    outcome.metrics = task.aggregate(outcome.samples)
+    outcome.breakdown = task.breakdown(outcome.samples)
+    outcome.seconds = time.perf_counter() - started
+    return outcome
