@@ -156,6 +156,10 @@ def evaluate_task(
         except HarnessError as e:
             record(Sample(doc_id=doc_id, error=f"{type(e).__name__} in sample {doc_id}: {e}"))
             continue
+        except (KeyError, TypeError, ValueError, IndexError) as e:  # a row missing or mistyping a field
+            record(Sample(doc_id=doc_id, error=f"malformed row {doc_id} in {task.data_source()}: "
+                                               f"{type(e).__name__}: {e}"))
+            continue
         key = cache_key(model.fingerprint(), task.config.hash(), request.hash())
         plan.append((row, request, key))
 
@@ -205,10 +209,18 @@ def evaluate_task(
     order = {request.doc_id: i for i, (_, request, _) in enumerate(plan)}
     outcome.samples.sort(key=lambda s: order.get(s.doc_id, -1))
     if not settings.infer_only:
-        outcome.metrics = task.aggregate(outcome.samples)
-        outcome.breakdown = task.breakdown(outcome.samples)
+        _aggregate(outcome)
     outcome.seconds = time.perf_counter() - started
     return outcome
+
+
+def _aggregate(outcome: TaskOutcome) -> None:
+    """Aggregate; a failure here is fatal for the task's scores but keeps every sample already recorded."""
+    try:
+        outcome.metrics = outcome.task.aggregate(outcome.samples)
+        outcome.breakdown = outcome.task.breakdown(outcome.samples)
+    except Exception as e:
+        outcome.fatal = f"aggregation failed: {type(e).__name__}: {e} (samples are kept in the sample log)"
 
 
 def score_predictions(task: Task, predictions: Iterator[dict[str, Any]]) -> TaskOutcome:
@@ -237,7 +249,6 @@ def score_predictions(task: Task, predictions: Iterator[dict[str, Any]]) -> Task
             outcome.samples.append(task.process(row, response))
         except Exception as e:
             outcome.samples.append(Sample(doc_id=doc_id, error=f"scoring failed: {type(e).__name__}: {e}"))
-    outcome.metrics = task.aggregate(outcome.samples)
-    outcome.breakdown = task.breakdown(outcome.samples)
+    _aggregate(outcome)
     outcome.seconds = time.perf_counter() - started
     return outcome

@@ -1,0 +1,85 @@
+"""The command line: run (Hydra, sweeps), list, validate, score; exemplar tasks end to end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.catalog import GroupConfig, entries
+from harness.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+EXEMPLARS = ["videomme", "librispeech_test_clean", "mmbench_en_dev", "gpqa_diamond", "clotho_v2_caption",
+             "rain100l_derain"]
+
+
+def _results(out: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((out / "runs").glob("*/results.json"))]
+
+
+def test_list_tasks_groups_models(capsys):
+    assert main(["list", "tasks"]) == 0
+    rows = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+    by_name = {r[0]: r for r in rows}
+    assert set(EXEMPLARS) <= set(by_name)
+    assert by_name["videomme"][1] == "video" and by_name["videomme"][4] == "66.41"
+    assert all(len(r) == 5 for r in rows)
+    assert main(["list", "groups"]) == 0
+    assert "video" in capsys.readouterr().out
+    assert main(["list", "models"]) == 0
+    assert {"random", "oracle"} <= {line.split("\t")[0] for line in capsys.readouterr().out.splitlines()}
+
+
+def test_every_task_config_parses():
+    for name, entry in entries().items():
+        assert entry.name == name, f"configs/task/{name}.yaml names itself {entry.name!r}"
+        if not isinstance(entry, GroupConfig):
+            assert entry.primary_metric in entry.metrics
+
+
+@pytest.mark.parametrize("task", EXEMPLARS)
+def test_validate_passes_for_exemplar(task, tmp_path, capsys):
+    assert main(["validate", f"task={task}", f"output_dir={tmp_path}"]) == 0, capsys.readouterr().out
+
+
+def test_run_and_sweep_through_hydra(tmp_path):
+    cmd = [sys.executable, "-m", "harness", "run", "-m", "task=videomme,gpqa_diamond", "model=random",
+           f"output_dir={tmp_path}", "progress=false"]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    runs = _results(tmp_path)
+    assert sorted(r["request"] for r in runs) == ["gpqa_diamond", "videomme"]
+    assert (tmp_path / "leaderboards" / "sample" / "video.md").is_file()
+
+
+def test_random_scores_near_chance_on_multiple_choice(tmp_path):
+    assert main(["run", "task=gpqa_diamond", "model=random", f"output_dir={tmp_path}", "progress=false"]) == 0
+    (res,) = _results(tmp_path)
+    acc = res["tasks"]["gpqa_diamond"]["metrics"]["accuracy"]
+    assert 0 <= acc["value"] <= 75  # a handful of 4-way questions: chance is 25, far from the oracle's 100
+
+
+def test_infer_then_score_equals_run(tmp_path):
+    out_a, out_b = tmp_path / "a", tmp_path / "b"
+    assert main(["run", "task=videomme", "model=random", f"output_dir={out_a}", "progress=false"]) == 0
+    assert main(["run", "task=videomme", "model=random", "stage=infer", f"output_dir={out_b}", "progress=false"]) == 0
+    (inferred,) = _results(out_b)
+    assert inferred["status"] == "inferred" and inferred["tasks"]["videomme"]["metrics"] == {}
+    samples = out_b / "runs" / inferred["run_id"] / "samples" / "videomme.jsonl"
+    assert main(["score", "task=videomme", f"predictions={samples}", f"output_dir={out_b}"]) == 0
+    (full,) = _results(out_a)
+    scored = [r for r in _results(out_b) if r["stage"] == "score"][0]
+    assert scored["tasks"]["videomme"]["metrics"] == full["tasks"]["videomme"]["metrics"]
+
+
+def test_score_plain_predictions_file(tmp_path):
+    preds = tmp_path / "preds.jsonl"
+    docs = [json.loads(line) for line in (REPO / "tasks/gpqa_diamond/sample/docs.jsonl").read_text().splitlines()]
+    preds.write_text("".join(json.dumps({"doc_id": d["Record ID"], "prediction": "(A)"}) + "\n" for d in docs))
+    assert main(["score", "task=gpqa_diamond", f"predictions={preds}", f"output_dir={tmp_path}"]) == 0
+    (res,) = _results(tmp_path)
+    assert res["tasks"]["gpqa_diamond"]["n_scored"] == len(docs)
