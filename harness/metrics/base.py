@@ -25,6 +25,9 @@ class Metric:
     version: str = "1"
     description: str = ""
     best: float | None = None  # best attainable aggregate (before task scaling); `validate` checks the oracle hits it
+    # For corpus metrics that are a mean of per-sample scores under corpus statistics (CIDEr): those scores,
+    # so the standard error is that of their mean instead of a costly bootstrap of the whole corpus metric.
+    sample_scores: Callable[[Sequence[Any]], list[float]] | None = None
 
 
 METRICS: Registry[Metric] = Registry("metric")

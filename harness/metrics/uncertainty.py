@@ -63,6 +63,8 @@ def stderr_for(metric: Any, items: Sequence[Any], clusters: Sequence[Any] | None
         return None
     if metric.stderr == "mean":
         return mean_stderr([float(x) for x in items], clusters)
+    if metric.sample_scores is not None:
+        return mean_stderr(metric.sample_scores(items), clusters)
     return bootstrap_stderr(items, metric.aggregate, clusters, seed=seed)
 
 

@@ -1,0 +1,52 @@
+"""Speech-recognition error rates, following the LibriSpeech protocol of the paper-era lmms-eval.
+
+Normalisation (lmms-eval ``librispeech/utils.py``): drop ``<|...|>`` tags and extra spaces, apply Whisper's
+English normaliser and then the basic normaliser (the reference's if/else lets both run), tokenise as
+sacreBLEU's ``none`` tokenizer does with lower-casing and punctuation tokens removed, split on spaces.
+WER is corpus-level: total edits over total reference words, never a mean of per-utterance rates.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import string
+from typing import Any, Sequence
+
+from rapidfuzz.distance import Levenshtein
+
+from harness.metrics.base import Metric, register_metric
+
+_TAG = re.compile(r"<\|.*?\|>")
+_SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.!?;:])")
+
+
+@functools.cache
+def _normalizers():
+    from whisper_normalizer.basic import BasicTextNormalizer
+    from whisper_normalizer.english import EnglishTextNormalizer
+
+    return EnglishTextNormalizer(), BasicTextNormalizer()
+
+
+def normalize_english(text: str) -> list[str]:
+    """LibriSpeech-protocol word tokens of ``text``."""
+    english, basic = _normalizers()
+    text = _SPACE_BEFORE_PUNCT.sub(r"\1", re.sub(r"\s+", " ", _TAG.sub("", text or ""))).strip()
+    text = basic(english(text)).lower()
+    return [tok for tok in text.split() if tok not in string.punctuation]
+
+
+def _wer_item(prediction: Any, target: Any) -> tuple[int, int]:
+    """(word edits, reference words) for one utterance."""
+    hyp, ref = normalize_english(str(prediction or "")), normalize_english(str(target))
+    return Levenshtein.distance(ref, hyp), len(ref)
+
+
+def _corpus_rate(items: Sequence[tuple[int, int]]) -> float:
+    words = sum(n for _, n in items)
+    return sum(e for e, _ in items) / words if words else 0.0
+
+
+register_metric(Metric("wer", _wer_item, _corpus_rate, higher_is_better=False, stderr="bootstrap", best=0.0,
+                       description="corpus WER, LibriSpeech protocol normalisation (Whisper English + basic)"))

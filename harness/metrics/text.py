@@ -1,0 +1,52 @@
+"""Per-sample text metrics averaged over samples: accuracy, exact match, MMBench circular accuracy."""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import defaultdict
+from typing import Any, Sequence
+
+from harness.metrics.base import Metric, register_metric
+
+
+def mean(items: Sequence[float]) -> float:
+    return sum(items) / len(items)
+
+
+def _accuracy_item(prediction: Any, target: Any) -> float:
+    """1.0 when the extracted answer equals the gold one (surrounding space and letter case ignored)."""
+    if prediction is None:
+        return 0.0
+    return float(str(prediction).strip().lower() == str(target).strip().lower())
+
+
+_PUNCT = re.compile(f"[{re.escape(string.punctuation)}]")
+
+
+def _exact_match_item(prediction: Any, target: Any, ignore_case: bool = True, ignore_punctuation: bool = True) -> float:
+    """lm-eval ``exact_match`` with its usual options (case and punctuation ignored by default)."""
+    p, t = str(prediction or "").strip(), str(target).strip()
+    if ignore_case:
+        p, t = p.lower(), t.lower()
+    if ignore_punctuation:
+        p, t = _PUNCT.sub("", p), _PUNCT.sub("", t)
+    return float(p == t)
+
+
+def _circular_item(prediction: Any, target: Any, group: Any) -> dict[str, Any]:
+    return {"group": group, "correct": _accuracy_item(prediction, target) == 1.0}
+
+
+def _circular_aggregate(items: Sequence[dict[str, Any]]) -> float:
+    """A question counts only if every circular copy of it is answered correctly."""
+    groups: dict[Any, bool] = defaultdict(lambda: True)
+    for item in items:
+        groups[item["group"]] &= bool(item["correct"])
+    return sum(groups.values()) / len(groups)
+
+
+register_metric(Metric("accuracy", _accuracy_item, mean, best=1.0, description="extracted answer == gold"))
+register_metric(Metric("exact_match", _exact_match_item, mean, best=1.0, description="lm-eval exact match"))
+register_metric(Metric("circular_accuracy", _circular_item, _circular_aggregate, stderr="bootstrap", best=1.0,
+                       description="MMBench CircularEval: all copies of a question correct"))

@@ -1,0 +1,63 @@
+"""Each extraction rule against tricky responses taken from its protocol."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.extract.base import ExtractContext, get_rule
+from harness.extract.mmbench import mmbench_random_letter
+
+OPTIONS = {"A": "a red square", "B": "a blue circle", "C": "a green triangle", "D": "nothing"}
+CTX = ExtractContext(options=OPTIONS)
+
+
+@pytest.mark.parametrize("response, expected", [
+    ("B", "B"),
+    ("The best answer is C.", "C"),
+    ("The answer is (D)", "D"),
+    ("As shown in the video, the answer is C", "A"),  # the first capital A-D anywhere: "As" counts
+    ("It is hard to tell what happens in this clip, since the objects move around a lot", ""),  # > 10 words, no A-D
+    ("i think it is b", ""),  # lower-case letters are not options
+    ("The correct answer isD", "D"),
+    ("", ""),
+])
+def test_videomme(response, expected):
+    assert get_rule("videomme")(response, CTX) == expected
+
+
+@pytest.mark.parametrize("response, expected", [
+    ("A", "A"), ("(B) a blue circle", "B"), ("Answer: C.", "C"), ("I choose D)", "D"),
+    ("A or B", None),  # two letters: undecided
+    ("It is a green triangle.", "C"),  # option text, unique
+    ("Sorry, I cannot answer. A", None),  # refusals never match a letter
+    ("something else", None),
+])
+def test_mmbench(response, expected):
+    assert get_rule("mmbench")(response, CTX) == expected
+
+
+def test_mmbench_random_fallback_is_seeded_and_may_be_wrong_e():
+    draws = {mmbench_random_letter({"A": "x", "B": "y"}, doc_key=str(i)) for i in range(200)}
+    assert draws == {"A", "B", "C"}  # two options plus the always-wrong extra letter
+    assert mmbench_random_letter(OPTIONS, "7") == mmbench_random_letter(OPTIONS, "7")
+
+
+@pytest.mark.parametrize("response, expected", [
+    ("The answer is (C).", "C"), ("(A) because ... but not (B)", "A"), ("B", "B"), ("Answer: D", "D"),
+    ("none of these", ""),
+])
+def test_gpqa(response, expected):
+    assert get_rule("gpqa")(response, CTX) == expected
+
+
+@pytest.mark.parametrize("response, expected", [
+    ("B", "B"), ("(C) a green triangle", "C"), ("answer: d", "D"), ("It shows a blue circle.", "B"), ("hmm", ""),
+])
+def test_option_letter(response, expected):
+    assert get_rule("option_letter")(response, CTX) == expected
+
+
+def test_think_strip_and_rule_ids():
+    assert get_rule("think")("<think>A? no, B</think> The answer is C", CTX) == "The answer is C"
+    assert get_rule("think")("<think>still thinking", CTX) == ""
+    assert get_rule("videomme").id == "videomme@1"
