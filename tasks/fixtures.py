@@ -1,0 +1,438 @@
+"""Builds the committed sample fixtures of the exemplar tasks: ``python -m tasks.fixtures [task ...]``.
+
+Every fixture is a ``tasks/<task>/sample/`` folder with ``docs.jsonl`` in the benchmark's real hub schema
+and the media it names. Nothing is downloaded: images are scikit-image's bundled photos (public domain /
+CC0), speech is the LibriVox clips of Debian's ``pocketsphinx-testdata``, and videos and sounds are
+generated here with known content, so every question and caption is true of its media. The output is
+deterministic (fixed seeds; libx264 output is byte-identical across runs), so re-running it reproduces the
+committed files.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+TASKS_DIR = Path(__file__).resolve().parent
+
+
+# --------------------------------------------------------------------------------------------------
+# Writers (also used by tests that build media on the fly)
+
+
+def write_video(path: Path, frames: np.ndarray, fps: int, gop: int | None = None) -> Path:
+    """H.264 (yuv420p) MP4 from ``uint8 [N, H, W, 3]`` frames (H and W even). ``gop`` sets the keyframe
+    interval, so that tests can exercise seeking."""
+    import av
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height = frames.shape[2], frames.shape[1]
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": "18", "preset": "medium", "threads": "1"}
+        if gop:
+            stream.codec_context.gop_size = gop
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode(None))
+    return path
+
+
+def write_wav(path: Path, samples: np.ndarray, rate: int) -> Path:
+    """16-bit PCM WAV from float samples in [-1, 1] (``[n]`` mono or ``[n, channels]``)."""
+    import soundfile as sf
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), np.clip(samples, -1.0, 1.0), rate, subtype="PCM_16")
+    return path
+
+
+def write_aac(path: Path, samples: np.ndarray, rate: int) -> Path:
+    """Mono AAC in an MP4 container (a format soundfile cannot read; exercises the PyAV path)."""
+    import av
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=rate)
+        stream.layout = "mono"
+        frame = av.AudioFrame.from_ndarray(samples.astype(np.float32)[None, :], format="fltp", layout="mono")
+        frame.sample_rate = rate
+        frame.pts, frame.time_base = 0, Fraction(1, rate)
+        container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+def write_png(path: Path, image: np.ndarray) -> Path:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image).save(path, optimize=True)
+    return path
+
+
+def write_docs(folder: Path, rows: Iterable[dict[str, Any]]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "docs.jsonl"
+    with open(path, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return path
+
+
+def photo(name: str, size: tuple[int, int] | None = None) -> np.ndarray:
+    """A scikit-image bundled photo as uint8 RGB, optionally resized to ``(width, height)``."""
+    import skimage.data
+    from PIL import Image
+
+    image = getattr(skimage.data, name)()
+    if size is not None:
+        image = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS))
+    return image
+
+
+# --------------------------------------------------------------------------------------------------
+# Video-MME: moving coloured shapes with questions true of them
+
+
+_W, _H, _FPS, _SECONDS = 96, 64, 8, 4
+_RED, _GREEN, _BLUE, _YELLOW, _BACKGROUND = (220, 30, 30), (30, 180, 60), (40, 80, 230), (240, 220, 40), (40, 40, 40)
+
+
+def _canvas() -> np.ndarray:
+    return np.full((_H, _W, 3), _BACKGROUND, np.uint8)
+
+
+def _square(img: np.ndarray, cx: float, cy: float, half: int, colour: tuple[int, int, int]) -> None:
+    x0, y0 = int(round(cx)) - half, int(round(cy)) - half
+    img[max(y0, 0): y0 + 2 * half, max(x0, 0): x0 + 2 * half] = colour
+
+
+def _disc(img: np.ndarray, cx: float, cy: float, r: float, colour: tuple[int, int, int]) -> None:
+    yy, xx = np.mgrid[: img.shape[0], : img.shape[1]]
+    img[(xx - cx) ** 2 + (yy - cy) ** 2 <= r * r] = colour
+
+
+def _clip(draw: Callable[[np.ndarray, float], None]) -> np.ndarray:
+    frames = []
+    for i in range(_FPS * _SECONDS):
+        img = _canvas()
+        draw(img, i / (_FPS * _SECONDS - 1))  # progress in [0, 1]
+        frames.append(img)
+    return np.stack(frames)
+
+
+def _videomme_clips() -> dict[str, np.ndarray]:
+    return {
+        "shapes_red_square_left_to_right": _clip(lambda img, p: _square(img, 10 + p * (_W - 20), _H / 2, 8, _RED)),
+        "shapes_three_blue_circles_bouncing": _clip(
+            lambda img, p: [
+                _disc(img, cx, _H / 2 + 18 * np.sin(2 * np.pi * (2 * p + k / 3)), 7, _BLUE)
+                for k, cx in enumerate((18, 48, 78))
+            ]
+        ),
+        "shapes_square_green_then_yellow": _clip(
+            lambda img, p: _square(img, _W / 2, _H / 2, 12, _GREEN if p < 0.5 else _YELLOW)
+        ),
+    }
+
+
+# (videoID, video_id, task_type, question, options, answer); options as stored on the hub: "A. ..."
+_VIDEOMME_QUESTIONS = [
+    ("shapes_red_square_left_to_right", "001", "Attribute Perception",
+     "What colour is the square that moves across the screen?",
+     ["A. Red.", "B. Green.", "C. Blue.", "D. Yellow."], "A"),
+    ("shapes_red_square_left_to_right", "001", "Spatial Perception",
+     "In which direction does the square move?",
+     ["A. From top to bottom.", "B. From right to left.", "C. From left to right.", "D. It does not move."], "C"),
+    ("shapes_three_blue_circles_bouncing", "002", "Counting Problem",
+     "How many circles are visible in the video?",
+     ["A. One.", "B. Two.", "C. Four.", "D. Three."], "D"),
+    ("shapes_three_blue_circles_bouncing", "002", "Attribute Perception",
+     "What colour are the circles?",
+     ["A. Red.", "B. Blue.", "C. White.", "D. Orange."], "B"),
+    ("shapes_three_blue_circles_bouncing", "002", "Action Recognition",
+     "How do the circles move?",
+     ["A. They bounce up and down.", "B. They spin in place.", "C. They slide to the left.", "D. They stay still."],
+     "A"),
+    ("shapes_square_green_then_yellow", "003", "Temporal Perception",
+     "What colour is the square at the start of the video?",
+     ["A. Yellow.", "B. Purple.", "C. Green.", "D. Red."], "C"),
+    ("shapes_square_green_then_yellow", "003", "Temporal Reasoning",
+     "How does the square change during the video?",
+     ["A. It turns from green to yellow.", "B. It turns from yellow to green.", "C. It grows larger.",
+      "D. It disappears."], "A"),
+]
+
+
+def build_videomme(out: Path) -> None:
+    for video_id, frames in _videomme_clips().items():
+        write_video(out / "data" / f"{video_id}.mp4", frames, _FPS)
+    rows, counter = [], {}
+    for video, vid, task_type, question, options, answer in _VIDEOMME_QUESTIONS:
+        counter[vid] = counter.get(vid, 0) + 1
+        rows.append({
+            "video_id": vid, "duration": "short", "domain": "Film & Television", "sub_category": "Animation",
+            "url": "", "videoID": video, "question_id": f"{vid}-{counter[vid]}", "task_type": task_type,
+            "question": question, "options": options, "answer": answer,
+        })
+    write_docs(out, rows)
+
+
+# --------------------------------------------------------------------------------------------------
+# LibriSpeech test-clean: five real LibriVox clips from Debian pocketsphinx-testdata
+
+
+_LIBRISPEECH_PROMPT = "Please recognize the speech and only output the recognized content:"
+
+
+def _pocketsphinx_librivox() -> Path:
+    try:
+        files = subprocess.check_output(["dpkg", "-L", "pocketsphinx-testdata"], text=True).split()
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise SystemExit("needs Debian pocketsphinx-testdata: apt-get install -y pocketsphinx-testdata") from e
+    return Path(next(f for f in files if f.endswith("/librivox/transcription"))).parent
+
+
+def build_librispeech(out: Path) -> None:
+    source = _pocketsphinx_librivox()
+    rows = []
+    for line in (source / "transcription").read_text().splitlines():
+        text, _, utterance = line.rpartition("(")
+        utterance = utterance.strip().rstrip(")")
+        transcript = text.replace("<s>", "").replace("</s>", "").strip()
+        (out / "audio").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source / f"{utterance}.wav", out / "audio" / f"{utterance}.wav")
+        # LibriSpeech transcripts are upper case without punctuation; the corpus quirk "a more a amiable" stays.
+        rows.append({"audio": f"audio/{utterance}.wav", "gt": transcript.upper(), "prompt": _LIBRISPEECH_PROMPT,
+                     "source": "librivox_sense_and_sensibility", "task": "asr_en"})
+    write_docs(out, rows)
+    # Real pocketsphinx hypotheses for these clips: a genuine ASR output to score with no model at all.
+    shutil.copyfile(source / "test-lm.match", out / "test-lm.match")
+    (out / "LICENSE").write_text(
+        "Audio, transcripts and test-lm.match: Debian package pocketsphinx-testdata\n"
+        "(usr/share/pocketsphinx/test/data/librivox), Copyright 1995-2014 Carnegie Mellon University,\n"
+        "2014-2015 Alpha Cephei Inc., BSD-2-Clause. The recordings are LibriVox readings of Jane Austen's\n"
+        "'Sense and Sensibility' (public domain).\n"
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# MMBench: real photos, questions true of them, with the circular copies of the dev split
+
+
+_MMBENCH_QUESTIONS = [
+    # (photo, hint, question, options in canonical order, answer letter, category, l2_category)
+    ("astronaut", None, "What is the person in the image wearing?",
+     ["A spacesuit", "A swimsuit", "A chef's uniform", "A tuxedo"], "A",
+     "attribute_recognition", "finegrained_perception (instance-level)"),
+    ("coffee", None, "Which drink is shown in the image?",
+     ["Orange juice", "Coffee", "Milk", "Red wine"], "B", "object_localization", "coarse_perception"),
+    ("chelsea", "The photo was taken indoors.", "Which animal is in the image?",
+     ["A dog", "A horse", "A cat", "A parrot"], "C", "image_topic", "coarse_perception"),
+    ("rocket", None, "Is the rocket in the image on the ground or in flight?",
+     ["In flight", "On the ground"], "B", "physical_property_reasoning", "attribute_reasoning"),
+]
+
+
+def build_mmbench(out: Path) -> None:
+    """Rows as in ``lmms-lab/MMBench`` (en, dev): a question with k options appears k times, its options
+    rotated by one each time; copy ``c`` has ``index = c * 1_000_000 + original index``."""
+    rows = []
+    for index, (name, hint, question, options, answer, category, l2) in enumerate(_MMBENCH_QUESTIONS):
+        image = f"images/{name}.jpg"
+        _save_jpeg(out / image, photo(name, _fit(photo(name).shape, 224)))
+        correct = options["ABCD".index(answer)]
+        for shift in range(len(options)):
+            rotated = options[shift:] + options[:shift]
+            row = {"index": shift * 1_000_000 + index, "question": question, "hint": hint,
+                   "answer": "ABCD"[rotated.index(correct)]}
+            row.update({letter: (rotated[i] if i < len(rotated) else None) for i, letter in enumerate("ABCD")})
+            row.update({"category": category, "image": image, "source": "skimage", "L2-category": l2,
+                        "comment": None, "split": "dev"})
+            rows.append(row)
+    write_docs(out, rows)
+
+
+def _fit(shape: Sequence[int], longest: int) -> tuple[int, int]:
+    h, w = shape[:2]
+    scale = longest / max(h, w)
+    return int(round(w * scale)), int(round(h * scale))
+
+
+def _save_jpeg(path: Path, image: np.ndarray) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image).save(path, quality=85)
+
+
+# --------------------------------------------------------------------------------------------------
+# GPQA Diamond: our own questions in the real column layout (never GPQA's questions)
+
+
+_GPQA_QUESTIONS = [
+    ("Physics", "Quantum Mechanics",
+     "A particle in a one-dimensional infinite square well of width L is in its ground state. The width is "
+     "suddenly doubled to 2L. What is the probability of finding the particle in the ground state of the new well?",
+     "32/(9 pi^2)", "1/2", "1/4", "8/(3 pi^2)",
+     "The overlap of sqrt(2/L) sin(pi x/L) on [0, L] with sqrt(1/L) sin(pi x/2L) is 4 sqrt(2)/(3 pi); squared, "
+     "32/(9 pi^2)."),
+    ("Chemistry", "Organic Chemistry",
+     "How many stereoisomers does 2,3-dibromobutane have?",
+     "3", "4", "2", "6",
+     "Two stereocentres give at most four, but the (2R,3S) and (2S,3R) forms are one meso compound."),
+    ("Biology", "Genetics",
+     "In a species, the allele a is recessive and lethal before birth when homozygous. Two heterozygous (Aa) "
+     "parents have many offspring. What fraction of the offspring born alive carry the allele a?",
+     "2/3", "1/2", "1/4", "3/4",
+     "Zygotes are 1 AA : 2 Aa : 1 aa; the aa quarter dies, so 2 of the 3 surviving quarters are carriers."),
+    ("Physics", "Relativistic Mechanics",
+     "A particle of rest mass m moves at speed 0.6c. What is its kinetic energy?",
+     "0.25 m c^2", "0.18 m c^2", "0.36 m c^2", "1.25 m c^2",
+     "gamma = 1/sqrt(1 - 0.36) = 1.25, so the kinetic energy is (gamma - 1) m c^2 = 0.25 m c^2."),
+]
+
+
+def build_gpqa(out: Path) -> None:
+    rows = []
+    for i, (domain, subdomain, question, correct, wrong1, wrong2, wrong3, explanation) in enumerate(_GPQA_QUESTIONS):
+        rows.append({
+            "Question": question, "Correct Answer": correct, "Incorrect Answer 1": wrong1,
+            "Incorrect Answer 2": wrong2, "Incorrect Answer 3": wrong3, "Explanation": explanation,
+            "Record ID": f"recFixture{i + 1:04d}", "High-level domain": domain, "Subdomain": subdomain,
+        })
+    write_docs(out, rows)
+
+
+# --------------------------------------------------------------------------------------------------
+# Clotho v2 captioning: generated sounds with five human-style captions each
+
+
+_CLOTHO_RATE, _CLOTHO_SECONDS = 16_000, 3.0
+
+
+def _clotho_sounds() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    t = np.arange(int(_CLOTHO_RATE * _CLOTHO_SECONDS)) / _CLOTHO_RATE
+    fade = np.minimum(1.0, np.minimum(t, t[-1] - t) / 0.02)  # 20 ms ramps: no clicks
+    bursts = np.zeros_like(t)
+    for start in (0.3, 1.2, 2.1):
+        on = (t >= start) & (t < start + 0.4)
+        bursts[on] = rng.normal(0, 0.25, on.sum())
+    alternating = np.where((t * 4).astype(int) % 2 == 0, np.sin(2 * np.pi * 880 * t), np.sin(2 * np.pi * 660 * t))
+    return {
+        "steady_beep.wav": 0.4 * np.sin(2 * np.pi * 440 * t) * fade,
+        "static_bursts.wav": bursts,
+        "rising_whistle.wav": 0.4 * np.sin(2 * np.pi * (200 * t + 0.5 * (1800 - 200) / _CLOTHO_SECONDS * t**2)) * fade,
+        "two_tone_alarm.wav": 0.4 * alternating * fade,
+    }
+
+
+_CLOTHO_CAPTIONS = {
+    "steady_beep.wav": [
+        "A single steady beep sounds without changing pitch.",
+        "A constant electronic tone plays for a few seconds.",
+        "An unchanging high beep continues from start to end.",
+        "A machine emits one long continuous beep.",
+        "A steady tone hums at the same pitch the whole time.",
+    ],
+    "static_bursts.wav": [
+        "Three short bursts of static hiss are separated by silence.",
+        "Loud white noise starts and stops three times.",
+        "A hissing sound comes in short bursts with quiet gaps between them.",
+        "Static crackles briefly three times in a row.",
+        "Bursts of rushing noise are broken up by moments of silence.",
+    ],
+    "rising_whistle.wav": [
+        "A whistle rises steadily from a low pitch to a high pitch.",
+        "A tone sweeps upward in pitch over a few seconds.",
+        "A sound slides smoothly from low to high.",
+        "An electronic whistle climbs higher and higher.",
+        "The pitch of a single tone keeps rising until it stops.",
+    ],
+    "two_tone_alarm.wav": [
+        "An alarm alternates quickly between two pitches.",
+        "A siren-like beep switches back and forth between a high and a low tone.",
+        "Two electronic tones take turns in a fast repeating pattern.",
+        "A warning signal toggles between two notes over and over.",
+        "A high tone and a slightly lower tone alternate like an alarm.",
+    ],
+}
+
+
+def build_clotho(out: Path) -> None:
+    """Rows as in Clotho v2.1's ``clotho_captions_evaluation.csv``: ``file_name, caption_1 .. caption_5``."""
+    rows = []
+    for file_name, samples in _clotho_sounds().items():
+        write_wav(out / "audio" / file_name, samples, _CLOTHO_RATE)
+        rows.append({"file_name": file_name, **{f"caption_{i + 1}": c for i, c in enumerate(_CLOTHO_CAPTIONS[file_name])}})
+    write_docs(out, rows)
+
+
+# --------------------------------------------------------------------------------------------------
+# Rain100L: real photos with synthetic rain streaks, and the clean originals as targets
+
+
+def add_rain(image: np.ndarray, seed: int, streaks: int = 60, length: int = 9, slant: float = 0.35) -> np.ndarray:
+    """Rain100L-style light rain: thin, bright, slanted streaks blended over the image."""
+    rng = np.random.default_rng(seed)
+    h, w = image.shape[:2]
+    layer = np.zeros((h, w), np.float32)
+    for _ in range(streaks):
+        x, y = rng.uniform(0, w), rng.uniform(-length, h)
+        for step in range(length):
+            xi, yi = int(x + slant * step), int(y + step)
+            if 0 <= xi < w and 0 <= yi < h:
+                layer[yi, xi] = max(layer[yi, xi], rng.uniform(0.5, 0.9))
+    rainy = image.astype(np.float32) + layer[..., None] * (255.0 - image.astype(np.float32))
+    return np.clip(np.rint(rainy), 0, 255).astype(np.uint8)
+
+
+_RAIN_CROPS = [("astronaut", (60, 140, 156, 204)), ("coffee", (150, 200, 246, 264)),
+               ("chelsea", (120, 60, 216, 124)), ("rocket", (250, 120, 346, 184))]  # (x0, y0, x1, y1): 96x64
+
+
+def build_rain100l(out: Path) -> None:
+    rows = []
+    for i, (name, (x0, y0, x1, y1)) in enumerate(_RAIN_CROPS, 1):
+        clean = photo(name)[y0:y1, x0:x1]
+        write_png(out / "norain" / f"norain-{i:03d}.png", clean)
+        write_png(out / "rainy" / f"rain-{i:03d}.png", add_rain(clean, seed=i))
+        rows.append({"id": f"{i:03d}", "rain": f"rainy/rain-{i:03d}.png", "norain": f"norain/norain-{i:03d}.png",
+                     "source": f"skimage.data.{name}"})
+    write_docs(out, rows)
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+BUILDERS: dict[str, Callable[[Path], None]] = {
+    "videomme": build_videomme,
+    "librispeech_test_clean": build_librispeech,
+    "mmbench_en_dev": build_mmbench,
+    "gpqa_diamond": build_gpqa,
+    "clotho_v2_caption": build_clotho,
+    "rain100l_derain": build_rain100l,
+}
+
+
+def main(argv: Sequence[str]) -> None:
+    for name in argv or BUILDERS:
+        out = TASKS_DIR / name / "sample"
+        if out.exists():
+            shutil.rmtree(out)
+        BUILDERS[name](out)
+        print(f"wrote {out.relative_to(TASKS_DIR.parent)}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,14 @@
+"""Built-in task plugins, registered by name as lazy ``"module:Class"`` strings (nothing is imported here).
+
+The catalogue imports this module before resolving a task's ``plugin`` key; a config can only pick one of
+these names (or an entry point), never name a module itself.
+"""
+
+from harness.task import TASK_PLUGINS
+
+TASK_PLUGINS.register("videomme", "tasks.videomme:VideoMME")
+TASK_PLUGINS.register("librispeech", "tasks.librispeech_test_clean:LibriSpeech")
+TASK_PLUGINS.register("mmbench", "tasks.mmbench_en_dev:MMBench")
+TASK_PLUGINS.register("gpqa", "tasks.gpqa_diamond:GPQA")
+TASK_PLUGINS.register("clotho_caption", "tasks.clotho_v2_caption:ClothoCaption")
+TASK_PLUGINS.register("derain", "tasks.rain100l_derain:Derain")

@@ -1,0 +1,356 @@
+"""The Uni-MoE language decoder: Qwen2.5 attention (GQA, q/k/v bias, M-RoPE) with a MoE block as every
+layer's MLP, an LM head, a static KV cache, and generation.
+
+Module names mirror the released checkpoints (``model.layers.{i}.self_attn.q_proj``, ``model.norm``,
+``lm_head``...) so that only the MoE keys need mapping (see :mod:`unimoe.checkpoint`).
+
+Padding convention: batches are left-padded. ``attention_mask`` ``[B, S]`` marks real tokens over every cache
+slot seen so far (the cached prefix plus the new tokens), as in transformers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from unimoe.config import UniMoEConfig
+from unimoe.moe import build_moe
+from unimoe.probes import TEXT, RoutingProbe
+from unimoe.rope import RotaryEmbedding, apply_rotary
+
+IGNORE_INDEX = -100
+
+
+class RMSNorm(nn.Module):
+    """Qwen2/Llama RMSNorm: normalise in fp32, scale in the input dtype."""
+
+    def __init__(self, dim: int, eps: float = 1e-6):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dtype = x.dtype
+        x = x.float()
+        x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * x.to(dtype)
+
+
+class KVCache(nn.Module):
+    """Preallocated keys/values ``[B, H_kv, max_len, D]`` for one layer (gpt-fast style).
+
+    All rows share slot indices (left padding), so one integer ``start`` addresses the write.
+    """
+
+    def __init__(self, batch: int, kv_heads: int, max_len: int, head_dim: int, dtype: torch.dtype, device=None):
+        super().__init__()
+        shape = (batch, kv_heads, max_len, head_dim)
+        self.register_buffer("k", torch.zeros(shape, dtype=dtype, device=device), persistent=False)
+        self.register_buffer("v", torch.zeros(shape, dtype=dtype, device=device), persistent=False)
+
+    @property
+    def max_len(self) -> int:
+        return self.k.shape[2]
+
+    def update(self, start: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        end = start + k.shape[2]
+        if end > self.max_len:
+            raise ValueError(f"KV cache holds {self.max_len} slots; writing up to slot {end}")
+        self.k[:, :, start:end] = k
+        self.v[:, :, start:end] = v
+        return self.k[:, :, :end], self.v[:, :, :end]
+
+
+class Attention(nn.Module):
+    """Grouped-query self-attention with Qwen2's q/k/v biases, rotary positions and SDPA."""
+
+    def __init__(self, config: UniMoEConfig):
+        super().__init__()
+        self.n_heads = config.num_attention_heads
+        self.n_kv_heads = config.num_key_value_heads
+        self.head_dim = config.head_dim
+        if self.n_heads % self.n_kv_heads:
+            raise ValueError(f"{self.n_heads} heads are not a multiple of {self.n_kv_heads} KV heads")
+        bias = config.attention_bias
+        d = config.hidden_size
+        self.q_proj = nn.Linear(d, self.n_heads * self.head_dim, bias=bias)
+        self.k_proj = nn.Linear(d, self.n_kv_heads * self.head_dim, bias=bias)
+        self.v_proj = nn.Linear(d, self.n_kv_heads * self.head_dim, bias=bias)
+        self.o_proj = nn.Linear(self.n_heads * self.head_dim, d, bias=False)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        rope: tuple[torch.Tensor, torch.Tensor],
+        mask: torch.Tensor,
+        cache: KVCache | None = None,
+        cache_start: int = 0,
+    ) -> torch.Tensor:
+        b, t, _ = x.shape
+        q = self.q_proj(x).view(b, t, self.n_heads, self.head_dim).transpose(1, 2)
+        k = self.k_proj(x).view(b, t, self.n_kv_heads, self.head_dim).transpose(1, 2)
+        v = self.v_proj(x).view(b, t, self.n_kv_heads, self.head_dim).transpose(1, 2)
+        cos, sin = rope
+        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        if cache is not None:
+            k, v = cache.update(cache_start, k, v)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=self.n_kv_heads != self.n_heads)
+        return self.o_proj(y.transpose(1, 2).reshape(b, t, self.n_heads * self.head_dim))
+
+
+class DecoderLayer(nn.Module):
+    def __init__(self, config: UniMoEConfig, layer_idx: int):
+        super().__init__()
+        self.layer_idx = layer_idx
+        self.input_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.self_attn = Attention(config)
+        self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.mlp = build_moe(config)
+
+    def forward(self, x, rope, mask, token_mask, token_weights, cache=None, cache_start=0):
+        x = x + self.self_attn(self.input_layernorm(x), rope, mask, cache, cache_start)
+        out, routing = self.mlp(self.post_attention_layernorm(x), token_mask, token_weights)
+        return x + out, routing
+
+
+@dataclass
+class CausalLMOutput:
+    logits: torch.Tensor
+    loss: torch.Tensor | None = None  # cross-entropy only; add ``l_aux_weight * aux_loss`` for training
+    aux_loss: torch.Tensor | None = None  # load-balancing loss averaged over layers (§1.6)
+    hidden_states: torch.Tensor | None = None  # final normed hidden states
+
+
+class UniMoEModel(nn.Module):
+    """Embeddings, decoder layers and final norm (``model.*`` in the released checkpoints)."""
+
+    def __init__(self, config: UniMoEConfig):
+        super().__init__()
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.layers = nn.ModuleList(DecoderLayer(config, i) for i in range(config.num_hidden_layers))
+        self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.rotary = RotaryEmbedding.for_config(config)
+
+
+class UniMoEForCausalLM(nn.Module):
+    """Decoder + LM head. ``forward`` takes token ids or ready embeddings (media features already scattered in)."""
+
+    def __init__(self, config: UniMoEConfig):
+        super().__init__()
+        self.config = config
+        self.model = UniMoEModel(config)
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.apply(self._init_weights)
+        if config.tie_word_embeddings:
+            self.lm_head.weight = self.model.embed_tokens.weight
+
+    def _init_weights(self, module: nn.Module) -> None:
+        std = self.config.initializer_range
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, std=std)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, std=std)
+
+    def new_cache(self, batch: int, max_len: int, dtype: torch.dtype | None = None) -> list[KVCache]:
+        """One static cache per layer for ``batch`` rows and ``max_len`` slots (prompt + new tokens)."""
+        c = self.config
+        dtype = dtype or self.lm_head.weight.dtype
+        device = self.lm_head.weight.device
+        return [KVCache(batch, c.num_key_value_heads, max_len, c.head_dim, dtype, device) for _ in range(c.num_hidden_layers)]
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        *,
+        inputs_embeds: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        token_weights: torch.Tensor | None = None,
+        cache: list[KVCache] | None = None,
+        cache_start: int = 0,
+        last_token_only: bool = False,
+        probe: RoutingProbe | None = None,
+        modality_ids: torch.Tensor | None = None,
+    ) -> CausalLMOutput:
+        """Run the decoder on ``T`` new tokens that occupy cache slots ``[cache_start, cache_start + T)``.
+
+        Args:
+            input_ids / inputs_embeds: ``[B, T]`` ids or ``[B, T, d]`` embeddings (exactly one).
+            attention_mask: ``[B, cache_start + T]``, 1 for real tokens (default: all real).
+            position_ids: ``[3, B, T]`` (Omni 3D, from :func:`unimoe.rope.build_position_ids`) or ``[B, T]``;
+                default: count real tokens, so left padding is transparent.
+            labels: ``[B, T]`` targets aligned with the inputs (shifted here), ``-100`` ignored.
+            token_weights: ``[B, T]`` weights of the aux loss (§1.6); pads are zeroed through the mask.
+            probe / modality_ids: routing statistics sink and the ``[B, T]`` modality of every token.
+        """
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("pass exactly one of input_ids and inputs_embeds")
+        x = self.model.embed_tokens(input_ids) if inputs_embeds is None else inputs_embeds
+        b, t, _ = x.shape
+        end = cache_start + t
+        if attention_mask is None:
+            attention_mask = torch.ones(b, end, dtype=torch.bool, device=x.device)
+        attention_mask = attention_mask.bool()
+        if attention_mask.shape != (b, end):
+            raise ValueError(f"attention_mask must be [B, cache_start + T] = {(b, end)}, got {tuple(attention_mask.shape)}")
+        token_mask = attention_mask[:, cache_start:]
+        if position_ids is None:
+            position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)[:, cache_start:]
+        rope = self.model.rotary(position_ids, x.dtype)
+        mask = attention_mask_4d(attention_mask, cache_start, t)
+        if token_weights is not None:
+            token_weights = token_weights * token_mask
+
+        aux_losses = []
+        for i, layer in enumerate(self.model.layers):
+            x, routing = layer(x, rope, mask, token_mask, token_weights, None if cache is None else cache[i], cache_start)
+            if routing.aux_loss is not None:
+                aux_losses.append(routing.aux_loss)
+            if probe is not None:
+                probe.record(i, routing, modality_ids, token_mask)
+        hidden = self.model.norm(x)
+        logits = self.lm_head(hidden[:, -1:] if last_token_only else hidden)
+        loss = None
+        if labels is not None:
+            loss = F.cross_entropy(
+                logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(), ignore_index=IGNORE_INDEX
+            )
+        aux = torch.stack(aux_losses).mean() if aux_losses else None
+        return CausalLMOutput(logits=logits, loss=loss, aux_loss=aux, hidden_states=hidden)
+
+
+def attention_mask_4d(attention_mask: torch.Tensor, cache_start: int, t: int) -> torch.Tensor:
+    """Boolean ``[B, 1, T, S]`` SDPA mask: causal over cache slots and blind to padded keys.
+
+    A padded query row would see no key at all (NaN rows), so every query may always see itself.
+    """
+    s = attention_mask.shape[1]
+    q_slot = torch.arange(cache_start, cache_start + t, device=attention_mask.device)[:, None]
+    k_slot = torch.arange(s, device=attention_mask.device)[None, :]
+    visible = (k_slot <= q_slot) & (attention_mask[:, None, :] | (k_slot == q_slot))
+    return visible[:, None]
+
+
+# ------------------------------------------------------------------------------------------------------
+# Generation
+
+
+@dataclass
+class GenerationResult:
+    tokens: list[list[int]]  # new tokens per row, eos and everything after it removed
+    texts: list[str] | None  # decoded new text per row, cut at the first stop string (needs ``decode``)
+    finish_reasons: list[str]  # "eos", "stop" or "length"
+
+
+def sample_next_token(
+    logits: torch.Tensor, temperature: float = 0.0, top_p: float = 1.0, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Greedy when ``temperature == 0``; otherwise nucleus sampling from ``softmax(logits / temperature)``."""
+    if temperature <= 0:
+        return logits.argmax(-1)
+    probs = torch.softmax(logits.float() / temperature, dim=-1)
+    if top_p < 1.0:
+        sorted_probs, order = probs.sort(dim=-1, descending=True)
+        # keep the smallest prefix whose mass reaches top_p (the first token always survives)
+        drop = sorted_probs.cumsum(-1) - sorted_probs >= top_p
+        sorted_probs = sorted_probs.masked_fill(drop, 0.0)
+        probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+@torch.inference_mode()
+def generate(
+    model: UniMoEForCausalLM,
+    input_ids: torch.Tensor | None = None,
+    *,
+    inputs_embeds: torch.Tensor | None = None,
+    attention_mask: torch.Tensor | None = None,
+    position_ids: torch.Tensor | None = None,
+    max_new_tokens: int = 32,
+    eos_token_id: int | list[int] | None = None,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    generator: torch.Generator | None = None,
+    stop_strings: tuple[str, ...] = (),
+    decode: Callable[[list[int]], str] | None = None,
+    use_cache: bool = True,
+    probe: RoutingProbe | None = None,
+    modality_ids: torch.Tensor | None = None,
+) -> GenerationResult:
+    """Generate up to ``max_new_tokens`` per row for a left-padded batch.
+
+    Rows stop at an eos token or when their decoded new text contains a stop string (the text is cut
+    there). ``position_ids`` may be the prompt's 3-D ids; new tokens continue from each row's largest id,
+    as Qwen2-VL's ``rope_deltas`` do. ``use_cache=False`` recomputes the whole sequence each step (slow;
+    it exists to check the cache).
+    """
+    if stop_strings and decode is None:
+        raise ValueError("stop_strings need a decode function to read the generated text")
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+    prompt = model.model.embed_tokens(input_ids) if inputs_embeds is None else inputs_embeds
+    b, t, _ = prompt.shape
+    device = prompt.device
+    mask = torch.ones(b, t, dtype=torch.bool, device=device) if attention_mask is None else attention_mask.bool()
+    if position_ids is None:
+        position_ids = (mask.long().cumsum(-1) - 1).clamp(min=0)
+    flat = position_ids if position_ids.dim() == 2 else position_ids.amax(0)
+    next_position = flat.masked_fill(~mask, -1).amax(-1) + 1  # [B]
+    eos = torch.tensor([] if eos_token_id is None else [eos_token_id] if isinstance(eos_token_id, int) else eos_token_id,
+                       device=device)
+
+    cache = model.new_cache(b, t + max_new_tokens, prompt.dtype) if use_cache else None
+    out = model(inputs_embeds=prompt, attention_mask=mask, position_ids=position_ids, cache=cache,
+                last_token_only=True, probe=probe, modality_ids=modality_ids)
+    steps: list[torch.Tensor] = []
+    kept = [max_new_tokens] * b  # tokens each row keeps
+    reasons = ["length"] * b
+    embeds, positions = prompt, position_ids
+    for step in range(max_new_tokens):
+        token = sample_next_token(out.logits[:, -1], temperature, top_p, generator)
+        steps.append(token)
+        for row in (torch.isin(token, eos)).nonzero().flatten().tolist():
+            if reasons[row] == "length":
+                kept[row], reasons[row] = step, "eos"
+        if stop_strings:
+            for row in range(b):
+                if reasons[row] == "length" and _has_stop(decode([int(s[row]) for s in steps]), stop_strings):
+                    kept[row], reasons[row] = step + 1, "stop"
+        if step == max_new_tokens - 1 or all(r != "length" for r in reasons):
+            break
+        step_embed = model.model.embed_tokens(token[:, None])
+        step_position = (next_position + step)[:, None]
+        if position_ids.dim() == 3:
+            step_position = step_position.expand(3, -1, -1)
+        mask = torch.cat([mask, mask.new_ones(b, 1)], dim=1)
+        if use_cache:
+            text_modality = None if modality_ids is None else modality_ids.new_full((b, 1), TEXT)
+            out = model(inputs_embeds=step_embed, attention_mask=mask, position_ids=step_position, cache=cache,
+                        cache_start=t + step, last_token_only=True, probe=probe, modality_ids=text_modality)
+        else:
+            embeds = torch.cat([embeds, step_embed], dim=1)
+            positions = torch.cat([positions, step_position], dim=-1)
+            out = model(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, last_token_only=True)
+
+    rows = torch.stack(steps, dim=1).tolist()
+    tokens = [row[:n] for row, n in zip(rows, kept)]
+    texts = None
+    if decode is not None:
+        texts = [_cut_at_stop(decode(seq), stop_strings) for seq in tokens]
+    return GenerationResult(tokens=tokens, texts=texts, finish_reasons=reasons)
+
+
+def _has_stop(text: str, stop_strings: tuple[str, ...]) -> bool:
+    return any(s in text for s in stop_strings)
+
+
+def _cut_at_stop(text: str, stop_strings: tuple[str, ...]) -> str:
+    cuts = [text.find(s) for s in stop_strings if s in text]
+    return text[: min(cuts)] if cuts else text

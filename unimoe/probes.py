@@ -1,0 +1,128 @@
+"""Routing probe: running per-layer, per-modality statistics of what the MoE router chose.
+
+A probe is passed to the model's ``forward``/``generate`` (no global hooks). Memory stays bounded: it keeps
+running counts only (a few ``[modalities, layers, experts]`` tensors), unless ``keep_tokens=True`` asks for
+the raw per-token choices too.
+
+``counts()`` returns *additive* counts in the shape ``harness.routing_report`` merges across samples:
+``{modality: {"tokens", "expert_tokens" [L][E], "null_tokens" [L], "active_experts_sum" [L],
+"weight_sum" [L][E]}}`` plus ``"aux_loss": {"sum" [L], "calls" [L]}``; ``summary()`` turns them into
+shares and means.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+# Modality ids carried by ``modality_ids`` tensors (the processor writes them per token).
+MODALITIES: tuple[str, ...] = ("text", "image", "video", "audio")
+TEXT = MODALITIES.index("text")
+
+
+class RoutingProbe:
+    """Accumulates routing decisions of every layer, split by the modality of each token.
+
+    Args:
+        num_layers: decoder layers.
+        num_experts: columns of the usage histogram: routed + null experts for Uni-MoE-2, experts for v1.
+        keep_tokens: also keep every token's chosen ids and weights (unbounded; for debugging and tests).
+    """
+
+    def __init__(self, num_layers: int, num_experts: int, keep_tokens: bool = False):
+        self.num_layers = num_layers
+        self.num_experts = num_experts
+        self.keep_tokens = keep_tokens
+        self.reset()
+
+    @classmethod
+    def for_model(cls, config: Any, keep_tokens: bool = False) -> RoutingProbe:
+        return cls(config.num_hidden_layers, config.mlp_dynamic_expert_num + config.mlp_dynamic_null_expert_num, keep_tokens)
+
+    def reset(self) -> None:
+        m, l, e = len(MODALITIES), self.num_layers, self.num_experts
+        self.tokens = torch.zeros(m, l, dtype=torch.long)
+        self.expert_tokens = torch.zeros(m, l, e, dtype=torch.long)
+        self.weight_sum = torch.zeros(m, l, e, dtype=torch.float64)
+        self.null_tokens = torch.zeros(m, l, dtype=torch.long)
+        self.active_sum = torch.zeros(m, l, dtype=torch.long)
+        self.aux_sum = torch.zeros(l, dtype=torch.float64)
+        self.aux_calls = torch.zeros(l, dtype=torch.long)
+        self.token_records: list[dict[str, torch.Tensor]] = []
+
+    @torch.no_grad()
+    def record(
+        self,
+        layer: int,
+        routing: Any,
+        modality_ids: torch.Tensor | None,
+        token_mask: torch.Tensor | None = None,
+    ) -> None:
+        """Add one layer's routing for a ``[B, T]`` chunk. Padded tokens (``token_mask == 0``) are skipped;
+        without ``modality_ids`` every token counts as text."""
+        ids = routing.expert_ids.reshape(-1, routing.expert_ids.shape[-1]).cpu()
+        weights = routing.expert_weights.reshape(ids.shape).float().cpu()
+        active = routing.num_active.reshape(-1).cpu()
+        null = routing.null_chosen.reshape(-1).cpu()
+        n = ids.shape[0]
+        modality = torch.full((n,), TEXT) if modality_ids is None else modality_ids.reshape(-1).long().cpu()
+        keep = torch.ones(n, dtype=torch.bool) if token_mask is None else token_mask.reshape(-1).bool().cpu()
+        ids, weights, active, null, modality = ids[keep], weights[keep], active[keep], null[keep], modality[keep]
+        if modality.numel() and (modality.min() < 0 or modality.max() >= len(MODALITIES)):
+            raise ValueError(f"modality ids must lie in [0, {len(MODALITIES)}) for {MODALITIES}")
+
+        m = len(MODALITIES)
+        self.tokens[:, layer] += torch.bincount(modality, minlength=m)
+        self.null_tokens[:, layer] += torch.bincount(modality, weights=null.double(), minlength=m).long()
+        self.active_sum[:, layer] += torch.bincount(modality, weights=active.double(), minlength=m).long()
+        chosen = ids >= 0  # unused slots carry -1
+        flat = (modality[:, None] * self.num_experts + ids.clamp(min=0))[chosen]
+        self.expert_tokens[:, layer] += torch.bincount(flat, minlength=m * self.num_experts).view(m, -1)
+        self.weight_sum[:, layer] += torch.bincount(
+            flat, weights=weights[chosen].double(), minlength=m * self.num_experts
+        ).view(m, -1)
+        if routing.aux_loss is not None:
+            self.aux_sum[layer] += float(routing.aux_loss)
+            self.aux_calls[layer] += 1
+        if self.keep_tokens:
+            self.token_records.append(
+                {"layer": torch.tensor(layer), "modality": modality, "expert_ids": ids, "expert_weights": weights}
+            )
+
+    def counts(self) -> dict[str, Any]:
+        """Additive, JSON-ready counts (merge samples by adding them, see ``harness.routing_report``)."""
+        out: dict[str, Any] = {}
+        for m, name in enumerate(MODALITIES):
+            tokens = int(self.tokens[m, 0])
+            if tokens == 0:
+                continue
+            out[name] = {
+                "tokens": tokens,
+                "expert_tokens": self.expert_tokens[m].tolist(),
+                "weight_sum": self.weight_sum[m].tolist(),
+                "null_tokens": self.null_tokens[m].tolist(),
+                "active_experts_sum": self.active_sum[m].tolist(),
+            }
+        if int(self.aux_calls.sum()):
+            out["aux_loss"] = {"sum": self.aux_sum.tolist(), "calls": self.aux_calls.tolist()}
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """Per modality and layer: expert usage shares, mean active experts, null rate; aux-loss mean."""
+        report: dict[str, Any] = {}
+        for m, name in enumerate(MODALITIES):
+            tokens = self.tokens[m].double()
+            if int(tokens[0]) == 0:
+                continue
+            chosen = self.expert_tokens[m].double()
+            report[name] = {
+                "tokens": int(tokens[0]),
+                "expert_share": (chosen / chosen.sum(-1, keepdim=True).clamp(min=1)).tolist(),
+                "mean_active_experts": (self.active_sum[m] / tokens).tolist(),
+                "null_rate": (self.null_tokens[m] / tokens).tolist(),
+            }
+        calls = self.aux_calls.double()
+        if int(calls.sum()):
+            report["aux_loss_mean"] = float(self.aux_sum.sum() / calls.sum())
+        return report
