@@ -50,3 +50,21 @@ def _corpus_rate(items: Sequence[tuple[int, int]]) -> float:
 
 register_metric(Metric("wer", _wer_item, _corpus_rate, higher_is_better=False, stderr="bootstrap", best=0.0,
                        description="corpus WER, LibriSpeech protocol normalisation (Whisper English + basic)"))
+
+
+# ---- Seed-TTS-eval convention for speech generation: per-utterance WER of an ASR transcript, averaged
+_TTS_PUNCT = re.compile("[" + re.escape(string.punctuation.replace("'", "")) + "]")
+
+
+def tts_words(text: str) -> list[str]:
+    """Punctuation removed (the apostrophe kept), lower-cased, split on white space."""
+    return _TTS_PUNCT.sub(" ", text or "").lower().split()
+
+
+def _tts_wer_item(prediction: Any, target: Any) -> float:
+    ref = tts_words(str(target))
+    return Levenshtein.distance(ref, tts_words(str(prediction or ""))) / max(1, len(ref))
+
+
+register_metric(Metric("wer_mean", _tts_wer_item, lambda xs: sum(xs) / len(xs), higher_is_better=False, best=0.0,
+                       description="mean per-utterance WER (Seed-TTS-eval convention, for TTS via ASR)"))

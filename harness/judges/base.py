@@ -1,0 +1,132 @@
+"""What every judge shares: typed verdicts, a persistent cache, retries with backoff, and a call budget.
+
+A judge failure is a counted failure, never a silent right or wrong: the verdict carries ``error`` and the
+task decides (and records) what the protocol does with it. Every successful call is cached by
+(judge identity, prompt version, input hash), so a rerun never pays for the same judgement twice.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from harness.api import stable_hash
+
+
+@dataclass
+class Verdict:
+    """A judge's answer: a parsed ``value`` (label, score, letter...), the raw text, or the error."""
+
+    value: Any = None
+    raw: str = ""
+    error: str | None = None
+    cached: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class JudgeStats:
+    calls: int = 0
+    cached: int = 0
+    failures: int = 0
+    retries: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"calls": self.calls, "cached": self.cached, "failures": self.failures, "retries": self.retries}
+
+
+class BudgetExceeded(RuntimeError):
+    """More judge calls were needed than the configured budget allows."""
+
+
+class JudgeCache:
+    """SQLite store of successful verdicts; safe to share between concurrent runs."""
+
+    def __init__(self, path: str | Path):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, timeout=60, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS verdicts (key TEXT PRIMARY KEY, value TEXT, raw TEXT)")
+
+    def get(self, key: str) -> Verdict | None:
+        row = self._db.execute("SELECT value, raw FROM verdicts WHERE key = ?", (key,)).fetchone()
+        return Verdict(json.loads(row[0]), row[1], cached=True) if row else None
+
+    def put(self, key: str, verdict: Verdict) -> None:
+        self._db.execute("INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?)", (key, json.dumps(verdict.value), verdict.raw))
+
+    def close(self) -> None:
+        self._db.close()
+
+
+@dataclass
+class CallPolicy:
+    retries: int = 3
+    backoff_s: float = 1.0  # doubled after every failed attempt
+    timeout_s: float = 60.0
+    budget: int | None = None  # most uncached calls this judge may make
+
+
+class CachedJudge:
+    """Base for judges: subclasses implement ``_call(prompt) -> raw text`` and ``parse(raw) -> value``."""
+
+    prompt_version: str = "1"
+
+    def __init__(self, cache: JudgeCache | None = None, policy: CallPolicy | None = None,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.cache = cache
+        self.policy = policy or CallPolicy()
+        self.stats = JudgeStats()
+        self._sleep = sleep
+
+    # ---- to implement
+    def identity(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _call(self, prompt: str) -> str:
+        raise NotImplementedError
+
+    def parse(self, raw: str) -> Any:
+        """The verdict's value; raise ValueError for malformed judge output."""
+        return raw.strip()
+
+    # ---- the shared machinery
+    def key(self, prompt: str) -> str:
+        return stable_hash([self.identity(), self.prompt_version, prompt], n=32)
+
+    def judge(self, prompt: str) -> Verdict:
+        key = self.key(prompt)
+        if self.cache and (hit := self.cache.get(key)) is not None:
+            self.stats.cached += 1
+            return hit
+        if self.policy.budget is not None and self.stats.calls >= self.policy.budget:
+            self.stats.failures += 1
+            return Verdict(error=f"judge call budget of {self.policy.budget} exhausted")
+        last_error = "no attempt made"
+        for attempt in range(self.policy.retries + 1):
+            if attempt:
+                self.stats.retries += 1
+                self._sleep(self.policy.backoff_s * 2 ** (attempt - 1))
+            self.stats.calls += 1
+            try:
+                raw = self._call(prompt)
+            except Exception as e:  # transport errors: retried
+                last_error = f"{type(e).__name__}: {e}"
+                continue
+            try:
+                verdict = Verdict(self.parse(raw), raw)
+            except ValueError as e:  # malformed output: retried too (sampling judges may recover)
+                last_error = f"malformed judge output ({e}): {raw[:200]!r}"
+                continue
+            if self.cache:
+                self.cache.put(key, verdict)
+            return verdict
+        self.stats.failures += 1
+        return Verdict(error=last_error)

@@ -1,0 +1,183 @@
+"""LLM judges: any OpenAI-compatible chat endpoint, or any model adapter of ours, with versioned prompts.
+
+The API key is read from the environment variable that the judge config *names* (``api_key_env``); the key
+itself is never stored in configs, caches or results, and ``identity()`` shows only the endpoint's host.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+from urllib.parse import urlparse
+
+from harness.api import GenerationConfig, Message, Request
+from harness.judges.base import CachedJudge, CallPolicy, JudgeCache
+
+
+@dataclass(frozen=True)
+class JudgePrompt:
+    """A versioned prompt template and the parser of its answers (raise ValueError when malformed)."""
+
+    name: str
+    version: str
+    template: str
+    parse: Callable[[str], Any]
+
+    def render(self, **fields: Any) -> str:
+        return self.template.format(**fields)
+
+
+def _parse_letter(raw: str) -> str | None:
+    """MMBench matcher: one option letter, or E/None for "no option matches"."""
+    match = re.search(r"\b([A-E])\b", raw.strip().upper())
+    if not match:
+        raise ValueError("no option letter A-E in the judge's answer")
+    return None if match[1] == "E" else match[1]
+
+
+def _parse_yes_no(raw: str) -> bool:
+    words = re.findall(r"[a-z]+", raw.lower())
+    if not words or words[0] not in ("yes", "no"):
+        raise ValueError("the judge's answer does not start with yes or no")
+    return words[0] == "yes"
+
+
+def _parse_pred_score(raw: str) -> dict[str, Any]:
+    """Video-ChatGPT style: a dict with 'pred' (yes/no) and 'score' (0-5)."""
+    match = re.search(r"\{.*\}", raw, re.S)
+    if not match:
+        raise ValueError("no {...} object in the judge's answer")
+    try:
+        obj = json.loads(match[0].replace("'", '"'))
+        pred, score = str(obj["pred"]).lower(), float(obj["score"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"unreadable verdict object ({e})") from None
+    if pred not in ("yes", "no") or not 0 <= score <= 5:
+        raise ValueError(f"verdict out of range: pred={pred!r} score={score}")
+    return {"pred": pred == "yes", "score": score}
+
+
+PROMPTS: dict[str, JudgePrompt] = {
+    p.name: p
+    for p in (
+        # The MMBench option matcher (VLMEvalKit / lmms-eval wording, paraphrased in structure, same task).
+        JudgePrompt(
+            "mmbench_matcher", "1",
+            "You are an AI assistant who will help me to match an answer with several options of a single-choice "
+            "question. You are provided with a question, several options, and an answer, and you need to find "
+            "which option is most similar to the answer. If the meaning of all options are significantly different "
+            "from the answer, output E. Your should output a single uppercase character in A, B, C, D (if they are "
+            "valid options), and E.\nQuestion: {question}\nOptions:\n{options}\nAnswer: {answer}\nYour output:",
+            _parse_letter,
+        ),
+        JudgePrompt(
+            "binary_correct", "1",
+            "Decide whether the model's answer is correct given the reference answer. Reply with exactly one word, "
+            "yes or no.\nQuestion: {question}\nReference answer: {reference}\nModel answer: {answer}\nCorrect?",
+            _parse_yes_no,
+        ),
+        JudgePrompt(
+            "videochatgpt_qa", "1",
+            "You are evaluating the correctness of generative outputs for video-based question-answer pairs. Compare "
+            "the predicted answer with the correct answer and judge whether they match in meaning (synonyms and "
+            "paraphrases count). Reply only with a Python dictionary string with the keys 'pred' ('yes' or 'no') and "
+            "'score' (an integer from 0 to 5, 5 the best match), e.g. {{'pred': 'yes', 'score': 4}}.\n"
+            "Question: {question}\nCorrect Answer: {reference}\nPredicted Answer: {answer}",
+            _parse_pred_score,
+        ),
+    )
+}
+
+
+class LLMJudge(CachedJudge):
+    """Judges by asking a chat model; subclasses say how the model is reached."""
+
+    def __init__(self, prompt: str, cache: JudgeCache | None = None, policy: CallPolicy | None = None, **kw: Any):
+        super().__init__(cache, policy, **kw)
+        self.prompt = PROMPTS[prompt]
+        self.prompt_version = f"{self.prompt.name}@{self.prompt.version}"
+
+    def parse(self, raw: str) -> Any:
+        return self.prompt.parse(raw)
+
+    def ask(self, **fields: Any):
+        return self.judge(self.prompt.render(**fields))
+
+
+class OpenAICompatibleJudge(LLMJudge):
+    """POSTs to ``<base_url>/chat/completions`` (greedy, one choice)."""
+
+    def __init__(self, base_url: str, model: str, prompt: str, api_key_env: str | None = None,
+                 max_tokens: int = 64, **kw: Any):
+        super().__init__(prompt, **kw)
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.api_key_env = api_key_env
+        self.max_tokens = max_tokens
+
+    def identity(self) -> dict[str, Any]:
+        return {"kind": "openai-compatible", "model": self.model, "host": urlparse(self.base_url).netloc,
+                "prompt": self.prompt_version}
+
+    def _call(self, prompt: str) -> str:
+        body = json.dumps({"model": self.model, "messages": [{"role": "user", "content": prompt}],
+                           "temperature": 0, "max_tokens": self.max_tokens}).encode()
+        headers = {"Content-Type": "application/json"}
+        if self.api_key_env:
+            key = os.environ.get(self.api_key_env)
+            if not key:
+                raise RuntimeError(f"judge needs an API key in the environment variable {self.api_key_env}")
+            headers["Authorization"] = f"Bearer {key}"
+        req = urllib.request.Request(f"{self.base_url}/chat/completions", data=body, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=self.policy.timeout_s) as resp:
+                payload = json.loads(resp.read())
+        except urllib.error.HTTPError as e:
+            raise RuntimeError(f"judge endpoint answered HTTP {e.code}") from None
+        try:
+            return payload["choices"][0]["message"]["content"] or ""
+        except (KeyError, IndexError, TypeError):
+            raise RuntimeError("judge endpoint returned no choices[0].message.content") from None
+
+
+class AdapterJudge(LLMJudge):
+    """Uses any of our model adapters as the judge (e.g. a local model through ``harness.models``)."""
+
+    def __init__(self, adapter: Any, prompt: str, max_new_tokens: int = 64, **kw: Any):
+        super().__init__(prompt, **kw)
+        self.adapter = adapter
+        self.max_new_tokens = max_new_tokens
+
+    def identity(self) -> dict[str, Any]:
+        return {"kind": "adapter", "model": self.adapter.name, "fingerprint": self.adapter.fingerprint(),
+                "prompt": self.prompt_version}
+
+    def _call(self, prompt: str) -> str:
+        request = Request(task="judge", doc_id=self.key(prompt), messages=(Message.user(prompt),),
+                          generation=GenerationConfig(max_new_tokens=self.max_new_tokens))
+        (response,) = self.adapter.generate([request])
+        if response.error:
+            raise RuntimeError(response.error)
+        return response.text
+
+
+def build_judge(config: Mapping[str, Any], cache: JudgeCache | None = None) -> LLMJudge | None:
+    """A judge from ``configs/judge/<name>.yaml`` (``kind: none | openai | adapter``)."""
+    kind = config.get("kind", "none")
+    if kind == "none":
+        return None
+    policy = CallPolicy(**(config.get("policy") or {}))
+    if kind == "openai":
+        return OpenAICompatibleJudge(config["base_url"], config["model"], config["prompt"],
+                                     api_key_env=config.get("api_key_env"), cache=cache, policy=policy)
+    if kind == "adapter":
+        from harness.evaluate import _model_config
+        from harness.models import build_model
+
+        return AdapterJudge(build_model(_model_config(config["model"])), config["prompt"], cache=cache, policy=policy)
+    raise ValueError(f"unknown judge kind {kind!r}")

@@ -1,0 +1,143 @@
+"""The LLM judge against a fake OpenAI-compatible server on loopback: answers, failures, timeouts, garbage, cache."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from harness.api import Response
+from harness.judges.base import CallPolicy, JudgeCache
+from harness.judges.llm import AdapterJudge, OpenAICompatibleJudge
+
+
+class FakeServer:
+    """Answers /chat/completions with ``reply(prompt)``; ``mode`` switches to failures."""
+
+    def __init__(self):
+        self.calls = 0
+        self.mode = "ok"
+        self.reply = lambda prompt: "B"
+        self.auth = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                outer.calls += 1
+                outer.auth.append(self.headers.get("Authorization"))
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if outer.mode == "error":
+                    self.send_response(500)
+                    self.end_headers()
+                    return
+                if outer.mode == "slow":
+                    time.sleep(0.5)
+                text = outer.reply(body["messages"][0]["content"])
+                data = json.dumps({"choices": [{"message": {"role": "assistant", "content": text}}]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    with FakeServer() as s:
+        yield s
+
+
+def judge(server, tmp_path, prompt="mmbench_matcher", **policy):
+    return OpenAICompatibleJudge(server.url, "fake-gpt", prompt, cache=JudgeCache(tmp_path / "judge.sqlite"),
+                                 policy=CallPolicy(**{"backoff_s": 0.0, **policy}))
+
+
+FIELDS = dict(question="What shape?", options="A. square\nB. circle", answer="it is round")
+
+
+def test_correct_answers_and_cache_makes_second_run_free(server, tmp_path):
+    j = judge(server, tmp_path)
+    v = j.ask(**FIELDS)
+    assert v.ok and v.value == "B" and server.calls == 1
+    again = judge(server, tmp_path).ask(**FIELDS)  # a new judge object, the same cache file: a rerun
+    assert again.value == "B" and again.cached and server.calls == 1
+
+
+def test_e_means_no_option(server, tmp_path):
+    server.reply = lambda p: "E"
+    assert judge(server, tmp_path).ask(**FIELDS).value is None
+
+
+def test_failing_server_is_a_counted_failure_not_a_verdict(server, tmp_path):
+    server.mode = "error"
+    j = judge(server, tmp_path, retries=2)
+    v = j.ask(**FIELDS)
+    assert not v.ok and "HTTP 500" in v.error and v.value is None
+    assert server.calls == 3 and j.stats.failures == 1 and j.stats.retries == 2
+    server.mode = "ok"
+    assert j.ask(**FIELDS).ok  # failures are not cached: the next run tries again
+
+
+def test_slow_server_times_out(server, tmp_path):
+    server.mode = "slow"
+    v = judge(server, tmp_path, retries=0, timeout_s=0.1).ask(**FIELDS)
+    assert not v.ok and "timed out" in v.error.lower()
+
+
+def test_malformed_output_is_retried_then_reported(server, tmp_path):
+    answers = iter(["I think the first?", "Hmm, hard to say", "B"])
+    server.reply = lambda p: next(answers)
+    j = judge(server, tmp_path, retries=2)
+    assert j.ask(**FIELDS).value == "B" and j.stats.retries == 2
+    server.reply = lambda p: "no idea"
+    v = judge(server, tmp_path, retries=1).ask(question="q2", options="A. x", answer="y")
+    assert not v.ok and "malformed" in v.error
+
+
+def test_budget_and_api_key_from_named_env_var(server, tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_JUDGE_KEY", "sk-secret")
+    j = OpenAICompatibleJudge(server.url, "fake-gpt", "mmbench_matcher", api_key_env="FAKE_JUDGE_KEY",
+                              policy=CallPolicy(budget=1, backoff_s=0))
+    assert j.ask(**FIELDS).ok and server.auth[-1] == "Bearer sk-secret"
+    over = j.ask(question="another", options="A. x", answer="y")
+    assert not over.ok and "budget" in over.error and server.calls == 1
+    assert "sk-secret" not in json.dumps(j.identity())
+
+
+def test_video_chatgpt_prompt_parses_pred_and_score(server, tmp_path):
+    server.reply = lambda p: "{'pred': 'yes', 'score': 4}"
+    v = judge(server, tmp_path, prompt="videochatgpt_qa").ask(question="q", reference="a dog", answer="a puppy")
+    assert v.value == {"pred": True, "score": 4.0}
+
+
+def test_any_adapter_can_be_the_judge(tmp_path):
+    class Echo:
+        name = "echo"
+
+        def fingerprint(self):
+            return "echo"
+
+        def generate(self, requests):
+            return [Response(text="yes") for _ in requests]
+
+    j = AdapterJudge(Echo(), "binary_correct", cache=JudgeCache(tmp_path / "j.sqlite"))
+    assert j.ask(question="2+2?", reference="4", answer="four").value is True
+    assert j.identity()["model"] == "echo"
