@@ -69,6 +69,7 @@ def evaluate(
     progress: bool = False,
     output_dir: str | Path = "results",
     rebuild_leaderboards: bool = True,
+    judge: Mapping[str, Any] | None = None,
 ) -> RunSummary:
     from harness.models import build_model
 
@@ -99,9 +100,12 @@ def evaluate(
     write_json(run_dir / "status.json", {"status": "running", "run_id": run_dir.name})
     summary = RunSummary(run_dir=run_dir, results=results)
     response_cache = ResponseCache(out / "cache") if cache else None
+    judge_obj = _build_judge(judge, out)
     try:
         for task_cfg in expand(entry):
             task_obj = build_task(task_cfg, data=data, data_dir=data_dir, seed=seed)
+            if task_cfg.judge and judge_obj is not None:
+                task_obj.judge = judge_obj
             log = SampleLog(run_dir / "samples" / f"{task_cfg.name}.jsonl")
             try:
                 outcome = evaluate_task(task_obj, adapter, settings, response_cache, log)
@@ -147,13 +151,23 @@ def new_results(run_dir: Path, model: dict[str, Any], *, request: str, data: str
     }
 
 
+def _build_judge(config: Mapping[str, Any] | None, out: Path):
+    """The run's judge (``judge=<name>``, configs/judge/), sharing one verdict cache across runs."""
+    if not config or config.get("kind", "none") == "none":
+        return None
+    from harness.judges.base import JudgeCache
+    from harness.judges.llm import build_judge
+
+    return build_judge(config, cache=JudgeCache(out / "cache" / "judge.sqlite"))
+
+
 def evaluate_from_config(cfg: Any) -> RunSummary:
     c = _plain(cfg)
     summary = evaluate(
         c["task"], c["model"], data=c["data"], data_dir=c.get("data_dir"), limit=c.get("limit"),
         batch_size=int(c.get("batch_size") or 1), seed=int(c.get("seed") or 0), shard=c.get("shard"),
         stage=c.get("stage", "all"), cache=bool(c.get("cache", True)), progress=bool(c.get("progress", True)),
-        output_dir=c.get("output_dir", "results"),
+        output_dir=c.get("output_dir", "results"), judge=c.get("judge"),
     )
     print_summary(summary)
     return summary

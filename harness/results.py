@@ -109,7 +109,7 @@ def task_record(outcome: Any) -> dict[str, Any]:
         "primary_metric": cfg.primary_metric,
         "scale": cfg.scale,
         "paper_score": cfg.paper_score,
-        "judge": getattr(task, "judge_identity", lambda: cfg.judge)(),
+        "judge": task.judge_identity(),
         "data_source": task.data_source(),
         "data": task.data,
         "breakdown": outcome.breakdown,

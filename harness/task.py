@@ -187,6 +187,13 @@ class Task:
         self.data = data
         self.data_dir = data_dir
         self.seed = seed
+        self.judge: Any = None  # attached by the runner when the run configures one (see harness.judges)
+
+    def judge_identity(self) -> dict[str, Any] | None:
+        """Who judged (model, host, prompt version) and how often; recorded in results.json."""
+        if self.judge is None:
+            return None
+        return {**self.judge.identity(), "stats": self.judge.stats.as_dict()}
 
     # ---- identity
     @property

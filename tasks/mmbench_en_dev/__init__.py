@@ -9,7 +9,7 @@ recorded per sample in ``fields["answer_source"]``.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 from harness.api import ImagePart, Part, Response
 from harness.extract.base import ExtractContext, get_rule
@@ -19,14 +19,9 @@ from tasks.common import LETTERS, media_field, present
 
 CIRCULAR_STRIDE = 1_000_000  # copy c of question i has index c * 1e6 + i
 
-# A GPT matcher: (response text, {letter: option text}) -> letter or None. None of our adapters is one yet;
-# whoever configures ``judge`` attaches it (``task.matcher = ...``).
-Matcher = Callable[[str, Mapping[str, str]], "str | None"]
 
 
 class MMBench(Task):
-    matcher: Matcher | None = None
-
     def doc_id(self, doc: Mapping[str, Any]) -> str:
         return str(int(doc["index"]))  # one hub revision stores ``index`` as a string
 
@@ -56,12 +51,11 @@ class MMBench(Task):
         letter = get_rule(self.config.extract)(text, ctx)
         if letter:
             return letter, "rule"
-        if self.config.judge:
-            if self.matcher is None:
-                raise RuntimeError(f"task {self.name}: judge {self.config.judge!r} is configured but no matcher is attached")
-            letter = self.matcher(text, ctx.options)
-            if letter:
-                return letter, "judge"
+        if self.config.judge and self.judge is not None:
+            verdict = self.judge.ask(question=str(doc.get("question", "")), answer=text,
+                                     options="\n".join(f"{k}. {v}" for k, v in ctx.options.items()))
+            if verdict.ok and verdict.value:
+                return verdict.value, "judge"
         from harness.extract.mmbench import mmbench_random_letter
 
         return mmbench_random_letter(ctx.options, doc_key=self.doc_id(doc)), "random"

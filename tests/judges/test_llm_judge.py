@@ -141,3 +141,25 @@ def test_any_adapter_can_be_the_judge(tmp_path):
     j = AdapterJudge(Echo(), "binary_correct", cache=JudgeCache(tmp_path / "j.sqlite"))
     assert j.ask(question="2+2?", reference="4", answer="four").value is True
     assert j.identity()["model"] == "echo"
+
+
+def test_run_with_a_judge_records_its_identity_and_calls(server, tmp_path):
+    from harness.evaluate import evaluate
+
+    class Vague:
+        name = "vague"
+
+        def fingerprint(self):
+            return "vague"
+
+        def generate(self, requests):
+            return [Response(text="Hard to say, maybe the round one.") for _ in requests]
+
+    judge_cfg = {"kind": "openai", "base_url": server.url, "model": "fake-gpt", "prompt": "mmbench_matcher",
+                 "policy": {"backoff_s": 0}}
+    summary = evaluate("mmbench_en_dev", Vague(), output_dir=tmp_path, judge=judge_cfg, rebuild_leaderboards=False)
+    rec = summary.results["tasks"]["mmbench_en_dev"]
+    assert rec["judge"]["model"] == "fake-gpt" and rec["judge"]["host"].startswith("127.0.0.1")
+    assert rec["judge"]["stats"]["calls"] == server.calls == rec["n_docs"]
+    samples = summary.outcomes[0].samples
+    assert {s.fields["answer_source"] for s in samples} == {"judge"}

@@ -82,14 +82,25 @@ def test_unparseable_answer_falls_back_to_the_seeded_random_letter(task) -> None
 
 
 def test_judge_path_is_used_and_recorded_when_configured() -> None:
-    judged = load_task("mmbench_en_dev", judge="gpt_matcher")
+    from harness.judges.base import Verdict
+
+    class FakeMatcher:
+        def __init__(self, letter):
+            self.letter, self.prompts = letter, []
+
+        def ask(self, **fields):
+            self.prompts.append(fields)
+            return Verdict(self.letter) if self.letter else Verdict(error="judge endpoint answered HTTP 500")
+
+    judged = load_task("mmbench_en_dev", judge="gpt4o_mmbench")
     doc = doc_with_index(judged, 2)
-    with pytest.raises(RuntimeError, match="no matcher"):
-        judged.process(doc, Response(text="It is a feline."))
-    judged.matcher = lambda text, options: next(k for k, v in options.items() if v == "A cat")
+    judged.judge = FakeMatcher("C")
     sample = judged.process(doc, Response(text="It is a feline."))
     assert (sample.prediction, sample.fields["answer_source"]) == ("C", "judge")
+    assert "C. A cat" in judged.judge.prompts[0]["options"]
     assert sample.items["circular_accuracy"]  # scored like any other answer
+    judged.judge = FakeMatcher(None)  # a failed judge call falls through to the protocol's random letter
+    assert judged.process(doc, Response(text="It is a feline.")).fields["answer_source"] == "random"
 
 
 def test_circular_accuracy_needs_every_copy(task) -> None:
