@@ -51,7 +51,7 @@ class MMBench(Task):
         letter = get_rule(self.config.extract)(text, ctx)
         if letter:
             return letter, "rule"
-        if self.config.judge and self.judge is not None:
+        if self.judge is not None:
             verdict = self.judge.ask(question=str(doc.get("question", "")), answer=text,
                                      options="\n".join(f"{k}. {v}" for k, v in ctx.options.items()))
             if verdict.ok and verdict.value:
