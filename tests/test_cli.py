@@ -83,3 +83,12 @@ def test_score_plain_predictions_file(tmp_path):
     assert main(["score", "task=gpqa_diamond", f"predictions={preds}", f"output_dir={tmp_path}"]) == 0
     (res,) = _results(tmp_path)
     assert res["tasks"]["gpqa_diamond"]["n_scored"] == len(docs)
+
+
+def test_group_run_scores_each_member_and_the_group(tmp_path):
+    assert main(["run", "task=audio_speech", "model=oracle", f"output_dir={tmp_path}", "progress=false"]) == 0
+    (res,) = _results(tmp_path)
+    assert set(res["tasks"]) == {"librispeech_test_clean", "clotho_v2_caption"}
+    assert res["tasks"]["librispeech_test_clean"]["metrics"]["wer"]["value"] == 0.0
+    assert res["groups"]["audio_speech"]["tasks"] == ["clotho_v2_caption", "librispeech_test_clean"]
+    assert res["groups"]["audio_speech"]["mean_primary"] is None  # WER and CIDEr point in opposite directions

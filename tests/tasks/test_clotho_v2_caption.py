@@ -40,7 +40,9 @@ def test_cider_prefers_a_right_caption_to_a_wrong_one(task) -> None:
         task.process(doc, Response(text=task.target(swapped_docs[(i + 1) % len(swapped_docs)])[0]))
         for i, doc in enumerate(swapped_docs)
     ])["cider"].value
-    assert right > swapped > wrong >= 0.0
+    # The right captions beat both another clip's captions and an unrelated sentence by far. (Between the
+    # two wrong answers CIDEr has no fixed order on a four-clip corpus: its IDF weights are corpus statistics.)
+    assert right > 10 * max(swapped, wrong) and min(swapped, wrong) >= 0.0
 
 
 def test_validate_passes(tmp_path: Path) -> None:

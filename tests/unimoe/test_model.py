@@ -44,7 +44,7 @@ def naive_attention(attn: Attention, x, cos, sin, key_mask):
 
     def rot(y):
         y1, y2 = y[..., : d // 2], y[..., d // 2:]
-        return y * cos[:, None] + torch.cat([-y2, y1], -1) * sin[:, None]
+        return y * cos + torch.cat([-y2, y1], -1) * sin
 
     q, k = rot(q), rot(k)
     scores = q @ k.transpose(-1, -2) / d**0.5
