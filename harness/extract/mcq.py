@@ -51,3 +51,53 @@ def option_letter(response: str, ctx: ExtractContext) -> str:
             return match[1].upper()
     hits = [k for k, v in ctx.options.items() if v and v.lower() in s.lower()]
     return hits[0] if len(hits) == 1 else ""
+
+
+@register_rule("worldsense", "1")
+def worldsense(response: str, ctx: ExtractContext) -> str:
+    """WorldSense's parser: candidates are the bare letters A-D found anywhere (``f"{c}" in response``, so any
+    capital counts); with several, the largest ``rfind("(X)")`` wins, usually -1 for all, so the FIRST
+    candidate; with none, "A"."""
+    candidates = [c for c in "ABCD" if c in response]
+    if not candidates:
+        return "A"
+    if len(candidates) == 1:
+        return candidates[0]
+    starts = [response.rfind(f"({c})") for c in candidates]
+    return candidates[max(range(len(candidates)), key=starts.__getitem__)]
+
+
+@register_rule("mmlu_pro", "1")
+def mmlu_pro(response: str, ctx: ExtractContext) -> str:
+    """lmms-eval MMLU-Pro custom-extract: ``answer is (X)`` / ``answer is X`` with X in A-J."""
+    match = re.search(r"answer is \(?([ABCDEFGHIJ])\)?", response)
+    return match[1] if match else ""
+
+
+@register_rule("ai2d", "1")
+def ai2d(response: str, ctx: ExtractContext) -> str:
+    """lmms-eval AI2D flexible-extract: the first ``X.``; else the response stripped."""
+    match = re.search(r"([A-Z])\.", response)
+    return match[1] if match else response.strip()
+
+
+_NUMBER_WORDS = {w: str(i) for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty".split())}
+
+
+@register_rule("realworldqa", "1")
+def realworldqa(response: str, ctx: ExtractContext) -> str:
+    """lmms-eval RealWorldQA: number words to digits, then the first ``(X)`` if any, else the stripped text
+    without a trailing period (lower-cased comparison happens in the metric)."""
+    text = " ".join(_NUMBER_WORDS.get(w.lower(), w) for w in response.split())
+    match = re.search(r"\(([A-Z])\)", text)
+    return match[1] if match else text.strip().rstrip(".")
+
+
+@register_rule("option_text", "1")
+def option_text(response: str, ctx: ExtractContext) -> str:
+    """The option whose text the response contains (the longest when several match); '' if none.
+    For benchmarks whose gold answer is the option text (OmniBench, MMAU)."""
+    hits = [v for v in ctx.options.values() if v and v.lower() in response.lower()]
+    return max(hits, key=len) if hits else ""

@@ -61,3 +61,38 @@ def test_think_strip_and_rule_ids():
     assert get_rule("think")("<think>A? no, B</think> The answer is C", CTX) == "The answer is C"
     assert get_rule("think")("<think>still thinking", CTX) == ""
     assert get_rule("videomme").id == "videomme@1"
+
+
+@pytest.mark.parametrize("response, expected", [
+    ("The answer is (B) not (C)", "C"),  # several bracketed candidates: the last occurrence wins
+    ("B is right", "B"), ("A.", "A"),
+    ("I believe the shape shown here is a blue circle", "B"),  # > 5 words: option text
+])
+def test_mmmu_mcq(response, expected):
+    assert get_rule("mmmu_mcq")(response, CTX) == expected
+
+
+def test_mmmu_mcq_random_fallback_is_seeded_per_question():
+    ctx = ExtractContext(options=OPTIONS, doc={"id": "validation_Art_1"}, seed=0)
+    picks = {get_rule("mmmu_mcq")("no idea", ctx) for _ in range(5)}
+    assert len(picks) == 1 and picks <= set(OPTIONS)
+
+
+def test_mmmu_open_candidates():
+    assert 1234.0 in get_rule("mmmu_open")("So the total is 1,234", CTX)
+    assert "blue" in get_rule("mmmu_open")("The colour is blue.", CTX)
+
+
+@pytest.mark.parametrize("rule, response, expected", [
+    ("worldsense", "Because of the sound, the answer is C", "B"),  # "Because": any capital letter counts, first wins
+    ("worldsense", "no letters here", "A"),
+    ("mmlu_pro", "Let's think. The answer is (H).", "H"),
+    ("ai2d", "I pick C. because", "C"),
+    ("realworldqa", "There are three cars.", "There are 3 cars"),
+    ("vsibench", "3.5 meters.", "3.5"),
+    ("numeric", "about 1,200 people", 1200.0),
+    ("charades_time", "It happens at 12.5-20 s.", (12.5, 20.0)),
+    ("option_text", "it looks like a blue circle to me", "a blue circle"),
+])
+def test_protocol_rules(rule, response, expected):
+    assert get_rule(rule)(response, CTX) == expected

@@ -1,0 +1,110 @@
+"""Open-answer QA metrics: ANLS (DocVQA), relaxed accuracy (ChartQA), existence match (speech QA),
+MMMU's open-answer match, and VSI-Bench's mean relative accuracy."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from rapidfuzz.distance import Levenshtein
+
+from harness.metrics.base import Metric, register_metric
+from harness.metrics.text import mean
+
+
+def _golds(target: Any) -> list[str]:
+    return [str(t) for t in target] if isinstance(target, (list, tuple)) else [str(target)]
+
+
+def anls_item(prediction: Any, target: Any, threshold: float = 0.5) -> float:
+    """Max over gold answers of 1 - normalised Levenshtein distance, zeroed below the threshold (DocVQA)."""
+    pred = " ".join(str(prediction or "").lower().split())
+    best = 0.0
+    for gold in _golds(target):
+        gold = " ".join(gold.lower().split())
+        dist = Levenshtein.distance(pred, gold) / max(len(pred), len(gold), 1)
+        best = max(best, 1.0 - dist if dist < threshold else 0.0)
+    return best
+
+
+def _to_float(text: str) -> float | None:
+    text = text.strip().rstrip(".")
+    try:
+        return float(text.rstrip("%")) / (100.0 if text.endswith("%") else 1.0)
+    except ValueError:
+        return None
+
+
+def relaxed_item(prediction: Any, target: Any, tolerance: float = 0.05) -> float:
+    """ChartQA: numbers within 5% relative error count (exact when the gold is 0); other answers by
+    case-insensitive exact match; best over gold answers."""
+    pred = str(prediction or "")
+    for gold in _golds(target):
+        p, g = _to_float(pred), _to_float(gold)
+        if p is not None and g is not None:
+            if (g == 0 and p == 0) or (g != 0 and abs(p - g) / abs(g) <= tolerance):
+                return 1.0
+        elif pred.strip().lower() == gold.strip().lower():
+            return 1.0
+    return 0.0
+
+
+def existence_item(prediction: Any, target: Any) -> float:
+    """Speech QA (Table 9 of the paper): a gold answer string occurs in the response (case-insensitive)."""
+    pred = str(prediction or "").lower()
+    return float(any(g.lower() in pred for g in _golds(target) if g))
+
+
+def mmmu_open_item(prediction: Any, target: Any) -> float:
+    """MMMU ``eval_open``: a hit if any candidate equals a numeric gold, or contains a string gold."""
+    from harness.extract.mmmu import normalize_answer
+
+    preds = prediction if isinstance(prediction, list) else [prediction]
+    golds = [n for g in _golds(target) for n in normalize_answer(g)]
+    for p in preds:
+        for g in golds:
+            if isinstance(g, float) and isinstance(p, float) and p == g:
+                return 1.0
+            if isinstance(g, str) and isinstance(p, str) and g in p:
+                return 1.0
+    return 0.0
+
+
+MRA_THRESHOLDS = tuple(round(0.50 + 0.05 * i, 2) for i in range(10))  # 0.50 .. 0.95, hard-coded as VSI-Bench
+
+
+def mra_item(prediction: Any, target: Any) -> float:
+    """VSI-Bench mean relative accuracy: mean over theta of 1[|y_hat - y| / y < 1 - theta]; non-numbers score 0."""
+    try:
+        p, y = float(prediction), float(target)
+    except (TypeError, ValueError):
+        return 0.0
+    if y == 0:
+        return float(p == 0)
+    rel = abs(p - y) / abs(y)
+    return sum(rel < 1 - t for t in MRA_THRESHOLDS) / len(MRA_THRESHOLDS)
+
+
+def iou(prediction: Any, target: Any) -> float:
+    """Temporal IoU of two (start, end) spans; 0 for a missing prediction."""
+    if not prediction:
+        return 0.0
+    (ps, pe), (gs, ge) = sorted(prediction), sorted(target)
+    inter = max(0.0, min(pe, ge) - max(ps, gs))
+    union = max(pe, ge) - min(ps, gs)
+    return inter / union if union > 0 else 0.0
+
+
+def recall_item(prediction: Any, target: Any, threshold: float = 0.5) -> float:
+    return float(iou(prediction, target) >= threshold)
+
+
+for metric in (
+    Metric("anls", anls_item, mean, best=1.0, description="average normalised Levenshtein similarity (DocVQA)"),
+    Metric("relaxed_accuracy", relaxed_item, mean, best=1.0, description="ChartQA: numbers within 5%"),
+    Metric("existence_match", existence_item, mean, best=1.0, description="gold string occurs in the response"),
+    Metric("mmmu_open_match", mmmu_open_item, mean, best=1.0, description="MMMU open-answer match"),
+    Metric("mra", mra_item, mean, best=1.0, description="VSI-Bench mean relative accuracy"),
+    Metric("miou", iou, mean, best=1.0, description="mean temporal IoU (Charades-STA)"),
+    Metric("recall_at_iou", recall_item, mean, best=1.0, description="R@IoU>=threshold (option `threshold`)"),
+):
+    register_metric(metric)

@@ -1,0 +1,48 @@
+"""Open-answer metrics against their protocols' definitions, on worked examples."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.extract.base import ExtractContext, get_rule
+from harness.metrics.base import get_metric
+
+
+def item(name, pred, gold, **kw):
+    return get_metric(name).item(pred, gold, **kw)
+
+
+def test_anls_threshold_and_best_gold():
+    assert item("anls", "Hello World", ["hello world"]) == 1.0
+    assert item("anls", "helo world", ["hello world"]) == pytest.approx(1 - 1 / 11)
+    assert item("anls", "abc", ["xyz"]) == 0.0  # distance above 0.5: zero, not 0.0-ish similarity
+    assert item("anls", "cat", ["dog", "cats"]) == pytest.approx(0.75)
+
+
+def test_relaxed_accuracy_five_percent():
+    assert item("relaxed_accuracy", "104", "100") == 1.0
+    assert item("relaxed_accuracy", "106", "100") == 0.0
+    assert item("relaxed_accuracy", "12%", "0.12") == 1.0
+    assert item("relaxed_accuracy", "Yes", "yes") == 1.0
+
+
+def test_mra_matches_the_vsibench_definition():
+    assert item("mra", "10", "10") == 1.0
+    # relative error 0.2 passes 1[0.2 < 1 - theta] for theta = 0.50 .. 0.75: 6 of the 10 thresholds
+    assert item("mra", 12, 10) == pytest.approx(0.6)
+    assert item("mra", "12.5", "10") == pytest.approx(0.5)  # 0.25 < 0.25 is false at theta = 0.75
+    assert item("mra", "about ten", 10) == 0.0
+
+
+def test_iou_metrics():
+    assert item("miou", (2.0, 6.0), (4.0, 8.0)) == pytest.approx(2 / 6)
+    assert item("recall_at_iou", (2.0, 6.0), (4.0, 8.0), threshold=0.3) == 1.0
+    assert item("recall_at_iou", (2.0, 6.0), (4.0, 8.0), threshold=0.5) == 0.0
+    assert item("miou", None, (1.0, 2.0)) == 0.0
+
+
+def test_existence_and_mmmu_open():
+    assert item("existence_match", "I think it is Paris, France.", ["paris"]) == 1.0
+    preds = get_rule("mmmu_open")("Therefore, the answer is 42.0", ExtractContext())
+    assert item("mmmu_open_match", preds, "42") == 1.0
+    assert item("mmmu_open_match", get_rule("mmmu_open")("so it is blue", ExtractContext()), "red") == 0.0
