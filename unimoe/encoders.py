@@ -1,0 +1,118 @@
+"""Modality encoders, built on transformers' classes so that pretrained weights load from a local folder.
+
+- Uni-MoE-2.0 vision: SigLIP (So400M/14 at 384 px) with the last encoder layer deleted, so its output is the
+  penultimate layer's (reference §2.2); the post-layernorm and head are not used.
+- Uni-MoE v1 vision: CLIP ViT-L/14-336, patch tokens of layer -2 (the CLS token dropped).
+- Audio (both): the Whisper encoder (large-v3 for 2.0, small for v1) over 30 s log-mel chunks.
+
+Each encoder is configured by a plain dict (``UniMoEConfig.vision_config`` / ``audio_config``) in the
+transformers config format, plus our keys documented in :class:`VisionSpec` / :class:`AudioSpec`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class VisionSpec:
+    """Vision settings read from ``vision_config``: the tower kind and geometry, and the token budget."""
+
+    kind: str = "siglip"  # "siglip" (Uni-MoE-2.0) or "clip" (v1)
+    image_size: int = 384
+    patch_size: int = 14
+    spatial_pool: int = 24  # s: every crop becomes s x s tokens (vision_spatial_pool_stride; assumed 24)
+    grid_pinpoints: tuple[tuple[int, int], ...] = ((384, 384), (384, 768), (768, 384), (768, 768), (384, 1152),
+                                                   (1152, 384))
+    hf: dict[str, Any] = field(default_factory=dict)  # the transformers vision config
+
+    @staticmethod
+    def from_config(vision_config: dict[str, Any]) -> "VisionSpec":
+        cfg = dict(vision_config)
+        ours = {k: cfg.pop(k) for k in ("kind", "spatial_pool", "grid_pinpoints") if k in cfg}
+        if "grid_pinpoints" in ours:
+            ours["grid_pinpoints"] = tuple(tuple(p) for p in ours["grid_pinpoints"])
+        return VisionSpec(image_size=cfg.get("image_size", 384), patch_size=cfg.get("patch_size", 14), hf=cfg, **ours)
+
+    @property
+    def patches_per_side(self) -> int:
+        return self.image_size // self.patch_size
+
+
+@dataclass(frozen=True)
+class AudioSpec:
+    """Audio settings read from ``audio_config``: Whisper geometry and the Q-Former query count."""
+
+    num_mel_bins: int = 128
+    query_tokens: int = 200  # whisper_query_tokens_size: tokens per 30 s chunk (v1: 50)
+    max_chunks: int = 20  # whisper_audio_time: 30 s chunks kept per audio
+    chunk_samples: int = 480_000  # 30 s at 16 kHz
+    hf: dict[str, Any] = field(default_factory=dict)  # the transformers Whisper config
+
+    @staticmethod
+    def from_config(audio_config: dict[str, Any]) -> "AudioSpec":
+        cfg = dict(audio_config)
+        ours = {k: cfg.pop(k) for k in ("query_tokens", "max_chunks", "chunk_samples") if k in cfg}
+        return AudioSpec(num_mel_bins=cfg.get("num_mel_bins", 128), hf=cfg, **ours)
+
+    @property
+    def mel_frames(self) -> int:
+        return self.chunk_samples // 160  # Whisper's hop length at 16 kHz
+
+
+class VisionTower(nn.Module):
+    """Image crops ``[N, 3, S, S]`` -> patch features ``[N, (S/p)^2, D]`` from the penultimate layer."""
+
+    def __init__(self, spec: VisionSpec):
+        super().__init__()
+        self.spec = spec
+        if spec.kind == "siglip":
+            from transformers import SiglipVisionConfig, SiglipVisionModel
+
+            cfg = SiglipVisionConfig(**spec.hf)
+            model = SiglipVisionModel(cfg)
+            core = getattr(model, "vision_model", model)  # transformers < 5 nests the transformer one level deeper
+            del core.encoder.layers[-1:]  # released: features = penultimate layer
+            core.head = nn.Identity()
+            core.post_layernorm = nn.Identity()
+        elif spec.kind == "clip":
+            from transformers import CLIPVisionConfig, CLIPVisionModel
+
+            model = CLIPVisionModel(CLIPVisionConfig(**spec.hf))
+        else:
+            raise ValueError(f"unknown vision tower kind {spec.kind!r}")
+        self.vision_tower = model
+
+    @property
+    def hidden_size(self) -> int:
+        return self.vision_tower.config.hidden_size
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        if self.spec.kind == "siglip":
+            return self.vision_tower(pixel_values=pixels).last_hidden_state
+        hidden = self.vision_tower(pixel_values=pixels, output_hidden_states=True).hidden_states[-2]
+        return hidden[:, 1:]  # CLIP: drop CLS, keep the patch tokens (LLaVA "patch" select)
+
+
+class AudioTower(nn.Module):
+    """Log-mel chunks ``[N, mels, frames]`` -> Whisper encoder states ``[N, frames / 2, D]``."""
+
+    def __init__(self, spec: AudioSpec):
+        super().__init__()
+        from transformers import WhisperConfig
+        from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+        self.spec = spec
+        self.config = WhisperConfig(**{"num_mel_bins": spec.num_mel_bins, **spec.hf})
+        self.audio_tower = WhisperEncoder(self.config)
+
+    @property
+    def hidden_size(self) -> int:
+        return self.config.d_model
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.audio_tower(input_features=features).last_hidden_state
