@@ -19,9 +19,12 @@ $(VENV)/.installed: pyproject.toml
 
 demo: $(VENV)/.installed
 	$(PY) -m harness run task=videomme model=random data=sample
+	$(PY) -m harness run task=videomme model=unimoe_tiny data=sample
+	$(PY) -m harness routing run=$$(ls -d results/runs/*-unimoe_tiny-videomme-* | tail -n 1)
 	@echo
-	@echo "results:      results/runs/ (newest run last)"
-	@echo "leaderboards: results/leaderboards/sample/"
+	@echo "results:      results/runs/ (one folder per run: results.json, samples/, config.yaml)"
+	@echo "leaderboards: results/leaderboards/sample/ (markdown, csv, tex)"
+	@echo "routing:      results.json -> tasks.<task>.routing (printed above)"
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q -p no:cacheprovider

@@ -243,8 +243,10 @@ def from_pretrained(
     dtype: torch.dtype | None = None,
     device: str | torch.device = "cpu",
     ignore_prefixes: tuple[str, ...] = (),
+    model_class: type[UniMoEForCausalLM] = UniMoEForCausalLM,
 ) -> UniMoEForCausalLM:
-    """Build the decoder from ``config.json`` and load released-layout (or stacked-layout) weights.
+    """Build the decoder (or ``model_class``, e.g. the omni model with its towers) from ``config.json`` and
+    load released-layout (or stacked-layout) weights.
 
     The model is built on the meta device (no random init of billions of weights), then takes the loaded
     tensors; anything still on meta afterwards (missing with ``strict=False``) is an error.
@@ -257,7 +259,7 @@ def from_pretrained(
         raise CheckpointError(f"{root}: config.json not found")
     config = UniMoEConfig.from_json(config_path)
     with torch.device("meta"):
-        model = UniMoEForCausalLM(config)
+        model = model_class(config)
     model.model.rotary = RotaryEmbedding.for_config(config)  # computed buffers, not stored in checkpoints
     state = from_released(read_state_dict(root, skip_prefixes=ignore_prefixes), config)
     if config.tie_word_embeddings:
