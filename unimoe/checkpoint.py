@@ -262,8 +262,8 @@ def from_pretrained(
         model = model_class(config)
     model.model.rotary = RotaryEmbedding.for_config(config)  # computed buffers, not stored in checkpoints
     state = from_released(read_state_dict(root, skip_prefixes=ignore_prefixes), config)
-    if config.tie_word_embeddings:
-        state.pop("lm_head.weight", None)
+    if config.tie_word_embeddings and "model.embed_tokens.weight" in state:
+        state["lm_head.weight"] = state["model.embed_tokens.weight"]  # tied checkpoints store it once
     state = {k: v.to(device=device, dtype=dtype if dtype and v.is_floating_point() else v.dtype) for k, v in state.items()}
     load_state_dict_into(model, state, strict=strict, source=str(root))
     still_meta = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]

@@ -34,10 +34,7 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        dtype = x.dtype
-        x = x.float()
-        x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
-        return self.weight * x.to(dtype)
+        return self.weight * F.rms_norm(x.float(), x.shape[-1:], eps=self.eps).to(x.dtype)
 
 
 class KVCache(nn.Module):
@@ -102,6 +99,19 @@ class Attention(nn.Module):
         return self.o_proj(y.transpose(1, 2).reshape(b, t, self.n_heads * self.head_dim))
 
 
+class MLP(nn.Module):
+    """Dense SwiGLU FFN for the layers that are not MoE (v1 "interval" placement, dense warm-up)."""
+
+    def __init__(self, dim: int, hidden: int):
+        super().__init__()
+        self.gate_proj = nn.Linear(dim, hidden, bias=False)
+        self.up_proj = nn.Linear(dim, hidden, bias=False)
+        self.down_proj = nn.Linear(hidden, dim, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
 class DecoderLayer(nn.Module):
     def __init__(self, config: UniMoEConfig, layer_idx: int):
         super().__init__()
@@ -109,11 +119,16 @@ class DecoderLayer(nn.Module):
         self.input_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
         self.self_attn = Attention(config)
         self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
-        self.mlp = build_moe(config)
+        self.is_moe = config.is_moe_layer(layer_idx)
+        self.mlp = build_moe(config) if self.is_moe else MLP(config.hidden_size, config.intermediate_size)
 
     def forward(self, x, rope, mask, token_mask, token_weights, cache=None, cache_start=0):
+        """Returns the new residual stream and the MoE routing (None for a dense layer)."""
         x = x + self.self_attn(self.input_layernorm(x), rope, mask, cache, cache_start)
-        out, routing = self.mlp(self.post_attention_layernorm(x), token_mask, token_weights)
+        h = self.post_attention_layernorm(x)
+        if not self.is_moe:
+            return x + self.mlp(h), None
+        out, routing = self.mlp(h, token_mask, token_weights)
         return x + out, routing
 
 
@@ -121,7 +136,7 @@ class DecoderLayer(nn.Module):
 class CausalLMOutput:
     logits: torch.Tensor
     loss: torch.Tensor | None = None  # cross-entropy only; add ``l_aux_weight * aux_loss`` for training
-    aux_loss: torch.Tensor | None = None  # load-balancing loss averaged over layers (§1.6)
+    aux_loss: torch.Tensor | None = None  # load-balancing loss averaged over layers (§1.6); training/labels only
     hidden_states: torch.Tensor | None = None  # final normed hidden states
 
 
@@ -208,12 +223,13 @@ class UniMoEForCausalLM(nn.Module):
         if token_weights is not None:
             token_weights = token_weights * token_mask
 
+        want_aux = self.training or labels is not None  # the load-balancing loss only serves training
         aux_losses = []
         for i, layer in enumerate(self.model.layers):
             x, routing = layer(x, rope, mask, token_mask, token_weights, None if cache is None else cache[i], cache_start)
-            if routing.aux_loss is not None:
+            if want_aux and routing is not None:
                 aux_losses.append(routing.aux_loss)
-            if probe is not None:
+            if probe is not None and routing is not None:
                 probe.record(i, routing, modality_ids, token_mask)
         hidden = self.model.norm(x)
         logits = self.lm_head(hidden[:, -1:] if last_token_only else hidden)

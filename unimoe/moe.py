@@ -16,6 +16,11 @@ LoRA block). What is here follows the released forward at inference exactly:
 Parameters: ``gate`` (``[E, d]``, columns routed | null | shared), stacked experts ``routed_experts.*``
 ``[N_r, ...]`` and ``shared_experts.*`` ``[N_s, ...]``; :mod:`unimoe.checkpoint` maps them to the released
 per-expert keys.
+
+Contract the decoder, the probes and the checkpoint code rely on: ``forward(hidden [B, T, d],
+attention_mask [B, T] | None, token_weights [B, T] | None) -> (out [B, T, d], RoutingInfo)`` with
+``expert_ids``/``expert_weights`` ``[B, T, K]``, ``num_active``/``null_chosen`` ``[B, T]`` and ``aux_loss``; no
+computed (non-persistent) buffers, because checkpoints are loaded into a model built on the meta device.
 """
 
 from __future__ import annotations
@@ -31,13 +36,37 @@ from unimoe.config import UniMoEConfig
 
 @dataclass
 class RoutingInfo:
-    """Per-token routing of one layer; ids are dynamic columns (routed, then null), -1 for unused slots."""
+    """Routing of one layer for a ``[B, T]`` chunk. ``expert_ids`` are dynamic columns (routed ids
+    ``< n_routed``, then null ids), -1 for unused slots and padded tokens. The derived statistics are
+    computed on access only, so generation that does not look at them does not pay for them."""
 
     expert_ids: torch.Tensor  # [B, T, K] long
-    expert_weights: torch.Tensor  # [B, T, K] global weight of each pick
-    num_active: torch.Tensor  # [B, T] real routed experts computed
-    null_chosen: torch.Tensor  # [B, T] bool
-    aux_loss: torch.Tensor | None  # scalar
+    expert_weights: torch.Tensor  # [B, T, K] global weight of each pick (0 for unused slots)
+    n_routed: int
+    router_logits: torch.Tensor  # [S, N_d] dynamic (routed + null) logits
+    aux_weights: torch.Tensor  # [S] token weights of the aux loss (0 for pads)
+
+    @property
+    def num_active(self) -> torch.Tensor:
+        """Real routed experts computed per token (null picks excluded)."""
+        return ((self.expert_ids >= 0) & (self.expert_ids < self.n_routed)).sum(-1)
+
+    @property
+    def null_chosen(self) -> torch.Tensor:
+        return (self.expert_ids >= self.n_routed).any(-1)
+
+    @property
+    def aux_loss(self) -> torch.Tensor:
+        """``N_d · Σ_j f_j · P̄_j`` with P a softmax over each token's chosen dynamic experts (§1.6)."""
+        ids = self.expert_ids.reshape(-1, self.expert_ids.shape[-1])
+        n_dynamic = self.router_logits.shape[-1]
+        chosen = torch.zeros_like(self.router_logits, dtype=torch.long).scatter_add(1, ids.clamp(min=0), (ids >= 0).long()) > 0
+        logits = self.router_logits.float().masked_fill(~chosen, torch.finfo(torch.float32).min)
+        w = self.aux_weights.float()[:, None]
+        total = w.sum().clamp(min=1e-9)
+        f = (w * chosen).sum(0) / total
+        p_mean = (w * torch.softmax(logits, dim=-1)).sum(0) / total
+        return n_dynamic * (f * p_mean).sum()
 
 
 class SwiGLUExperts(nn.Module):
@@ -53,6 +82,12 @@ class SwiGLUExperts(nn.Module):
 
     def expert(self, e: int, x: torch.Tensor) -> torch.Tensor:
         return F.linear(F.silu(F.linear(x, self.gate_proj[e])) * F.linear(x, self.up_proj[e]), self.down_proj[e])
+
+    def all_weighted(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """``Σ_e weights[:, e] · expert_e(x)`` for every token, as three batched matmuls."""
+        h = F.silu(x @ self.gate_proj.transpose(1, 2)) * (x @ self.up_proj.transpose(1, 2))  # [n, S, I]
+        y = h @ self.down_proj.transpose(1, 2)  # [n, S, d]
+        return (y * weights.T[:, :, None]).sum(0)
 
 
 class DynamicMoE(nn.Module):
@@ -75,75 +110,65 @@ class DynamicMoE(nn.Module):
     ) -> tuple[torch.Tensor, RoutingInfo]:
         b, t, d = hidden.shape
         x = hidden.reshape(-1, d)
-        real = torch.ones(x.shape[0], dtype=torch.bool, device=x.device) if attention_mask is None else attention_mask.reshape(-1).bool()
         logits = self.gate(x)
         dyn = logits[:, : self.n_dynamic]
-        k = self._slots(dyn)
-        ids, mult = self._select(dyn, k)  # [S, K]
-        chosen = ids >= 0
+        z, ids, live, mult = self._select(dyn)  # [S, K]: picked logits, ids, slot used, multipliers
+        if attention_mask is not None:  # pads get no dynamic expert, only the shared ones
+            live = live & attention_mask.reshape(-1, 1).bool()
+            ids = ids.masked_fill(~live, -1)
+        mult = mult * live
         mult = mult / (mult.sum(-1, keepdim=True) + 1e-6)
 
-        picked = torch.zeros_like(dyn, dtype=torch.long).scatter_add(1, ids.clamp(min=0), chosen.long()) > 0
-        dyn_mask = picked & real[:, None]
-        mask = torch.cat([dyn_mask, torch.ones(x.shape[0], self.n_shared, dtype=torch.bool, device=x.device)], 1)
-        pi = torch.softmax(logits.masked_fill(~mask, float("-inf")), dim=-1)
-        dyn_mass = pi[:, : self.n_dynamic].sum(-1, keepdim=True)
-        weights = (mult * dyn_mass).masked_fill(~chosen, 0.0)  # global weight of each pick
-        aux = self._aux_loss(dyn, dyn_mask, real, token_weights)
+        # global weights: softmax over the chosen dynamic + all shared logits (§1.2 step 9)
+        pi = torch.softmax(torch.cat([z.masked_fill(~live, float("-inf")), logits[:, self.n_dynamic :].float()], 1), -1)
+        weights = (mult * pi[:, : self.max_k].sum(-1, keepdim=True)).to(x.dtype)
 
         out = self._routed(x, ids, weights)
         if self.shared_experts is not None:
-            for s in range(self.n_shared):
-                out = out + pi[:, self.n_dynamic + s, None] * self.shared_experts.expert(s, x)
-        routed = chosen & (ids < self.n_routed)
-        info = RoutingInfo(
-            expert_ids=ids.view(b, t, -1),
-            expert_weights=weights.view(b, t, -1),
-            num_active=(routed & real[:, None]).sum(-1).view(b, t),
-            null_chosen=((chosen & (ids >= self.n_routed)).any(-1) & real).view(b, t),
-            aux_loss=aux,
-        )
+            out = out + self.shared_experts.all_weighted(x, pi[:, self.max_k :].to(x.dtype))
+        aux_weights = token_weights if token_weights is not None else attention_mask
+        aux_weights = torch.ones(x.shape[0], device=x.device) if aux_weights is None else aux_weights.reshape(-1)
+        info = RoutingInfo(ids.view(b, t, -1), weights.view(b, t, -1), self.n_routed, dyn, aux_weights)
         return out.view(b, t, d), info
 
-    def _slots(self, dyn: torch.Tensor) -> torch.Tensor:
+    def _select(self, dyn: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Top-P slot count and the ``k_t`` rounds of argmax picks, from one sort of the dynamic logits.
+
+        Round r picks the r-th largest logit, so the experts not yet chosen at round r are sorted positions
+        >= r. The pick's multiplier is the softmax, at the pick, over those within the relative band.
+        """
+        z, order = dyn.float().sort(dim=-1, descending=True)
         if self.top_p == 0:
-            return torch.full(dyn.shape[:1], self.top_k, device=dyn.device)
-        probs = torch.softmax(dyn, dim=-1).sort(dim=-1, descending=True).values
-        return 1 + (probs.cumsum(-1) < self.top_p).sum(-1).clamp(max=self.n_dynamic - 1)
-
-    def _select(self, dyn: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Iterative argmax picks with the band-softmax multiplier at each pick."""
-        scores = dyn.float().clone()
-        ids = torch.full((dyn.shape[0], self.max_k), -1, dtype=torch.long, device=dyn.device)
-        mult = torch.zeros(dyn.shape[0], self.max_k, device=dyn.device)
-        for r in range(self.max_k):
-            live = k > r
-            top, pick = scores.max(-1, keepdim=True)
-            rel = (top - scores) / torch.maximum(scores.abs(), top.abs())
-            in_band = (rel <= self.band).scatter(1, pick, True)  # excludes -inf (already chosen)
-            band_mass = (torch.exp(scores - top) * in_band).sum(-1)
-            ids[:, r] = torch.where(live, pick[:, 0], -1)
-            mult[:, r] = torch.where(live, 1.0 / band_mass, 0.0)
-            scores = scores.scatter(1, pick, torch.where(live[:, None], float("-inf"), top))
-        return ids, mult.to(dyn.dtype)
-
-    def _aux_loss(self, dyn, dyn_mask, real, token_weights) -> torch.Tensor:
-        w = real.to(dyn.dtype) if token_weights is None else token_weights.reshape(-1).to(dyn.dtype)
-        probs = torch.softmax(dyn.float().masked_fill(~dyn_mask, torch.finfo(torch.float32).min), dim=-1)
-        total = w.sum().clamp(min=1e-9)
-        f = (w[:, None] * dyn_mask).sum(0) / total
-        p_mean = (w[:, None] * probs).sum(0) / total
-        return self.n_dynamic * (f * p_mean).sum()
+            k = torch.full_like(order[:, :1], self.top_k)
+        else:  # smallest k whose sorted probability mass reaches top_p
+            k = 1 + (torch.softmax(z, dim=-1).cumsum(-1) < self.top_p).sum(-1, keepdim=True).clamp(max=self.n_dynamic - 1)
+        pick = z[:, : self.max_k, None]  # [S, K, 1]
+        rel = (pick - z[:, None, :]) / torch.maximum(z.abs()[:, None, :], pick.abs()).clamp(min=1e-30)
+        slot = torch.arange(self.n_dynamic, device=z.device)
+        not_before = slot[: self.max_k, None] <= slot  # sorted position j is still unchosen at round r
+        in_band = (rel <= self.band) & not_before
+        band_mass = (torch.exp(z[:, None, :] - pick) * in_band).sum(-1)  # >= 1: the pick itself
+        live = slot[: self.max_k] < k
+        ids = order[:, : self.max_k].masked_fill(~live, -1)
+        return z[:, : self.max_k], ids, live, 1.0 / band_mass
 
     def _routed(self, x: torch.Tensor, ids: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        """Sort (token, pick) pairs by expert; one contiguous GEMM group per routed expert."""
+        """``Σ_picks weight · expert(x)`` over the real routed picks (null picks compute nothing).
+
+        One token (decoding one row): loop over its picks, each a distinct expert. Otherwise sort the pairs
+        by expert and run one contiguous GEMM group per expert, so each expert's weights are read once.
+        """
         out = torch.zeros_like(x)
+        if ids.shape[0] == 1:
+            for token, row in enumerate(ids.tolist()):
+                for slot, e in enumerate(row):
+                    if 0 <= e < self.n_routed:
+                        out[token] += self.routed_experts.expert(e, x[token]) * weights[token, slot]
+            return out
         flat_ids = ids.flatten()
-        keep = (flat_ids >= 0) & (flat_ids < self.n_routed)
-        pair = keep.nonzero().squeeze(-1)
-        experts = flat_ids[pair]
-        order = experts.argsort(stable=True)
-        pair, experts = pair[order], experts[order]
+        pair = ((flat_ids >= 0) & (flat_ids < self.n_routed)).nonzero().squeeze(-1)
+        experts, order = flat_ids[pair].sort(stable=True)
+        pair = pair[order]
         tokens = pair // ids.shape[1]
         counts = torch.bincount(experts, minlength=self.n_routed).tolist()
         start = 0
@@ -151,11 +176,13 @@ class DynamicMoE(nn.Module):
             if n:
                 idx = tokens[start : start + n]
                 y = self.routed_experts.expert(e, x[idx]) * weights.flatten()[pair[start : start + n], None]
-                out.index_add_(0, idx, y.to(out.dtype))
+                out.index_add_(0, idx, y)
             start += n
         return out
 
 
 def build_moe(config: UniMoEConfig) -> nn.Module:
     """The MLP block of one decoder layer."""
+    if config.moe_type != "dynamic":
+        raise NotImplementedError(f"moe_type {config.moe_type!r}: this interim moe.py has the dynamic block only")
     return DynamicMoE(config)

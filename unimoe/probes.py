@@ -27,6 +27,7 @@ class RoutingProbe:
     Args:
         num_layers: decoder layers.
         num_experts: columns of the usage histogram: routed + null experts for Uni-MoE-2, experts for v1.
+            Dense layers (v1 "interval" placement) record nothing.
         keep_tokens: also keep every token's chosen ids and weights (unbounded; for debugging and tests).
     """
 
@@ -38,7 +39,8 @@ class RoutingProbe:
 
     @classmethod
     def for_model(cls, config: Any, keep_tokens: bool = False) -> RoutingProbe:
-        return cls(config.num_hidden_layers, config.mlp_dynamic_expert_num + config.mlp_dynamic_null_expert_num, keep_tokens)
+        experts = config.num_experts if config.moe_type == "topk_lora" else config.num_dynamic_experts
+        return cls(config.num_hidden_layers, experts, keep_tokens)
 
     def reset(self) -> None:
         m, l, e = len(MODALITIES), self.num_layers, self.num_experts

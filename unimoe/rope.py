@@ -24,7 +24,7 @@ AUDIO_SECONDS_PER_GROUP = 3.0
 
 
 class RotaryEmbedding(nn.Module):
-    """Produces ``cos``/``sin`` tables ``[B, T, head_dim]`` for 1-D ``[B, T]`` or 3-D ``[3, B, T]`` position ids.
+    """Produces ``cos``/``sin`` tables ``[B, 1, T, head_dim]`` for 1-D ``[B, T]`` or 3-D ``[3, B, T]`` position ids.
 
     With ``mrope_section`` set, frequency pair ``f`` takes its angle from the position component that owns
     its band; without it every pair uses the (single) component, i.e. ordinary RoPE.
@@ -69,7 +69,7 @@ class RotaryEmbedding(nn.Module):
             angles = position_ids[..., None].float() * self.inv_freq
         else:
             raise ValueError(f"position_ids must be [B, T] or [3, B, T], got shape {tuple(position_ids.shape)}")
-        emb = torch.cat([angles, angles], dim=-1)
+        emb = torch.cat([angles, angles], dim=-1)[:, None]  # [B, 1, T, D]: broadcasts over heads
         return emb.cos().to(dtype), emb.sin().to(dtype)
 
 
@@ -79,8 +79,7 @@ def rotate_half(x: torch.Tensor) -> torch.Tensor:
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate ``x [B, H, T, D]`` by tables ``[B, T, D]`` (the half-split layout of Llama/Qwen checkpoints)."""
-    cos, sin = cos[:, None], sin[:, None]
+    """Rotate ``x [B, H, T, D]`` by tables ``[B, 1, T, D]`` (the half-split layout of Llama/Qwen checkpoints)."""
     return x * cos + rotate_half(x) * sin
 
 

@@ -116,3 +116,14 @@ def test_pickled_objects_are_refused(tmp_path):
 def test_empty_directory_says_what_it_looked_for(tmp_path):
     with pytest.raises(CheckpointError, match="no weights found"):
         read_state_dict(tmp_path)
+
+
+def test_tied_embeddings_are_stored_once_and_retied(tmp_path):
+    torch.manual_seed(0)
+    model = UniMoEForCausalLM(UniMoEConfig.preset("tiny").replace(tie_word_embeddings=True)).eval()
+    save_pretrained(model, tmp_path)
+    index = json.loads((tmp_path / "model.safetensors.index.json").read_text())
+    assert "lm_head.weight" not in index["weight_map"]
+    loaded = from_pretrained(tmp_path, dtype=torch.bfloat16)
+    assert loaded.lm_head.weight is loaded.model.embed_tokens.weight
+    assert loaded.lm_head.weight.dtype == torch.bfloat16

@@ -5,8 +5,8 @@ import dataclasses
 import pytest
 import torch
 import torch.nn.functional as F
-from unimoe.config import UniMoEConfig
 
+from unimoe.config import UniMoEConfig
 from unimoe.model import Attention, RMSNorm, UniMoEForCausalLM, attention_mask_4d
 from unimoe.rope import RotaryEmbedding
 
@@ -124,3 +124,22 @@ def test_tied_embeddings_share_storage(config):
 def test_mrope_section_must_cover_head_dim():
     with pytest.raises(ValueError, match="mrope_section"):
         RotaryEmbedding(16, 1e4, [2, 2, 2])
+
+
+def test_interval_placement_uses_dense_mlps_between_moe_layers(tmp_path):
+    from unimoe.checkpoint import from_pretrained, save_pretrained
+    from unimoe.model import MLP
+    from unimoe.probes import RoutingProbe
+
+    torch.manual_seed(0)
+    config = UniMoEConfig.preset("tiny").replace(num_hidden_layers=3, moe_layer_interval=2)
+    model = UniMoEForCausalLM(config).eval()
+    assert [isinstance(layer.mlp, MLP) for layer in model.model.layers] == [False, True, False]
+    ids = torch.randint(0, config.vocab_size, (1, 6))
+    probe = RoutingProbe.for_model(config)
+    with torch.no_grad():
+        logits = model(ids, probe=probe).logits
+    assert probe.tokens[0].tolist() == [6, 0, 6]  # dense layers record nothing
+    save_pretrained(model, tmp_path)
+    with torch.no_grad():
+        torch.testing.assert_close(from_pretrained(tmp_path)(ids).logits, logits, rtol=0, atol=0)

@@ -3,8 +3,8 @@
 import json
 
 import torch
-from unimoe.config import UniMoEConfig
 
+from unimoe.config import UniMoEConfig
 from unimoe.model import UniMoEForCausalLM, generate
 from unimoe.probes import MODALITIES, RoutingProbe
 
