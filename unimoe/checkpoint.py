@@ -266,6 +266,8 @@ def from_pretrained(
         state["lm_head.weight"] = state["model.embed_tokens.weight"]  # tied checkpoints store it once
     state = {k: v.to(device=device, dtype=dtype if dtype and v.is_floating_point() else v.dtype) for k, v in state.items()}
     load_state_dict_into(model, state, strict=strict, source=str(root))
+    if hasattr(model, "restore_computed_buffers"):  # non-persistent buffers of the towers (position ids...)
+        model.restore_computed_buffers(device)
     still_meta = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
     if still_meta:
         raise CheckpointError(f"{root}: no weights for {len(still_meta)} tensors, e.g. {still_meta[:5]}")

@@ -89,3 +89,18 @@ def test_omni_model_forward_and_generate_with_routing(config, processor):
         alone = model.forward_batch(processor(convs[:1])).logits[0, -1]
         both = model.forward_batch(batch).logits[0, -1]
     torch.testing.assert_close(alone, both, rtol=1e-4, atol=1e-4)
+
+
+def test_omni_checkpoint_round_trip_gives_identical_logits(config, processor, tmp_path):
+    from unimoe.checkpoint import from_pretrained, save_pretrained
+    from unimoe.omni import UniMoEOmni
+
+    torch.manual_seed(1)
+    model = UniMoEOmni(config).eval()
+    save_pretrained(model, tmp_path)
+    loaded = from_pretrained(tmp_path, model_class=UniMoEOmni)
+    image = np.random.default_rng(1).integers(0, 255, (40, 30, 3), dtype=np.uint8)
+    batch = processor([[{"role": "user", "content": [Image(image), Audio(np.zeros(8000, np.float32)), "Hi"]}]])
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.forward_batch(batch).logits, model.forward_batch(batch).logits,
+                                   rtol=0, atol=0)
