@@ -1,0 +1,102 @@
+"""The dynamic-capacity block against a naive per-token reference of the released math, and against
+transformers' Qwen2-MoE sparse block where the two routings coincide."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from unimoe.config import UniMoEConfig
+from unimoe.moe import build_moe
+
+
+def tiny(**changes) -> UniMoEConfig:
+    return UniMoEConfig.preset("tiny").replace(**changes)
+
+
+def block(config: UniMoEConfig, seed: int = 0):
+    torch.manual_seed(seed)
+    moe = build_moe(config).eval()
+    with torch.no_grad():
+        for p in moe.parameters():
+            p.normal_(0, 0.3)
+    return moe
+
+
+def naive(moe, config: UniMoEConfig, x: torch.Tensor) -> torch.Tensor:
+    """Reference §1.2 at inference, one token at a time (no near-ties: multipliers are 1)."""
+    n_r, n_d = config.mlp_dynamic_expert_num, config.num_dynamic_experts
+    out = torch.zeros_like(x)
+    for t in range(x.shape[0]):
+        z = moe.gate.weight @ x[t]
+        zd = z[:n_d]
+        if config.mlp_dynamic_top_p == 0:
+            k = config.mlp_dynamic_top_k
+        else:
+            cum = torch.softmax(zd, -1).sort(descending=True).values.cumsum(0)
+            k = 1 + int((cum < config.mlp_dynamic_top_p).sum())
+        chosen = zd.topk(k).indices.tolist()
+        cols = chosen + list(range(n_d, z.shape[0]))
+        pi = torch.softmax(z[cols], -1)
+        dyn_mass = pi[:k].sum()
+        for j in chosen:
+            if j < n_r:  # null experts compute nothing and their share is not given back
+                w = moe.routed_experts
+                h = F.silu(w.gate_proj[j] @ x[t]) * (w.up_proj[j] @ x[t])
+                out[t] += dyn_mass / k * (w.down_proj[j] @ h)
+        for s in range(z.shape[0] - n_d):
+            w = moe.shared_experts
+            h = F.silu(w.gate_proj[s] @ x[t]) * (w.up_proj[s] @ x[t])
+            out[t] += pi[k + s] * (w.down_proj[s] @ h)
+    return out
+
+
+@pytest.mark.parametrize("changes", [{}, {"mlp_dynamic_top_p": 0.0, "mlp_dynamic_top_k": 2},
+                                     {"mlp_dynamic_null_expert_num": 0}, {"mlp_fixed_expert_num": 0}])
+def test_grouped_dispatch_equals_naive_reference(changes):
+    config = tiny(**changes)
+    moe = block(config)
+    x = torch.randn(37, config.hidden_size)
+    with torch.no_grad():
+        out, info = moe(x[None])
+        ref = naive(moe, config, x)
+    torch.testing.assert_close(out[0], ref, rtol=1e-5, atol=1e-5)
+
+
+def test_top_p_count_bounds():
+    config = tiny()
+    moe = block(config)
+    with torch.no_grad():
+        _, info = moe(torch.randn(1, 200, config.hidden_size))
+        moe.gate.weight.zero_()  # uniform logits: N_d = 5, p = 0.7 -> k = 4 (0.8 >= 0.7 at the 4th)
+        _, uniform = moe(torch.randn(1, 3, config.hidden_size))
+    chosen = (info.expert_ids >= 0).sum(-1)
+    assert chosen.min() >= 1 and chosen.max() <= math.ceil(0.7 * config.num_dynamic_experts)
+    assert ((uniform.expert_ids >= 0).sum(-1) == 4).all()
+
+
+def test_top1_without_null_or_shared_equals_qwen2_moe_block():
+    """With one expert per token the released weighting (equal shares) and Qwen2-MoE's (normalised top-k
+    softmax) coincide, so the blocks must agree exactly. (For k >= 2 they differ by design: Uni-MoE-2 splits
+    the dynamic mass equally between the chosen experts, reference §1.2 step 5.)"""
+    from transformers import Qwen2MoeConfig
+    from transformers.models.qwen2_moe.modeling_qwen2_moe import Qwen2MoeSparseMoeBlock
+
+    config = tiny(mlp_dynamic_null_expert_num=0, mlp_fixed_expert_num=0, mlp_dynamic_top_p=0.0, mlp_dynamic_top_k=1)
+    ours = block(config)
+    peer_cfg = Qwen2MoeConfig(hidden_size=config.hidden_size, num_experts=config.mlp_dynamic_expert_num,
+                              num_experts_per_tok=1, moe_intermediate_size=config.dynamic_intermediate_size,
+                              shared_expert_intermediate_size=8, norm_topk_prob=True)
+    peer = Qwen2MoeSparseMoeBlock(peer_cfg).eval()
+    with torch.no_grad():
+        peer.gate.weight.copy_(ours.gate.weight)
+        w = ours.routed_experts
+        peer.experts.gate_up_proj.copy_(torch.cat([w.gate_proj, w.up_proj], dim=1))
+        peer.experts.down_proj.copy_(w.down_proj)
+        for p in peer.shared_expert.parameters():
+            p.zero_()  # Qwen2-MoE always adds its shared expert; ours has none here
+        x = torch.randn(2, 11, config.hidden_size)
+        torch.testing.assert_close(ours(x)[0], peer(x), rtol=1e-5, atol=1e-5)
