@@ -205,7 +205,10 @@ class Processor:
 
     # ---- a batch
     def __call__(self, conversations: Sequence[Sequence[dict[str, Any]]]) -> Batch:
-        encoded = [self.encode(c) for c in conversations]
+        return self.collate([self.encode(c) for c in conversations])
+
+    def collate(self, encoded: Sequence[dict[str, Any]]) -> Batch:
+        """Left-pad encoded conversations into a batch; rows with ``labels`` get ``extras["labels"]``."""
         length = max(len(e["ids"]) for e in encoded)
         pad_id = self.tokenizer.pad_token_id or 0
         input_ids = torch.full((len(encoded), length), pad_id, dtype=torch.long)
@@ -232,6 +235,12 @@ class Processor:
             audio_features=torch.from_numpy(np.stack(cat("mels"))) if cat("mels") else None,
             audio_chunks=torch.tensor(cat("chunks")) if cat("chunks") else None,
         )
+        if any("labels" in e for e in encoded):
+            labels = torch.full((len(encoded), length), -100, dtype=torch.long)
+            for row, e in enumerate(encoded):
+                if "labels" in e:
+                    labels[row, length - len(e["labels"]):] = torch.tensor(e["labels"])
+            batch.extras["labels"] = labels
         batch.position_ids = build_position_ids(
             input_ids, self.media_tokens, image_grid_thw=batch.image_grid_thw, video_grid_thw=batch.video_grid_thw,
             audio_chunks=batch.audio_chunks, video_seconds_per_frame=batch.video_seconds_per_frame,
