@@ -183,7 +183,8 @@ class Trainer:
                 if not part:
                     continue
                 loss, logs = self.loss(collate(self.processor, part, self._core().config.aux_balance_weight))
-                (loss / self.stage.grad_accum).backward()
+                if loss.requires_grad:  # e.g. a text-only batch in a connectors-only stage: nothing to learn
+                    (loss / self.stage.grad_accum).backward()
             torch.nn.utils.clip_grad_norm_(params, self.stage.clip)
             optimizer.step()
             scheduler.step()

@@ -1,0 +1,56 @@
+"""The progressive recipe (reference §6.2, Uni-MoE-2.0 Table 2) as a chain of stages over one model:
+
+    alignment (connectors only, dense twin) -> warmup (dense experts) -> upcycle (dense -> MoE, §1.9)
+    -> moe (MoE fine-tuning with the aux loss) -> anneal (everything, re-balanced modality mixture)
+
+Each stage writes ``<out>/<stage>/model`` (safetensors, released layout) and is skipped when that exists,
+so an interrupted recipe resumes at the stage (and, inside it, at the step) where it stopped.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from unimoe.checkpoint import from_pretrained, save_pretrained
+from unimoe.config import UniMoEConfig
+from unimoe.omni import UniMoEOmni
+from unimoe.processor import Processor
+from unimoe.tokenizer import load_tokenizer
+from unimoe.train.omniworld import MODALITIES, training_examples
+from unimoe.train.trainer import Stage, Trainer
+from unimoe.train.upcycle import dense_config, upcycle
+
+DENSE_STAGES = ("alignment", "warmup")
+
+
+def run_recipe(recipe: dict[str, Any], stages: dict[str, dict[str, Any]],
+               log: Callable[[str], None] = print) -> Path:
+    out = Path(recipe["out_dir"])
+    seed = int(recipe.get("seed", 0))
+    moe_cfg = UniMoEConfig.preset(recipe["model"])
+    data = recipe.get("data", {})
+    examples = list(training_examples(out / "data", n=int(data.get("n_per_modality", 100)), seed=seed,
+                                      modalities=tuple(data.get("modalities", MODALITIES))))
+    processor = Processor.for_config(moe_cfg, load_tokenizer())
+    model: torch.nn.Module | None = None
+    for name in recipe["stages"]:
+        final = out / name / "model"
+        if (final / "config.json").is_file():
+            log(f"[{name}] done earlier: loading {final}")
+            model = from_pretrained(final, model_class=UniMoEOmni)
+            continue
+        if name == "upcycle":
+            torch.manual_seed(seed)
+            model = upcycle(model, UniMoEOmni(moe_cfg))
+        else:
+            if model is None:
+                torch.manual_seed(seed)
+                model = UniMoEOmni(dense_config(moe_cfg) if name in DENSE_STAGES else moe_cfg)
+            stage = Stage.from_dict({"name": name, **stages[name]})
+            log(f"[{name}] {stage.steps} steps, training {', '.join(stage.trainable)}")
+            Trainer(model, processor, stage, examples, out, seed=seed).run()
+        save_pretrained(model, final)
+    return out / recipe["stages"][-1] / "model"
