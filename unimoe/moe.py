@@ -120,7 +120,10 @@ class DynamicMoE(nn.Module):
         mult = mult / (mult.sum(-1, keepdim=True) + 1e-6)
 
         # global weights: softmax over the chosen dynamic + all shared logits (§1.2 step 9)
-        pi = torch.softmax(torch.cat([z.masked_fill(~live, float("-inf")), logits[:, self.n_dynamic :].float()], 1), -1)
+        # finfo.min, not -inf (as released): a pad row with no shared experts has nothing left, and an
+        # all -inf softmax would be NaN and poison the backward pass; its weights are zeroed by ``mult``
+        unchosen = torch.finfo(torch.float32).min
+        pi = torch.softmax(torch.cat([z.masked_fill(~live, unchosen), logits[:, self.n_dynamic :].float()], 1), -1)
         weights = (mult * pi[:, : self.max_k].sum(-1, keepdim=True)).to(x.dtype)
 
         out = self._routed(x, ids, weights)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from unimoe.train.__main__ import main
 
 
@@ -14,6 +16,25 @@ def test_recipe_runs_every_stage_and_resumes(tmp_path, capsys):
     assert main(args) == 0
     for stage in ("alignment", "warmup", "upcycle", "moe", "anneal"):
         assert (tmp_path / stage / "model" / "config.json").is_file()
-    assert (tmp_path / "moe" / "log.csv").read_text().count("\n") == 3
+    log = (tmp_path / "moe" / "log.csv").read_text()
+    assert log.count("\n") == 3 and "nan" not in log
     assert main(args) == 0  # everything done: every stage is loaded, none retrained
     assert capsys.readouterr().out.count("done earlier") == 5
+
+
+@pytest.mark.slow
+def test_recipe_under_torchrun_with_two_gloo_processes(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "-m", "unimoe.train",
+           "recipe=unimoe_tiny", f"out_dir={tmp_path}", "data.n_per_modality=2", "data.modalities=[image,text]",
+           *[f"stage.{s}.steps=2" for s in ("alignment", "warmup", "moe", "anneal")],
+           *[f"stage.{s}.batch_size=4" for s in ("alignment", "warmup", "moe", "anneal")]]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run(cmd, cwd=Path(__file__).resolve().parents[2], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "anneal" / "model" / "config.json").is_file()
+    assert "nan" not in (tmp_path / "moe" / "log.csv").read_text()

@@ -100,3 +100,14 @@ def test_top1_without_null_or_shared_equals_qwen2_moe_block():
             p.zero_()  # Qwen2-MoE always adds its shared expert; ours has none here
         x = torch.randn(2, 11, config.hidden_size)
         torch.testing.assert_close(ours(x)[0], peer(x), rtol=1e-5, atol=1e-5)
+
+
+def test_padded_tokens_without_shared_experts_keep_gradients_finite():
+    config = tiny(mlp_dynamic_null_expert_num=0, mlp_fixed_expert_num=0, mlp_dynamic_top_p=0.0, mlp_dynamic_top_k=1)
+    moe = block(config).train()
+    x = torch.randn(2, 5, config.hidden_size, requires_grad=True)
+    mask = torch.tensor([[0, 0, 1, 1, 1], [1, 1, 1, 1, 1]])
+    out, _ = moe(x, mask)
+    out.sum().backward()
+    assert torch.isfinite(out).all() and torch.isfinite(x.grad).all()
+    assert all(torch.isfinite(p.grad).all() for p in moe.parameters() if p.grad is not None)

@@ -44,13 +44,27 @@ def run_recipe(recipe: dict[str, Any], stages: dict[str, dict[str, Any]],
             continue
         if name == "upcycle":
             torch.manual_seed(seed)
-            model = upcycle(model, UniMoEOmni(moe_cfg))
+            model = upcycle(model, UniMoEOmni(moe_cfg))  # every rank computes the same (seeded) result
         else:
             if model is None:
                 torch.manual_seed(seed)
                 model = UniMoEOmni(dense_config(moe_cfg) if name in DENSE_STAGES else moe_cfg)
             stage = Stage.from_dict({"name": name, **stages[name]})
             log(f"[{name}] {stage.steps} steps, training {', '.join(stage.trainable)}")
-            Trainer(model, processor, stage, examples, out, seed=seed).run()
-        save_pretrained(model, final)
+            trainer = Trainer(model, processor, stage, examples, out, seed=seed)
+            trainer.run()
+            model = trainer._core()
+        _save_once(model, final)
     return out / recipe["stages"][-1] / "model"
+
+
+def _save_once(model: torch.nn.Module, directory: Path) -> None:
+    """Rank 0 writes the stage's model; the other ranks wait for it (under torchrun)."""
+    import torch.distributed as dist
+
+    distributed = dist.is_available() and dist.is_initialized()
+    core = model.module if hasattr(model, "module") else model
+    if not distributed or dist.get_rank() == 0:
+        save_pretrained(core, directory)
+    if distributed:
+        dist.barrier()

@@ -183,8 +183,9 @@ class Trainer:
                 if not part:
                     continue
                 loss, logs = self.loss(collate(self.processor, part, self._core().config.aux_balance_weight))
-                if loss.requires_grad:  # e.g. a text-only batch in a connectors-only stage: nothing to learn
-                    (loss / self.stage.grad_accum).backward()
+                if not loss.requires_grad:  # e.g. a text-only batch in a connectors-only stage: a zero gradient,
+                    loss = loss + sum(p.sum() for p in params) * 0.0  # still run backward so DDP ranks stay in step
+                (loss / self.stage.grad_accum).backward()
             torch.nn.utils.clip_grad_norm_(params, self.stage.clip)
             optimizer.step()
             scheduler.step()
