@@ -141,13 +141,13 @@ class Trainer:
                          position_ids=batch.position_ids, labels=labels,
                          token_weights=batch.extras["token_weights"] if self.stage.aux else None)
         total = out.loss
-        logs = {"ce": float(out.loss)}
+        logs = {"ce": out.loss.item()}
         if self.stage.aux and out.aux_loss is not None:
             cfg = core.config
             lam = aux_weight(self._step, cfg.l_aux_weight, cfg.min_l_aux_weight, cfg.l_aux_weight_decay_steps)
             total = total + lam * out.aux_loss
-            logs["aux"] = float(out.aux_loss)
-        logs["loss"] = float(total)
+            logs["aux"] = out.aux_loss.item()
+        logs["loss"] = total.item()
         return total, logs
 
     def run(self, stop_after: int | None = None) -> Path:
