@@ -131,6 +131,13 @@ class UniMoEConfig:
         return cls(**PRESETS[name])
 
 
+_V1_7B: dict[str, Any] = dict(  # LLaMA-7B geometry shared by the v1 releases (reference §3.1, §4)
+    moe_type="topk_lora", vocab_size=32_000, hidden_size=4096, intermediate_size=11_008, num_hidden_layers=32,
+    num_attention_heads=32, num_key_value_heads=32, rope_theta=10_000.0, rope_scaling={}, attention_bias=False,
+    max_position_embeddings=4096, rms_norm_eps=1e-5, num_experts_per_tok=2, bos_token_id=1, eos_token_id=2,
+    pad_token_id=0, torch_dtype="float16", mlp_dynamic_null_expert_num=0, mlp_fixed_expert_num=0,
+)
+
 PRESETS: dict[str, dict[str, Any]] = {
     # Uni-MoE-2.0-Omni: Qwen2.5-7B backbone, 4 routed (full width) + 1 null + 2 shared (1/8 width), Top-P 0.7
     "unimoe2_omni": {},
@@ -142,20 +149,8 @@ PRESETS: dict[str, dict[str, Any]] = {
                                                                                     "mrope_section": [16, 24, 24]},
     ),
     # Uni-MoE v1 (LLaMA/Vicuna-7B, LoRA experts over frozen FFNs, top-2 softmax routing)
-    "unimoe_4e": dict(
-        moe_type="topk_lora", vocab_size=32_000, hidden_size=4096, intermediate_size=11_008, num_hidden_layers=32,
-        num_attention_heads=32, num_key_value_heads=32, rope_theta=10_000.0, rope_scaling={},
-        attention_bias=False, max_position_embeddings=4096, rms_norm_eps=1e-5, num_experts=4,
-        num_experts_per_tok=2, bos_token_id=1, eos_token_id=2, pad_token_id=0, torch_dtype="float16",
-        mlp_dynamic_null_expert_num=0, mlp_fixed_expert_num=0,
-    ),
-    "unimoe_8e": dict(
-        moe_type="topk_lora", vocab_size=32_000, hidden_size=4096, intermediate_size=11_008, num_hidden_layers=32,
-        num_attention_heads=32, num_key_value_heads=32, rope_theta=10_000.0, rope_scaling={},
-        attention_bias=False, max_position_embeddings=4096, rms_norm_eps=1e-5, num_experts=8,
-        num_experts_per_tok=2, bos_token_id=1, eos_token_id=2, pad_token_id=0, torch_dtype="float16",
-        mlp_dynamic_null_expert_num=0, mlp_fixed_expert_num=0,
-    ),
+    "unimoe_4e": {**_V1_7B, "num_experts": 4},
+    "unimoe_8e": {**_V1_7B, "num_experts": 8},
     # tiny sizes for tests (fast on a CPU); same structure as unimoe2_omni
     "tiny": dict(
         vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
