@@ -186,6 +186,10 @@ class DynamicMoE(nn.Module):
 
 def build_moe(config: UniMoEConfig) -> nn.Module:
     """The MLP block of one decoder layer."""
+    if config.moe_type == "topk_lora":
+        from unimoe.moe_v1 import TopKLoRAMoE
+
+        return TopKLoRAMoE(config)
     if config.moe_type != "dynamic":
-        raise NotImplementedError(f"moe_type {config.moe_type!r}: this interim moe.py has the dynamic block only")
+        raise ValueError(f"unknown moe_type {config.moe_type!r}")
     return DynamicMoE(config)
