@@ -1,5 +1,6 @@
-"""The Uni-MoE language decoder: Qwen2.5 attention (GQA, q/k/v bias, M-RoPE) with a MoE block as every
-layer's MLP, an LM head, a static KV cache, and generation.
+"""The Uni-MoE language decoder: Qwen2.5 attention (GQA, q/k/v bias, M-RoPE) with a MoE block as the
+MLP of every MoE layer (all of them in Uni-MoE-2; even ones in v1's "interval" placement, dense SwiGLU
+elsewhere), an LM head, a static KV cache, and generation.
 
 Module names mirror the released checkpoints (``model.layers.{i}.self_attn.q_proj``, ``model.norm``,
 ``lm_head``...) so that only the MoE keys need mapping (see :mod:`unimoe.checkpoint`).
@@ -191,6 +192,7 @@ class UniMoEForCausalLM(nn.Module):
         cache: list[KVCache] | None = None,
         cache_start: int = 0,
         last_token_only: bool = False,
+        labels_only_logits: bool = False,
         probe: RoutingProbe | None = None,
         modality_ids: torch.Tensor | None = None,
     ) -> CausalLMOutput:
@@ -203,6 +205,8 @@ class UniMoEForCausalLM(nn.Module):
                 default: count real tokens, so left padding is transparent.
             labels: ``[B, T]`` targets aligned with the inputs (shifted here), ``-100`` ignored.
             token_weights: ``[B, T]`` weights of the aux loss (§1.6); pads are zeroed through the mask.
+            labels_only_logits: with ``labels``, apply the LM head only where a label is predicted (training:
+                the same loss at a fraction of the cost); ``logits`` then holds those rows only.
             probe / modality_ids: routing statistics sink and the ``[B, T]`` modality of every token.
         """
         if (input_ids is None) == (inputs_embeds is None):
@@ -232,12 +236,19 @@ class UniMoEForCausalLM(nn.Module):
             if probe is not None and routing is not None:
                 probe.record(i, routing, modality_ids, token_mask)
         hidden = self.model.norm(x)
-        logits = self.lm_head(hidden[:, -1:] if last_token_only else hidden)
         loss = None
-        if labels is not None:
-            loss = F.cross_entropy(
-                logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(), ignore_index=IGNORE_INDEX
-            )
+        if labels is not None and labels_only_logits:
+            # training: only positions that predict a label need the (vocabulary-wide) head
+            targets = labels[:, 1:]
+            picked = hidden[:, :-1][targets != IGNORE_INDEX]
+            logits = self.lm_head(picked)
+            loss = F.cross_entropy(logits.float(), targets[targets != IGNORE_INDEX])
+        else:
+            logits = self.lm_head(hidden[:, -1:] if last_token_only else hidden)
+            if labels is not None:
+                loss = F.cross_entropy(
+                    logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(), ignore_index=IGNORE_INDEX
+                )
         aux = torch.stack(aux_losses).mean() if aux_losses else None
         return CausalLMOutput(logits=logits, loss=loss, aux_loss=aux, hidden_states=hidden)
 
@@ -311,6 +322,8 @@ def generate(
         raise ValueError("stop_strings need a decode function to read the generated text")
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+    if (input_ids is None) == (inputs_embeds is None):
+        raise ValueError("pass exactly one of input_ids and inputs_embeds")
     prompt = model.model.embed_tokens(input_ids) if inputs_embeds is None else inputs_embeds
     b, t, _ = prompt.shape
     device = prompt.device
@@ -345,7 +358,9 @@ def generate(
         step_position = (next_position + step)[:, None]
         if position_ids.dim() == 3:
             step_position = step_position.expand(3, -1, -1)
-        mask = torch.cat([mask, mask.new_ones(b, 1)], dim=1)
+        # finished rows keep stepping with the batch but as padding: no routing, not counted by the probe
+        alive = torch.tensor([r == "length" for r in reasons], device=device)
+        mask = torch.cat([mask, alive[:, None]], dim=1)
         if use_cache:
             text_modality = None if modality_ids is None else modality_ids.new_full((b, 1), TEXT)
             out = model(inputs_embeds=step_embed, attention_mask=mask, position_ids=step_position, cache=cache,

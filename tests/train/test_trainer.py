@@ -84,3 +84,17 @@ def test_sequence_logprobs_counts_only_labelled_tokens():
     labels = torch.tensor([[-100, 2, -100, 3]])
     total, count = sequence_logprobs(logits, labels)
     assert count.item() == 2 and total.item() == pytest.approx(2 * torch.log(torch.tensor(0.2)).item())
+
+
+def test_labels_only_logits_gives_the_same_loss(setup):
+    config, processor, examples = setup
+    from unimoe.train.data import collate
+
+    model = make(config).eval()
+    batch = collate(processor, examples[:3])
+    kw = dict(inputs_embeds=model.embed(batch), attention_mask=batch.attention_mask, position_ids=batch.position_ids,
+              labels=batch.extras["labels"])
+    with torch.no_grad():
+        full, fast = model(**kw), model(**kw, labels_only_logits=True)
+    torch.testing.assert_close(fast.loss, full.loss, rtol=1e-5, atol=1e-6)
+    assert fast.logits.shape[0] == int((batch.extras["labels"][:, 1:] != -100).sum())

@@ -138,7 +138,7 @@ class Trainer:
         core = self._core()
         labels = batch.extras["labels"]
         out = self.model(inputs_embeds=core.embed(batch), attention_mask=batch.attention_mask,
-                         position_ids=batch.position_ids, labels=labels,
+                         position_ids=batch.position_ids, labels=labels, labels_only_logits=True,
                          token_weights=batch.extras["token_weights"] if self.stage.aux else None)
         total = out.loss
         logs = {"ce": out.loss.item()}
