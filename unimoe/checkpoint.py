@@ -8,6 +8,10 @@ module per expert::
     model.layers.{L}.mlp.fixed_real_moe.{s}.{gate,up,down}_proj.weight
     model.layers.{L}.mlp.dynamic_real_moe.deepspeed_moe.experts.deepspeed_experts.{e}.{gate,up,down}_proj.weight
 
+Uni-MoE v1 (4 experts, §5.3) stores ``model.layers.{L}.mlp.experts.{i}.{gate,up,down}_proj.weight``; its LoRA
+adapters use PEFT's ``...{proj}.lora_A.weight`` / ``lora_B.weight`` names (the ``base_model.model.`` prefix of
+a PEFT adapter file is stripped).
+
 DeepSpeed expert-parallel training instead leaves ``mp_rank_00_model_states.pt`` (dense weights under
 ``"module"``) plus one ``layer_{moe_layer}_expert_{global_id}_mp_rank_00_model_states.pt`` per expert (§5.2).
 Both are read with ``torch.load(weights_only=True)``.
@@ -39,6 +43,7 @@ BIN_SINGLE = "pytorch_model.bin"
 DEEPSPEED_DENSE = "mp_rank_00_model_states.pt"
 DEEPSPEED_EXPERT = re.compile(r"layer_(\d+)_expert_(\d+)_mp_rank_00_model_states\.pt")
 PROJECTIONS = ("gate_proj", "up_proj", "down_proj")
+PEFT_PREFIX = "base_model.model."
 
 
 class CheckpointError(ValueError):
@@ -71,9 +76,14 @@ class LoadReport:
 
 def _expert_tables(config: UniMoEConfig) -> list[tuple[str, str, int]]:
     """(our stacked name, released per-expert name with ``{i}``, expert count) for one layer's MLP."""
+    tables = []
+    if config.moe_type == "topk_lora":  # v1 4e: model.layers.L.mlp.experts.i.proj (+ PEFT LoRA names)
+        for proj in PROJECTIONS:
+            for ours, theirs in (("", ".weight"), ("_lora_A", ".lora_A.weight"), ("_lora_B", ".lora_B.weight")):
+                tables.append((f"experts.{proj}{ours}", f"experts.{{i}}.{proj}{theirs}", config.num_experts))
+        return tables
     routed = "dynamic_real_moe.deepspeed_moe.experts.deepspeed_experts.{i}.{proj}.weight"
     shared = "fixed_real_moe.{i}.{proj}.weight"
-    tables = []
     for proj in PROJECTIONS:
         tables.append((f"routed_experts.{proj}", routed.replace("{proj}", proj), config.mlp_dynamic_expert_num))
         if config.mlp_fixed_expert_num:
@@ -109,6 +119,7 @@ def from_released(state: dict[str, torch.Tensor], config: UniMoEConfig) -> dict[
         for ours, pattern, count in _expert_tables(config)
     ]
     for key, value in state.items():
+        key = key.removeprefix(PEFT_PREFIX)
         prefix, suffix = _split_mlp_key(key)
         hit = None
         if prefix:

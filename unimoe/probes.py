@@ -63,14 +63,19 @@ class RoutingProbe:
     ) -> None:
         """Add one layer's routing for a ``[B, T]`` chunk. Padded tokens (``token_mask == 0``) are skipped;
         without ``modality_ids`` every token counts as text."""
-        ids = routing.expert_ids.reshape(-1, routing.expert_ids.shape[-1]).cpu()
-        weights = routing.expert_weights.reshape(ids.shape).float().cpu()
-        active = routing.num_active.reshape(-1).cpu()
-        null = routing.null_chosen.reshape(-1).cpu()
+        ids = routing.expert_ids.reshape(-1, routing.expert_ids.shape[-1])
+        device = ids.device
+        if self.tokens.device != device:  # count where the model runs: no host round trip per layer
+            self._move_to(device)
+        weights = routing.expert_weights.reshape(ids.shape).double()
+        active = routing.num_active.reshape(-1)
+        null = routing.null_chosen.reshape(-1)
         n = ids.shape[0]
-        modality = torch.full((n,), TEXT) if modality_ids is None else modality_ids.reshape(-1).long().cpu()
-        keep = torch.ones(n, dtype=torch.bool) if token_mask is None else token_mask.reshape(-1).bool().cpu()
-        ids, weights, active, null, modality = ids[keep], weights[keep], active[keep], null[keep], modality[keep]
+        modality = (torch.full((n,), TEXT, device=device) if modality_ids is None
+                    else modality_ids.reshape(-1).long().to(device))
+        if token_mask is not None:
+            keep = token_mask.reshape(-1).bool()
+            ids, weights, active, null, modality = ids[keep], weights[keep], active[keep], null[keep], modality[keep]
         if modality.numel() and (modality.min() < 0 or modality.max() >= len(MODALITIES)):
             raise ValueError(f"modality ids must lie in [0, {len(MODALITIES)}) for {MODALITIES}")
 
@@ -81,22 +86,24 @@ class RoutingProbe:
         chosen = ids >= 0  # unused slots carry -1
         flat = (modality[:, None] * self.num_experts + ids.clamp(min=0))[chosen]
         self.expert_tokens[:, layer] += torch.bincount(flat, minlength=m * self.num_experts).view(m, -1)
-        self.weight_sum[:, layer] += torch.bincount(
-            flat, weights=weights[chosen].double(), minlength=m * self.num_experts
-        ).view(m, -1)
-        if routing.aux_loss is not None:
-            self.aux_sum[layer] += float(routing.aux_loss)
+        self.weight_sum[:, layer] += torch.bincount(flat, weights=weights[chosen], minlength=m * self.num_experts).view(m, -1)
+        aux = routing.aux_loss
+        if aux is not None:
+            self.aux_sum[layer] += aux.detach().double()
             self.aux_calls[layer] += 1
         if self.keep_tokens:
-            self.token_records.append(
-                {"layer": torch.tensor(layer), "modality": modality, "expert_ids": ids, "expert_weights": weights}
-            )
+            self.token_records.append({"layer": torch.tensor(layer), "modality": modality.cpu(),
+                                       "expert_ids": ids.cpu(), "expert_weights": weights.float().cpu()})
+
+    def _move_to(self, device: torch.device) -> None:
+        for name in ("tokens", "expert_tokens", "weight_sum", "null_tokens", "active_sum", "aux_sum", "aux_calls"):
+            setattr(self, name, getattr(self, name).to(device))
 
     def counts(self) -> dict[str, Any]:
         """Additive, JSON-ready counts (merge samples by adding them, see ``harness.routing_report``)."""
         out: dict[str, Any] = {}
         for m, name in enumerate(MODALITIES):
-            tokens = int(self.tokens[m, 0])
+            tokens = int(self.tokens[m].max())  # every MoE layer sees the same tokens; dense layers none
             if tokens == 0:
                 continue
             out[name] = {
@@ -115,14 +122,14 @@ class RoutingProbe:
         report: dict[str, Any] = {}
         for m, name in enumerate(MODALITIES):
             tokens = self.tokens[m].double()
-            if int(tokens[0]) == 0:
+            if int(tokens.max()) == 0:
                 continue
             chosen = self.expert_tokens[m].double()
             report[name] = {
-                "tokens": int(tokens[0]),
+                "tokens": int(tokens.max()),
                 "expert_share": (chosen / chosen.sum(-1, keepdim=True).clamp(min=1)).tolist(),
-                "mean_active_experts": (self.active_sum[m] / tokens).tolist(),
-                "null_rate": (self.null_tokens[m] / tokens).tolist(),
+                "mean_active_experts": (self.active_sum[m] / tokens.clamp(min=1)).tolist(),  # dense layers: 0
+                "null_rate": (self.null_tokens[m] / tokens.clamp(min=1)).tolist(),
             }
         calls = self.aux_calls.double()
         if int(calls.sum()):

@@ -5,7 +5,6 @@ import json
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
-from unimoe.config import UniMoEConfig
 
 from unimoe.checkpoint import (
     CheckpointError,
@@ -15,6 +14,7 @@ from unimoe.checkpoint import (
     save_pretrained,
     to_released,
 )
+from unimoe.config import UniMoEConfig
 from unimoe.model import UniMoEForCausalLM
 
 ROUTED = "model.layers.{L}.mlp.dynamic_real_moe.deepspeed_moe.experts.deepspeed_experts.{e}.{p}.weight"
@@ -127,3 +127,20 @@ def test_tied_embeddings_are_stored_once_and_retied(tmp_path):
     loaded = from_pretrained(tmp_path, dtype=torch.bfloat16)
     assert loaded.lm_head.weight is loaded.model.embed_tokens.weight
     assert loaded.lm_head.weight.dtype == torch.bfloat16
+
+
+def test_v1_lora_experts_round_trip_in_the_released_layout(tmp_path):
+    torch.manual_seed(0)
+    config = UniMoEConfig.preset("tiny_v1")
+    model = UniMoEForCausalLM(config).eval()
+    with torch.no_grad():  # make the LoRA adapters matter (B starts at zero)
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.02)
+    save_pretrained(model, tmp_path)
+    keys = set(json.loads((tmp_path / "model.safetensors.index.json").read_text())["weight_map"])
+    assert "model.layers.0.mlp.experts.3.up_proj.weight" in keys
+    assert "model.layers.0.mlp.experts.3.up_proj.lora_A.weight" in keys
+    ids = torch.randint(0, config.vocab_size, (1, 7))
+    with torch.no_grad():
+        torch.testing.assert_close(from_pretrained(tmp_path)(ids).logits, model(ids).logits, rtol=0, atol=0)

@@ -2,8 +2,8 @@
 
 import pytest
 import torch
-from unimoe.config import UniMoEConfig
 
+from unimoe.config import UniMoEConfig
 from unimoe.model import UniMoEForCausalLM, generate, sample_next_token
 
 
@@ -120,3 +120,26 @@ def test_top_p_keeps_only_the_nucleus():
     g = torch.Generator().manual_seed(0)
     draws = {int(sample_next_token(logits, 1.0, 0.75, g)) for _ in range(200)}
     assert draws == {0, 1}
+
+
+def test_a_finished_row_does_not_disturb_the_others(model):
+    rows = prompts(model.config.vocab_size, lengths=(6, 4))
+    ids, mask = left_pad(rows)
+    free = generate(model, ids, attention_mask=mask, max_new_tokens=10).tokens
+    eos = next(tok for tok in free[0][1:5] if tok not in free[1])
+    out = generate(model, ids, attention_mask=mask, max_new_tokens=10, eos_token_id=eos)
+    assert out.finish_reasons == ["eos", "length"]
+    assert out.tokens[0] == free[0][: free[0].index(eos)]
+    assert out.tokens[1] == free[1]
+
+
+def test_v1_decoder_cache_equals_recomputation():
+    """LLaMA-style v1 decoder: no q/k/v bias, 1-D RoPE, top-k LoRA experts on even layers only."""
+    torch.manual_seed(0)
+    config = UniMoEConfig.preset("tiny_v1").replace(num_hidden_layers=3, moe_layer_interval=2)
+    v1 = UniMoEForCausalLM(config).eval()
+    with torch.no_grad():
+        v1.lm_head.weight.mul_(20)
+    ids, mask = left_pad(prompts(config.vocab_size, lengths=(5, 3)))
+    cached = generate(v1, ids, attention_mask=mask, max_new_tokens=8)
+    assert cached.tokens == generate(v1, ids, attention_mask=mask, max_new_tokens=8, use_cache=False).tokens

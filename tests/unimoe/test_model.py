@@ -143,3 +143,46 @@ def test_interval_placement_uses_dense_mlps_between_moe_layers(tmp_path):
     save_pretrained(model, tmp_path)
     with torch.no_grad():
         torch.testing.assert_close(from_pretrained(tmp_path)(ids).logits, logits, rtol=0, atol=0)
+
+
+@pytest.mark.filterwarnings("ignore:Initializing zero-element tensors")  # HF's empty shared expert
+def test_whole_decoder_matches_transformers_qwen2_moe_with_top1_routing():
+    """With top-1 routing and no null/shared experts our block is exactly Qwen2-MoE's (weight 1 on the one
+    expert; ours carries the released 1/(1 + 1e-6) renormalisation), so the whole decoder - attention with
+    GQA and biases, RoPE, norms, residuals, LM head - must give transformers' logits and greedy tokens."""
+    from transformers import Qwen2MoeConfig, Qwen2MoeForCausalLM
+
+    from unimoe.checkpoint import to_released
+    from unimoe.model import generate
+
+    torch.manual_seed(0)
+    config = UniMoEConfig.preset("tiny").replace(mlp_dynamic_top_p=0.0, mlp_dynamic_top_k=1,
+                                                 mlp_dynamic_null_expert_num=0, mlp_fixed_expert_num=0)
+    ours = UniMoEForCausalLM(config).eval()
+    theirs = Qwen2MoeForCausalLM(Qwen2MoeConfig(
+        vocab_size=config.vocab_size, hidden_size=config.hidden_size, num_hidden_layers=config.num_hidden_layers,
+        num_attention_heads=config.num_attention_heads, num_key_value_heads=config.num_key_value_heads,
+        num_experts=config.mlp_dynamic_expert_num, num_experts_per_tok=1, norm_topk_prob=True,
+        moe_intermediate_size=config.dynamic_intermediate_size, shared_expert_intermediate_size=0,
+        rms_norm_eps=config.rms_norm_eps, rope_theta=config.rope_theta, tie_word_embeddings=False,
+    )).eval()
+    released = to_released(ours.state_dict(), config)
+    state = {k: v for k, v in released.items() if ".mlp." not in k}
+    expert = "model.layers.{L}.mlp.dynamic_real_moe.deepspeed_moe.experts.deepspeed_experts.{e}.{p}.weight"
+    for layer in range(config.num_hidden_layers):
+        w = {p: [released[expert.format(L=layer, e=e, p=p)] for e in range(config.mlp_dynamic_expert_num)]
+             for p in ("gate_proj", "up_proj", "down_proj")}
+        prefix = f"model.layers.{layer}.mlp."
+        state[prefix + "gate.weight"] = released[prefix + "gate.weight"]
+        state[prefix + "experts.gate_up_proj"] = torch.stack([torch.cat([g, u]) for g, u in zip(w["gate_proj"], w["up_proj"])])
+        state[prefix + "experts.down_proj"] = torch.stack(w["down_proj"])
+    result = theirs.load_state_dict(state, strict=False)
+    assert not result.unexpected_keys
+    assert all("shared_expert" in k for k in result.missing_keys), result.missing_keys
+
+    ids = torch.randint(0, config.vocab_size, (2, 9), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.testing.assert_close(ours(ids).logits, theirs(ids).logits, rtol=1e-4, atol=1e-5)
+        reference = theirs.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=6, do_sample=False,
+                                    min_new_tokens=6, pad_token_id=0, eos_token_id=None)
+    assert generate(ours, ids, max_new_tokens=6).tokens == reference[:, 9:].tolist()

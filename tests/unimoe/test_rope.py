@@ -112,3 +112,15 @@ def test_text_positions_reduce_mrope_to_1d_rope():
     a = apply_rotary(x, *mrope(pos.expand(3, 1, 9), torch.float32))
     b = apply_rotary(x, *plain(pos, torch.float32))
     torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_grids_are_consumed_in_batch_order():
+    row0 = [1] + [IMAGE] * 4 + [2]  # one 1 x 1 crop grid
+    row1 = [1] + [IMAGE] * 8 + [2]  # one 1 x 2 crop grid
+    ids = torch.tensor([[0] * 4 + row0, row1])
+    mask = torch.tensor([[0] * 4 + [1] * 6, [1] * 10])
+    grids = torch.tensor([[1, 1, 1], [1, 1, 2]])
+    pos = build_position_ids(ids, MEDIA, image_grid_thw=grids, attention_mask=mask)
+    alone0 = build_position_ids(torch.tensor([row0]), MEDIA, image_grid_thw=grids[:1])
+    alone1 = build_position_ids(torch.tensor([row1]), MEDIA, image_grid_thw=grids[1:])
+    assert torch.equal(pos[:, 0, 4:], alone0[:, 0]) and torch.equal(pos[:, 1], alone1[:, 0])
