@@ -58,6 +58,8 @@ class UniMoEAdapter:
             raise CheckpointMissing(f"model {self.name}: no checkpoint given. Download {hub} and pass "
                                     f"model.args.checkpoint=<that folder> (it must hold config.json and *.safetensors)")
         root = Path(self.checkpoint)
+        if not root.is_absolute() and not root.exists():
+            root = Path(__file__).resolve().parents[2] / root  # bundled weights, relative to the repository
         if not (root / "config.json").is_file():
             raise CheckpointMissing(f"model {self.name}: {root} holds no config.json. Download {hub} into {root} "
                                     f"(config.json plus the sharded *.safetensors) or point checkpoint= at it")
