@@ -98,3 +98,22 @@ def test_labels_only_logits_gives_the_same_loss(setup):
         full, fast = model(**kw), model(**kw, labels_only_logits=True)
     torch.testing.assert_close(fast.loss, full.loss, rtol=1e-5, atol=1e-6)
     assert fast.logits.shape[0] == int((batch.extras["labels"][:, 1:] != -100).sum())
+
+
+@pytest.mark.slow
+def test_training_memorises_a_small_set(setup, tmp_path):
+    """The whole path (data, labels, masks, loss, optimiser, generation) conditions on the prompt: eight
+    different text questions are answered back exactly after a short run."""
+    config, processor, _ = setup
+    examples = list(training_examples(tmp_path / "data", n=8, modalities=("text",)))
+    model = make(config)
+    Trainer(model, processor, Stage(name="t", trainable=(".*",), steps=150, lr=3e-3, batch_size=8,
+                                    checkpoint_every=1000), examples, tmp_path, progress=False).run()
+    model.eval()
+    answers = []
+    for e in examples:
+        batch = processor.collate([processor.encode([{"role": "user", "content": [e["messages"][0]["content"]]}])])
+        out = model.generate_batch(batch, max_new_tokens=4, eos_token_id=[151645],
+                                   decode=lambda ids: processor.tokenizer.decode(ids, skip_special_tokens=True))
+        answers.append(out.texts[0].strip())
+    assert answers == [e["answer"] for e in examples]
