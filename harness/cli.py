@@ -6,7 +6,6 @@ Commands that evaluate (``run``, ``score``, ``validate``) are Hydra apps over ``
 
 from __future__ import annotations
 
-import json
 import random
 import sys
 from pathlib import Path

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 from importlib.metadata import entry_points
-from typing import Any, Callable, Generic, Iterator, TypeVar
+from typing import Callable, Generic, Iterator, TypeVar
 
 T = TypeVar("T")
 
@@ -74,7 +74,3 @@ class Registry(Generic[T]):
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
-
-def call_with(obj: Any, **kwargs: Any) -> Any:
-    """Instantiate a registered factory with keyword arguments from a config."""
-    return obj(**kwargs)

@@ -9,7 +9,6 @@ order, then everything runs as text does.
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from unimoe.config import UniMoEConfig
 from unimoe.connectors import VisionAligner, WhisperQFormer

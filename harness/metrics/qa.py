@@ -3,7 +3,7 @@ MMMU's open-answer match, and VSI-Bench's mean relative accuracy."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 from rapidfuzz.distance import Levenshtein
 

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import random
-import shutil
-import tempfile
 import time
-from pathlib import Path
 from typing import Sequence
 
 from harness.api import Request, Response, stable_hash

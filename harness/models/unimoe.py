@@ -9,7 +9,6 @@ released evaluation wrapper does, so that the statistics are the sample's own.
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import Any, Sequence
 

@@ -8,7 +8,6 @@ option-letter rule, short answers are compared after exact-match normalisation.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, Iterator, Mapping

@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from unimoe.config import UniMoEConfig
-from unimoe.encoders import VisionSpec
 from unimoe.processor import AUDIO_PAD, IMAGE_PAD, VIDEO_PAD, Audio, Image, Processor, Video, select_best_resolution
 from unimoe.tokenizer import SPECIAL_IDS, load_tokenizer
 
