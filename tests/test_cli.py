@@ -92,3 +92,13 @@ def test_group_run_scores_each_member_and_the_group(tmp_path):
     assert res["tasks"]["librispeech_test_clean"]["metrics"]["wer"]["value"] == 0.0
     assert res["groups"]["audio_speech"]["tasks"] == ["clotho_v2_caption", "librispeech_test_clean"]
     assert res["groups"]["audio_speech"]["mean_primary"] is None  # WER and CIDEr point in opposite directions
+
+
+def test_random_baseline_does_not_depend_on_where_the_data_lie(tmp_path):
+    from harness.api import Message, Request
+    from harness.models.reference import RandomModel
+
+    a = Request("videomme", "q1", (Message.user("x"),), choices=("A", "B", "C", "D"))
+    b = Request("videomme", "q1", (Message.user("y"),), choices=("A", "B", "C", "D"))  # same doc, other paths
+    model = RandomModel(seed=0)
+    assert model.generate([a])[0].text == model.generate([b])[0].text

@@ -15,7 +15,8 @@ class RandomModel:
     """Chance baseline. Multiple choice: a uniformly random option letter; free text: random words;
     image output: the input image unchanged (the identity is the natural 'do nothing' baseline).
 
-    Each answer is seeded by (seed, request hash), so it does not depend on batch size or order.
+    Each answer is seeded by (seed, task, document id), so it depends neither on batch size or order nor on
+    where the data lie on disk: the same baseline everywhere.
     ``latency_ms`` simulates a slow model for runner and resume tests.
     """
 
@@ -32,7 +33,7 @@ class RandomModel:
         for req in requests:
             if self.latency_ms:
                 time.sleep(self.latency_ms / 1000)
-            rng = random.Random(f"{self.seed}:{req.hash()}")
+            rng = random.Random(f"{self.seed}:{req.task}:{req.doc_id}")
             if req.output == "image":
                 images = [p.path for p in req.media() if p.type == "image"]
                 out.append(Response(image=images[0] if images else None, error=None if images else "no input image"))
