@@ -77,3 +77,24 @@ register_metric(Metric("cider", _caption_item, _cider, stderr="bootstrap", sampl
                        description="CIDEr (pycocoevalcap), corpus document frequencies"))
 register_metric(Metric("bleu4", _caption_item, _bleu4, stderr="bootstrap", description="corpus BLEU-4 (pycocoevalcap)"))
 register_metric(Metric("rouge_l", _caption_item, _rouge_l, stderr="bootstrap", description="ROUGE-L (pycocoevalcap)"))
+
+
+def _meteor(items: Sequence[tuple[str, list[str]]]) -> float:
+    """pycocoevalcap METEOR 1.5 (a Java subprocess: about 10 s to start, so use it on whole corpora)."""
+    import shutil
+
+    if shutil.which("java") is None:
+        raise RuntimeError("METEOR needs a Java runtime (`java` on PATH), e.g. `apt-get install default-jre-headless`")
+    from pycocoevalcap.meteor.meteor import Meteor
+
+    score, _ = Meteor().compute_score(*_corpus(items))  # the JVM stops when the scorer is collected
+    return float(score)
+
+
+def _spice(items: Sequence[tuple[str, list[str]]]) -> float:
+    raise RuntimeError("SPICE is unavailable offline: pycocoevalcap downloads Stanford CoreNLP 3.6.0 on first use, "
+                       "which this environment cannot do; report CIDEr/BLEU/METEOR/ROUGE-L instead")
+
+
+register_metric(Metric("meteor", _caption_item, _meteor, stderr="none", description="METEOR 1.5 (pycocoevalcap, Java)"))
+register_metric(Metric("spice", _caption_item, _spice, stderr="none", description="SPICE: unavailable offline"))

@@ -162,3 +162,21 @@ def test_pure_python_tokenizer_equals_java_ptb_tokenizer():
 
     reference = PTBTokenizer().tokenize({i: [{"caption": s}] for i, s in enumerate(TRICKY_CAPTIONS)})
     assert [ptb_tokenize(s) for s in TRICKY_CAPTIONS] == [reference[i][0] for i in range(len(TRICKY_CAPTIONS))]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("java") is None, reason="METEOR needs Java")
+def test_meteor_matches_pycocoevalcap():
+    from pycocoevalcap.meteor.meteor import Meteor
+
+    m = get_metric("meteor")
+    items = [m.item(c, refs) for c, refs in CAPTIONS]
+    gts = {i: refs for i, (_, refs) in enumerate(items)}
+    res = {i: [c] for i, (c, _) in enumerate(items)}
+    assert m.aggregate(items) == pytest.approx(Meteor().compute_score(gts, res)[0], rel=1e-9)
+
+
+def test_spice_says_why_it_is_unavailable():
+    m = get_metric("spice")
+    with pytest.raises(RuntimeError, match="unavailable offline"):
+        m.aggregate([m.item("a dog", ["a dog"])])
