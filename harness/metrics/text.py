@@ -24,9 +24,20 @@ def _accuracy_item(prediction: Any, target: Any) -> float:
 _PUNCT = re.compile(f"[{re.escape(string.punctuation)}]")
 
 
-def _exact_match_item(prediction: Any, target: Any, ignore_case: bool = True, ignore_punctuation: bool = True) -> float:
-    """lm-eval ``exact_match`` with its usual options (case and punctuation ignored by default)."""
+def _exact_match_item(prediction: Any, target: Any, ignore_case: bool = True, ignore_punctuation: bool = True,
+                      normalize: str | None = None) -> float:
+    """lm-eval ``exact_match`` with its usual options (case and punctuation ignored by default).
+
+    ``normalize="vqa"`` first puts both sides through the official VQA answer normalisation (digit words,
+    articles, contractions), for VQA-style sets with a single gold answer (v1 scores OK-VQA this way).
+    """
     p, t = str(prediction or "").strip(), str(target).strip()
+    if normalize == "vqa":
+        from harness.metrics.vqa import normalize_vqa_answer
+
+        p, t = normalize_vqa_answer(p), normalize_vqa_answer(t)
+    elif normalize is not None:
+        raise ValueError(f"exact_match: normalize must be None or 'vqa', got {normalize!r}")
     if ignore_case:
         p, t = p.lower(), t.lower()
     if ignore_punctuation:
