@@ -8,16 +8,19 @@ module per expert::
     model.layers.{L}.mlp.fixed_real_moe.{s}.{gate,up,down}_proj.weight
     model.layers.{L}.mlp.dynamic_real_moe.deepspeed_moe.experts.deepspeed_experts.{e}.{gate,up,down}_proj.weight
 
-Uni-MoE v1 (4 experts, §5.3) stores ``model.layers.{L}.mlp.experts.{i}.{gate,up,down}_proj.weight``; its LoRA
-adapters use PEFT's ``...{proj}.lora_A.weight`` / ``lora_B.weight`` names (the ``base_model.model.`` prefix of
-a PEFT adapter file is stripped).
+Uni-MoE v1 (LLaVA-LLaMA, §3, §5.3; see "Uni-MoE v1 key layout" below) keeps the LLaMA names under ``model.``
+and stores each layer's experts one module per expert, in one of two styles: the 4-expert code's
+``model.layers.{L}.mlp.experts.{i}.{proj}.weight`` with PEFT LoRA ``...{proj}.lora_A.weight``, or the 8-expert
+code's DeepSpeed-MoE ``model.layers.{L}.mlp.deepspeed_moe.experts.deepspeed_experts.{i}.{proj}[_lora_A|_lora_B].weight``
+with the gate at ``...mlp.deepspeed_moe.gate.wg.weight``.
 
 DeepSpeed expert-parallel training instead leaves ``mp_rank_00_model_states.pt`` (dense weights under
 ``"module"``) plus one ``layer_{moe_layer}_expert_{global_id}_mp_rank_00_model_states.pt`` per expert (§5.2).
 Both are read with ``torch.load(weights_only=True)``.
 
-Our model stacks each layer's experts into ``[E, ...]`` tensors; the per-expert <-> stacked mapping is
-the only renaming (every other key already has its released name).
+Our model stacks each layer's experts into ``[E, ...]`` tensors; for Uni-MoE-2 the per-expert <-> stacked
+mapping is the only renaming (every other key already has its released name). v1 also renames the LLaVA
+connector keys and merges PEFT LoRA adapters of non-expert linears (see ``from_released``).
 """
 
 from __future__ import annotations
@@ -27,12 +30,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from unimoe.config import UniMoEConfig
+from unimoe.config import PRESETS, UniMoEConfig
 from unimoe.model import UniMoEForCausalLM
 from unimoe.rope import RotaryEmbedding
 
@@ -44,6 +48,7 @@ DEEPSPEED_DENSE = "mp_rank_00_model_states.pt"
 DEEPSPEED_EXPERT = re.compile(r"layer_(\d+)_expert_(\d+)_mp_rank_00_model_states\.pt")
 PROJECTIONS = ("gate_proj", "up_proj", "down_proj")
 PEFT_PREFIX = "base_model.model."
+DEEPSPEED_LATEST = "latest"  # DeepSpeed's pointer to the newest ``global_stepN`` tag folder
 
 
 class CheckpointError(ValueError):
@@ -74,13 +79,31 @@ class LoadReport:
 # Key mapping: stacked experts (ours) <-> one module per expert (released)
 
 
-def _expert_tables(config: UniMoEConfig) -> list[tuple[str, str, int]]:
-    """(our stacked name, released per-expert name with ``{i}``, expert count) for one layer's MLP."""
+V1Style = Literal["deepspeed", "peft"]
+
+
+def default_v1_style(config: UniMoEConfig) -> V1Style:
+    """Which released v1 naming to write: only the 8-expert release ran DeepSpeed-MoE (``Uni_MoE_8e``);
+    the 4-expert releases are Mixtral-style ``experts.{i}`` with PEFT LoRA. Both are always read."""
+    return "deepspeed" if config.num_experts == 8 else "peft"
+
+
+def _expert_tables(config: UniMoEConfig, v1_style: V1Style | None = None) -> list[tuple[str, str, int]]:
+    """(our stacked name, released per-expert name with ``{i}``, expert count) for one layer's MLP.
+
+    For v1, ``v1_style=None`` lists both styles (for reading); a style lists that one (for writing).
+    """
     tables = []
-    if config.moe_type == "topk_lora":  # v1 4e: model.layers.L.mlp.experts.i.proj (+ PEFT LoRA names)
+    if config.moe_type == "topk_lora":
+        styles = (v1_style,) if v1_style else ("peft", "deepspeed")
         for proj in PROJECTIONS:
-            for ours, theirs in (("", ".weight"), ("_lora_A", ".lora_A.weight"), ("_lora_B", ".lora_B.weight")):
-                tables.append((f"experts.{proj}{ours}", f"experts.{{i}}.{proj}{theirs}", config.num_experts))
+            for ours, peft, deepspeed in (("", ".weight", ".weight"), ("_lora_A", ".lora_A.weight", "_lora_A.weight"),
+                                          ("_lora_B", ".lora_B.weight", "_lora_B.weight")):
+                if "peft" in styles:  # 4e: model.layers.L.mlp.experts.i.proj (+ PEFT LoRA names)
+                    tables.append((f"experts.{proj}{ours}", f"experts.{{i}}.{proj}{peft}", config.num_experts))
+                if "deepspeed" in styles:  # 8e: DeepSpeed-MoE expert list of LlamaMLPLoRA (loralib names)
+                    tables.append((f"experts.{proj}{ours}", f"{V1_DS_EXPERTS}.{{i}}.{proj}{deepspeed}",
+                                   config.num_experts))
         return tables
     routed = "dynamic_real_moe.deepspeed_moe.experts.deepspeed_experts.{i}.{proj}.weight"
     shared = "fixed_real_moe.{i}.{proj}.weight"
@@ -91,15 +114,22 @@ def _expert_tables(config: UniMoEConfig) -> list[tuple[str, str, int]]:
     return tables
 
 
-def to_released(state: dict[str, torch.Tensor], config: UniMoEConfig) -> dict[str, torch.Tensor]:
-    """Split our stacked expert tensors into the released one-module-per-expert keys."""
+def to_released(state: dict[str, torch.Tensor], config: UniMoEConfig,
+                v1_style: V1Style | None = None) -> dict[str, torch.Tensor]:
+    """Split our stacked expert tensors into the released one-module-per-expert keys (and, for v1, give
+    the gate and the connectors their LLaVA names; ``v1_style`` defaults to :func:`default_v1_style`)."""
     out = {}
-    tables = _expert_tables(config)
+    is_v1 = config.moe_type == "topk_lora"
+    style = (v1_style or default_v1_style(config)) if is_v1 else None
+    tables = _expert_tables(config, style)
     for key, value in state.items():
-        prefix, suffix = _split_mlp_key(key)
+        prefix, suffix = _split_mlp_key(key, decoder_only=is_v1)
+        if is_v1 and prefix and suffix == "gate.weight" and style == "deepspeed":
+            out[prefix + V1_DS_GATE] = value
+            continue
         match = next((t for t in tables if t[0] == suffix), None) if prefix else None
         if match is None:
-            out[key] = value
+            out[_v1_top_level(key, to_released=True) if is_v1 else key] = value
             continue
         _, pattern, count = match
         if value.shape[0] != count:
@@ -110,7 +140,18 @@ def to_released(state: dict[str, torch.Tensor], config: UniMoEConfig) -> dict[st
 
 
 def from_released(state: dict[str, torch.Tensor], config: UniMoEConfig) -> dict[str, torch.Tensor]:
-    """Stack released per-expert tensors into our ``[E, ...]`` layout; other keys pass through."""
+    """Stack released per-expert tensors into our ``[E, ...]`` layout; other keys pass through.
+
+    For v1 (``moe_type="topk_lora"``) the keys are first normalised (:func:`_normalise_v1`): PEFT prefixes and
+    adapter names dropped, the DeepSpeed gate and the LLaVA connectors renamed, keys the released forward never
+    uses dropped; after stacking, PEFT/loralib LoRA pairs on non-expert linears (attention, dense MLPs, the 4e
+    gate) are merged into their base weight, as the released inference does (``merge_and_unload``).
+    Keys left over keep their normalised (our) names, so a strict report names e.g. ``vision_aligner.4.weight``
+    for a released ``model.mm_projector.4.weight``.
+    """
+    is_v1 = config.moe_type == "topk_lora"
+    if is_v1:
+        state = _normalise_v1(state)
     out: dict[str, torch.Tensor] = {}
     pending: dict[str, dict[int, torch.Tensor]] = {}
     counts: dict[str, int] = {}
@@ -120,7 +161,7 @@ def from_released(state: dict[str, torch.Tensor], config: UniMoEConfig) -> dict[
     ]
     for key, value in state.items():
         key = key.removeprefix(PEFT_PREFIX)
-        prefix, suffix = _split_mlp_key(key)
+        prefix, suffix = _split_mlp_key(key, decoder_only=is_v1)
         hit = None
         if prefix:
             for ours, regex, count in matchers:
@@ -132,6 +173,8 @@ def from_released(state: dict[str, torch.Tensor], config: UniMoEConfig) -> dict[
             out[key] = value
             continue
         stacked, index, count = hit
+        if index in pending.get(stacked, {}):
+            raise CheckpointError(f"{stacked}: expert {index} stored twice (both v1 naming styles present?)")
         pending.setdefault(stacked, {})[index] = value
         counts[stacked] = count
     for stacked, experts in pending.items():
@@ -140,12 +183,164 @@ def from_released(state: dict[str, torch.Tensor], config: UniMoEConfig) -> dict[
             missing = sorted(set(range(count)) - set(experts))
             raise CheckpointError(f"{stacked}: experts {missing} missing (found {sorted(experts)}, need 0..{count - 1})")
         out[stacked] = torch.stack([experts[i] for i in range(count)])
+    if is_v1:
+        out = _merge_lora(out, config.lora_alpha / config.lora_r)
     return out
 
 
-def _split_mlp_key(key: str) -> tuple[str | None, str]:
-    """``model.layers.3.mlp.x.y`` -> (``model.layers.3.mlp.``, ``x.y``); (None, key) outside an MLP."""
-    m = re.match(r"(.*\.layers\.\d+\.mlp\.)(.*)$", key)
+# ------------------------------------------------------------------------------------------------------
+# Uni-MoE v1 key layout (released code: Uni_MoE/Uni_MoE_8e/.../model/{llava_arch.py, moe/modeling_llama_dp.py,
+# moe/llama_mlp.py, audio_aligner/builder.py}; 4e: Uni_MoE/Uni_MoE_speech/model/moe/moe.py)
+#
+#   model.{embed_tokens, layers.L.self_attn.{q,k,v,o}_proj, layers.L.{input,post_attention}_layernorm, norm}, lm_head
+#   model.layers.L.mlp.{gate_proj, up_proj, down_proj}.weight                  dense layers ("sparse" interval)
+#   model.layers.L.mlp.gate.weight, ...mlp.experts.{i}.{proj}.weight         4e (+ PEFT ...{proj}.lora_A.weight)
+#   model.layers.L.mlp.deepspeed_moe.gate.wg.weight                            8e gate
+#   model.layers.L.mlp.deepspeed_moe.experts.deepspeed_experts.{i}.{proj}[_lora_A|_lora_B].weight   8e experts
+#   model.mm_projector.{0,2}.{weight,bias}                                     CLIP-L/336 mlp2x_gelu projector
+#   model.vision_tower.vision_tower.vision_model.*                             CLIP vision tower (when saved)
+#   model.audio_tower.audio_tower.*                                            Whisper encoder (when saved)
+#   model.mm_audio_aligner.decoder.audio_decoder.*, model.mm_audio_aligner.projector.*, model.query_tokens [1, Q, d_a]
+#
+# A PEFT-wrapped model (the LoRA fine-tune, and so the DeepSpeed files of that run) prefixes everything with
+# ``base_model.model.`` and names adapters ``{linear}.lora_A.default.weight``. v1 has no ``language_model.``
+# prefix (that is UniMoE-Audio, §5.1).
+
+V1_DS_EXPERTS = "deepspeed_moe.experts.deepspeed_experts"
+V1_DS_GATE = "deepspeed_moe.gate.wg.weight"
+V1_TOP_LEVEL: tuple[tuple[str, str], ...] = (  # (released prefix, ours); the first match wins
+    ("model.mm_projector.", "vision_aligner."),
+    ("model.vision_tower.", "vision_tower."),
+    ("model.audio_tower.audio_tower.", "audio_tower.audio_tower."),
+    ("model.mm_audio_aligner.", "audio_aligner."),
+)
+V1_QUERY_TOKENS = ("model.query_tokens", "audio_aligner.query_tokens")
+# Stored but never used by the released forward: ``WhisperAudioTower`` subclasses ``WhisperModel`` and so
+# registers a second, untrained encoder/decoder next to the one it loads into ``.audio_tower``; LLaMA
+# checkpoints from transformers < 4.31 store the computed ``rotary_emb.inv_freq``. These are dropped, not
+# reported (a deliberate exception to the strict report, listed here).
+V1_UNUSED = (re.compile(r"model\.audio_tower\.(encoder|decoder)\."), re.compile(r".*\.rotary_emb\.inv_freq$"))
+# The v1 *audio* variant (Uni_MoE_audio: BEATs encoder + BLIP-2 Q-Former with its own query tokens).
+V1_BEATS = ("model.mm_audio_aligner.qformer.", "model.mm_audio_aligner.query_tokens")
+
+
+class BEATsNotImplemented(NotImplementedError):
+    """The released Uni-MoE v1 audio variant (``Uni-MoE-audio-base/-e2``: BEATs iter3+ encoder and a BLIP-2
+    Q-Former) is not implemented; only the speech variant (Whisper encoder + Whisper-decoder Q-Former) is."""
+
+
+def _v1_top_level(key: str, to_released: bool = False) -> str:
+    """Rename one non-MLP key between the LLaVA names and ours (either direction)."""
+    released, ours = V1_QUERY_TOKENS
+    if key == (ours if to_released else released):
+        return released if to_released else ours
+    for released, ours in V1_TOP_LEVEL:
+        src, dst = (ours, released) if to_released else (released, ours)
+        if key.startswith(src):
+            return dst + key[len(src):]
+    return key
+
+
+def _normalise_v1(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Released v1 keys -> our names (experts still per-expert). Raises for the BEATs audio variant."""
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        key = key.removeprefix(PEFT_PREFIX)
+        key = re.sub(r"\.(lora_[AB])\.(?!weight$)[^.]+\.weight$", r".\1.weight", key)  # PEFT adapter name
+        key = key.replace(".base_layer.", ".")  # PEFT >= 0.7 wraps the base linear
+        if key.startswith(V1_BEATS):
+            raise BEATsNotImplemented(
+                f"{key}: this is the Uni-MoE v1 audio variant (BEATs encoder + BLIP-2 Q-Former); it is not "
+                "implemented, only the speech variant (Whisper encoder + Whisper-decoder Q-Former) is")
+        if any(p.match(key) for p in V1_UNUSED):
+            continue
+        prefix, suffix = _split_mlp_key(key, decoder_only=True)
+        if prefix and suffix.startswith("deepspeed_moe.gate.wg."):
+            key = prefix + "gate." + suffix.removeprefix("deepspeed_moe.gate.wg.")
+        elif not prefix:
+            key = _v1_top_level(key)
+        if key in out:
+            raise CheckpointError(f"{key}: stored twice under different released names")
+        out[key] = value
+    return out
+
+
+def _merge_lora(state: dict[str, torch.Tensor], scale: float) -> dict[str, torch.Tensor]:
+    """Fold leftover LoRA pairs into their base weight: ``W += scale · B @ A``.
+
+    PEFT names (``x.lora_A.weight``) cover attention, the dense MLPs and the 4e gate; loralib names
+    (``x_lora_A.weight``) cover the 8e dense ``LlamaMLPLoRA`` layers. Pairs whose base weight is absent stay,
+    so the strict report names them. ``scale`` is ``lora_alpha / lora_r`` of the config (the released runs
+    used the same r and alpha for PEFT and the expert LoRA).
+    """
+    out = dict(state)
+    for sep in (".lora_A", "_lora_A"):  # PEFT first: in 8e it may wrap a loralib adapter linear itself
+        for key in list(out):
+            if not key.endswith(f"{sep}.weight") or key not in out:
+                continue
+            base = key[: -len(f"{sep}.weight")]
+            b_key, w_key = f"{base}{sep[:-1]}B.weight", f"{base}.weight"
+            if b_key not in out or w_key not in out:
+                continue
+            a, b, w = out.pop(key), out.pop(b_key), out[w_key]
+            out[w_key] = (w.float() + scale * (b.float() @ a.float())).to(w.dtype)
+    return out
+
+
+def released_v1_config(data: dict[str, Any]) -> tuple[UniMoEConfig, bool] | None:
+    """A released v1 ``config.json`` (LLaVA-LLaMA, transformers 4.31) as our config, or None if ``data`` is not
+    one. The second value says whether the MoE layer placement was stated (8e ``moe_type`` "dense"/"sparse");
+    the 4e code fixes it in code (every layer for speech, even layers for audio/dp), so it is then read from
+    the keys.
+
+    Why a translation: the released file leaves out fields whose LLaMA defaults differ from our Qwen2 ones
+    (``rope_theta`` 1e4, no attention bias, no M-RoPE), and its ``moe_type`` means placement, not block type.
+    Our routing stays deterministic (``top2_2nd_expert_sampling=False``) although the 8e gate samples its
+    second expert by default; set it in the config to get the released behaviour.
+    """
+    archs = data.get("architectures") or []
+    looks_llava = data.get("model_type") in ("llava", "llama") or any("Llama" in a for a in archs)
+    if not looks_llava or data.get("moe_type") in ("dynamic", "topk_lora"):
+        return None
+    if "BEATs" in str(data.get("mm_audio_tower", "")):
+        raise BEATsNotImplemented(f"mm_audio_tower={data['mm_audio_tower']!r}: the Uni-MoE v1 audio variant "
+                                  "(BEATs + BLIP-2 Q-Former) is not implemented")
+    num_experts = int(data.get("num_experts", 4))
+    fields = dict(PRESETS["unimoe_8e" if num_experts == 8 else "unimoe_4e"])
+    known = {f for f in UniMoEConfig.__dataclass_fields__} - {"extra", "moe_type", "vision_config", "audio_config"}
+    fields.update({k: v for k, v in data.items() if k in known and v is not None})
+    if "num_key_value_heads" not in data:  # transformers < 4.31 files: MHA
+        fields["num_key_value_heads"] = fields["num_attention_heads"]
+    placement = data.get("moe_type")
+    stated = placement in ("dense", "sparse")
+    if placement == "sparse":
+        fields["moe_layer_interval"] = int(data.get("moe_stride", 2))
+    elif placement == "dense":
+        fields["moe_layer_interval"] = 1
+    extra = {k: v for k, v in data.items() if k not in known}
+    if "moe_type" in extra:
+        extra["released_moe_type"] = extra.pop("moe_type")
+    return UniMoEConfig(**fields, extra=extra), stated
+
+
+def infer_moe_interval(keys: list[str] | set[str], num_layers: int) -> int:
+    """The v1 MoE placement read from the keys: 1 if every layer has a gate, k if exactly every k-th does."""
+    gate = re.compile(r"(?:^|\.)model\.layers\.(\d+)\.mlp\.(gate\.|deepspeed_moe\.gate\.)")
+    moe = {int(m.group(1)) for k in keys if (m := gate.search(k))}
+    for k in range(1, num_layers + 1):
+        if moe == {i for i in range(num_layers) if i % k == 0}:
+            return k
+    raise CheckpointError(f"MoE layers {sorted(moe)} of {num_layers} are not every k-th layer")
+
+
+def _split_mlp_key(key: str, decoder_only: bool = False) -> tuple[str | None, str]:
+    """``model.layers.3.mlp.x.y`` -> (``model.layers.3.mlp.``, ``x.y``); (None, key) outside an MLP.
+
+    ``decoder_only`` (v1) matches the decoder's ``model.layers`` only, not the towers' own ``layers.N.mlp``
+    (CLIP encoder layers have an ``mlp`` too, and v1 renames tower keys).
+    """
+    pattern = r"(model\.layers\.\d+\.mlp\.)(.*)$" if decoder_only else r"(.*\.layers\.\d+\.mlp\.)(.*)$"
+    m = re.match(pattern, key)
     return (m.group(1), m.group(2)) if m else (None, key)
 
 
@@ -170,9 +365,15 @@ def read_state_dict(directory: str | Path, skip_prefixes: tuple[str, ...] = ()) 
         return {k: v for k, v in _load_tensors(root / BIN_SINGLE).items() if wanted(k)}
     if (root / DEEPSPEED_DENSE).is_file():
         return {k: v for k, v in _read_deepspeed(root).items() if wanted(k)}
+    if (root / DEEPSPEED_LATEST).is_file():  # a DeepSpeed output folder: weights in its newest global_stepN
+        tag = (root / DEEPSPEED_LATEST).read_text().strip()
+        step = (root / tag).resolve()
+        if step.parent != root.resolve() or not (step / DEEPSPEED_DENSE).is_file():
+            raise CheckpointError(f"{root / DEEPSPEED_LATEST}: names {tag!r}, not a folder here holding {DEEPSPEED_DENSE}")
+        return {k: v for k, v in _read_deepspeed(step).items() if wanted(k)}
     raise CheckpointError(
         f"{root}: no weights found (looked for {SAFETENSORS_INDEX}, {SAFETENSORS_SINGLE}, {BIN_INDEX}, "
-        f"{BIN_SINGLE}, {DEEPSPEED_DENSE})"
+        f"{BIN_SINGLE}, {DEEPSPEED_DENSE}, {DEEPSPEED_LATEST})"
     )
 
 
@@ -248,6 +449,17 @@ def load_state_dict_into(
     return report
 
 
+def load_config(directory: str | Path) -> tuple[UniMoEConfig, bool]:
+    """``config.json`` of a checkpoint (ours, a released Uni-MoE-2 one, or a released v1 LLaVA one), and whether
+    the v1 MoE placement is known (False: read it from the keys with :func:`infer_moe_interval`)."""
+    config_path = Path(directory) / "config.json"
+    if not config_path.is_file():
+        raise CheckpointError(f"{directory}: config.json not found")
+    data = json.loads(config_path.read_text())
+    v1 = released_v1_config(data)
+    return v1 if v1 is not None else (UniMoEConfig.from_dict(data), True)
+
+
 def from_pretrained(
     directory: str | Path,
     strict: bool = True,
@@ -262,17 +474,19 @@ def from_pretrained(
     The model is built on the meta device (no random init of billions of weights), then takes the loaded
     tensors; anything still on meta afterwards (missing with ``strict=False``) is an error.
     ``ignore_prefixes`` names modules that belong to someone else (``vision_tower.``, ``audio_aligner.``...
-    in a full Omni checkpoint); they are skipped instead of reported as unexpected.
+    in a full Omni checkpoint; released names, e.g. ``model.mm_projector.`` for v1); they are skipped instead of
+    reported as unexpected. A released v1 ``config.json`` is translated (:func:`released_v1_config`).
     """
     root = Path(directory)
-    config_path = root / "config.json"
-    if not config_path.is_file():
-        raise CheckpointError(f"{root}: config.json not found")
-    config = UniMoEConfig.from_json(config_path)
+    config, placement_known = load_config(root)
+    raw = read_state_dict(root, skip_prefixes=ignore_prefixes)
+    if not placement_known:
+        config.moe_layer_interval = infer_moe_interval(raw.keys(), config.num_hidden_layers)
     with torch.device("meta"):
         model = model_class(config)
     model.model.rotary = RotaryEmbedding.for_config(config)  # computed buffers, not stored in checkpoints
-    state = from_released(read_state_dict(root, skip_prefixes=ignore_prefixes), config)
+    state = from_released(raw, config)
+    del raw
     if config.tie_word_embeddings and "model.embed_tokens.weight" in state:
         state["lm_head.weight"] = state["model.embed_tokens.weight"]  # tied checkpoints store it once
     state = {k: v.to(device=device, dtype=dtype if dtype and v.is_floating_point() else v.dtype) for k, v in state.items()}
@@ -286,11 +500,13 @@ def from_pretrained(
 
 
 def save_pretrained(
-    model: UniMoEForCausalLM, directory: str | Path, layout: str = "released", max_shard_bytes: int = 5 * 2**30
+    model: UniMoEForCausalLM, directory: str | Path, layout: str = "released", max_shard_bytes: int = 5 * 2**30,
+    v1_style: V1Style | None = None,
 ) -> Path:
     """Write ``config.json`` and safetensors shards with ``model.safetensors.index.json``.
 
-    ``layout="released"`` splits experts into the released per-expert keys; ``"stacked"`` keeps ours.
+    ``layout="released"`` splits experts into the released per-expert keys (v1: in ``v1_style``, by default
+    :func:`default_v1_style`); ``"stacked"`` keeps ours.
     """
     if layout not in ("released", "stacked"):
         raise ValueError(f"layout must be 'released' or 'stacked', got {layout!r}")
@@ -300,7 +516,7 @@ def save_pretrained(
     if model.config.tie_word_embeddings:
         state.pop("lm_head.weight", None)
     if layout == "released":
-        state = to_released(state, model.config)
+        state = to_released(state, model.config, v1_style)
     model.config.save(root / "config.json")
 
     shards: list[dict[str, torch.Tensor]] = [{}]

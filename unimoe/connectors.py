@@ -6,6 +6,12 @@
   themselves and, by cross-attention, to the Whisper encoder output; a linear projector follows.
   Module names follow the released keys (``audio_aligner.decoder.audio_decoder.*``,
   ``audio_aligner.projector.*``, ``audio_aligner.query_tokens``; ``vision_aligner.{0,2}.*``).
+
+Uni-MoE v1 (reference §3.1) uses the same two connectors under LLaVA names, which :mod:`unimoe.checkpoint`
+renames: ``model.mm_projector.{0,2}`` (CLIP-L/336 ``mlp2x_gelu``, 1024 -> 4096 -> 4096, no pooling),
+``model.mm_audio_aligner.{decoder.audio_decoder,projector}`` (Whisper-small decoder as Q-Former, ``linear``
+projector 768 -> 4096) and ``model.query_tokens`` ``[1, 50, 768]`` (50 queries per 30 s chunk). Only the
+``linear`` audio projector of the released v1 configs is built here (``audio_projector_type`` mlpNx_gelu is not).
 """
 
 from __future__ import annotations

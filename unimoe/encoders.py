@@ -3,7 +3,9 @@
 - Uni-MoE-2.0 vision: SigLIP (So400M/14 at 384 px) with the last encoder layer deleted, so its output is the
   penultimate layer's (reference §2.2); the post-layernorm and head are not used.
 - Uni-MoE v1 vision: CLIP ViT-L/14-336, patch tokens of layer -2 (the CLS token dropped).
-- Audio (both): the Whisper encoder (large-v3 for 2.0, small for v1) over 30 s log-mel chunks.
+- Audio (both): the Whisper encoder (large-v3 for 2.0, small for v1) over 30 s log-mel chunks. The v1 *audio*
+  variant (``Uni-MoE-audio-*``: BEATs iter3+ encoder and a BLIP-2 Q-Former, reference §3.1) is not
+  implemented: ``audio_config={"kind": "beats"}`` raises :class:`NotImplementedError` naming it.
 
 Each encoder is configured by a plain dict (``UniMoEConfig.vision_config`` / ``audio_config``) in the
 transformers config format, plus our keys documented in :class:`VisionSpec` / :class:`AudioSpec`.
@@ -47,6 +49,7 @@ class VisionSpec:
 class AudioSpec:
     """Audio settings read from ``audio_config``: Whisper geometry and the Q-Former query count."""
 
+    kind: str = "whisper"  # "whisper" (Uni-MoE-2, v1 speech); "beats" (v1 audio) is not implemented
     num_mel_bins: int = 128
     query_tokens: int = 200  # whisper_query_tokens_size: tokens per 30 s chunk (v1: 50)
     max_chunks: int = 20  # whisper_audio_time: 30 s chunks kept per audio
@@ -56,12 +59,33 @@ class AudioSpec:
     @staticmethod
     def from_config(audio_config: dict[str, Any]) -> "AudioSpec":
         cfg = dict(audio_config)
-        ours = {k: cfg.pop(k) for k in ("query_tokens", "max_chunks", "chunk_samples") if k in cfg}
+        ours = {k: cfg.pop(k) for k in ("kind", "query_tokens", "max_chunks", "chunk_samples") if k in cfg}
+        if ours.get("kind", "whisper") != "whisper":
+            raise NotImplementedError(
+                f"audio tower kind {ours['kind']!r}: only Whisper is implemented; the Uni-MoE v1 audio variant "
+                "(BEATs encoder + BLIP-2 Q-Former, Uni-MoE-audio-base/-e2) is not")
         return AudioSpec(num_mel_bins=cfg.get("num_mel_bins", 128), hf=cfg, **ours)
 
     @property
     def mel_frames(self) -> int:
         return self.chunk_samples // 160  # Whisper's hop length at 16 kHz
+
+
+class _VisionModelNest(nn.Module):
+    """Holds a flattened (transformers >= 5) CLIP vision model as ``.vision_model`` so that our keys keep the
+    names the v1 release stored with transformers 4.31 (``...vision_tower.vision_model.*``) whatever the
+    installed transformers."""
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.vision_model = inner
+
+    @property
+    def config(self):
+        return self.vision_model.config
+
+    def forward(self, **kwargs):
+        return self.vision_model(**kwargs)
 
 
 class VisionTower(nn.Module):
@@ -83,6 +107,8 @@ class VisionTower(nn.Module):
             from transformers import CLIPVisionConfig, CLIPVisionModel
 
             model = CLIPVisionModel(CLIPVisionConfig(**spec.hf))
+            if not hasattr(model, "vision_model"):  # transformers >= 5 flattens the model
+                model = _VisionModelNest(model)
         else:
             raise ValueError(f"unknown vision tower kind {spec.kind!r}")
         self.vision_tower = model
