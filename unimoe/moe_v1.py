@@ -9,6 +9,15 @@ The released 8-expert code samples the second expert with Gumbel noise (``top2_2
 at inference too, which makes its evaluation stochastic. We default to the deterministic top-k and offer the
 released behaviour with ``top2_2nd_expert_sampling=True``. Its aux loss is
 ``E · Σ_e mean_t(softmax_e) · mean_t(1[e is the top-1 choice])``.
+
+Parameters: ``gate`` ``[E, d]`` and stacked ``experts.{gate,up,down}_proj`` ``[E, out, in]`` with
+``..._lora_A`` ``[E, r, in]`` / ``..._lora_B`` ``[E, out, r]``. :mod:`unimoe.checkpoint` maps them from the released
+8e names (``mlp.deepspeed_moe.gate.wg``, ``mlp.deepspeed_moe.experts.deepspeed_experts.{i}.{proj}[_lora_A|_lora_B]``,
+loralib ``LlamaMLPLoRA``) and 4e names (``mlp.gate``, ``mlp.experts.{i}.{proj}`` with PEFT ``lora_A/B``).
+
+Deliberate differences from the released code: the gate runs in fp32 for both variants (the 4e ``MoeLayer`` computes
+it in the activation dtype; only the 8e DeepSpeed gate is fp32), and there is no capacity: the 8e layer is
+drop-less (``drop_tokens=False``), so on one device its output is the same.
 """
 
 from __future__ import annotations

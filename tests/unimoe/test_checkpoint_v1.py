@@ -105,7 +105,9 @@ def write_deepspeed_run(model: UniMoEForCausalLM, root: Path, tag: str = "global
     step.mkdir(parents=True)
     experts = {k: v for k, v in released.items() if ".deepspeed_experts." in k}
     dense = {k: v for k, v in released.items() if k not in experts}
-    torch.save({"module": dense, "global_steps": 7, "ds_version": "0.14.0"}, step / "mp_rank_00_model_states.pt")
+    meta = {"global_steps": 7, "ds_version": "0.14.0", "optimizer": None, "sparse_tensor_module_names": set(),
+            "param_shapes": [{k: v.shape for k, v in dense.items()}], "lr_scheduler": {"last_epoch": 7}}
+    torch.save({"module": dense, **meta}, step / "mp_rank_00_model_states.pt")
     moe_layers = [i for i in range(model.config.num_hidden_layers) if model.config.is_moe_layer(i)]
     for moe_idx, layer in enumerate(moe_layers):  # DeepSpeed numbers MoE layers, not decoder layers
         for e in range(model.config.num_experts):

@@ -54,3 +54,17 @@ def test_v1_model_runs_end_to_end():
     with torch.no_grad():
         logits = model(torch.randint(0, 512, (2, 7))).logits
     assert logits.shape == (2, 7, 512) and torch.isfinite(logits).all()
+
+
+def test_v1_weights_equal_the_4e_softmax_over_the_selected_logits():
+    """4e ``MoeLayer``: ``softmax(topk(logits).values)``; ours renormalises the full softmax (the same numbers)."""
+    config = UniMoEConfig.preset("tiny_v1")
+    torch.manual_seed(0)
+    moe = build_moe(config).eval()
+    x = torch.randn(1, 31, config.hidden_size)
+    with torch.no_grad():
+        _, info = moe(x)
+        logits = x[0].float() @ moe.gate.weight.float().T
+    top = logits.topk(2, dim=-1)
+    torch.testing.assert_close(info.expert_ids[0], top.indices)
+    torch.testing.assert_close(info.expert_weights[0].float(), torch.softmax(top.values, -1))
