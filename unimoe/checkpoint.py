@@ -480,6 +480,12 @@ def from_pretrained(
     root = Path(directory)
     config, placement_known = load_config(root)
     raw = read_state_dict(root, skip_prefixes=ignore_prefixes)
+    return _build_and_load(config, placement_known, raw, str(root), strict, dtype, device, model_class)
+
+
+def _build_and_load(config: UniMoEConfig, placement_known: bool, raw: dict[str, torch.Tensor], source: str,
+                    strict: bool, dtype: torch.dtype | None, device: str | torch.device,
+                    model_class: type[UniMoEForCausalLM]) -> UniMoEForCausalLM:
     if not placement_known:
         config.moe_layer_interval = infer_moe_interval(raw.keys(), config.num_hidden_layers)
     with torch.device("meta"):
@@ -490,13 +496,97 @@ def from_pretrained(
     if config.tie_word_embeddings and "model.embed_tokens.weight" in state:
         state["lm_head.weight"] = state["model.embed_tokens.weight"]  # tied checkpoints store it once
     state = {k: v.to(device=device, dtype=dtype if dtype and v.is_floating_point() else v.dtype) for k, v in state.items()}
-    load_state_dict_into(model, state, strict=strict, source=str(root))
+    load_state_dict_into(model, state, strict=strict, source=source)
     if hasattr(model, "restore_computed_buffers"):  # non-persistent buffers of the towers (position ids...)
         model.restore_computed_buffers(device)
     still_meta = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
     if still_meta:
-        raise CheckpointError(f"{root}: no weights for {len(still_meta)} tensors, e.g. {still_meta[:5]}")
+        raise CheckpointError(f"{source}: no weights for {len(still_meta)} tensors, e.g. {still_meta[:5]}")
     return model.to(device).eval()
+
+
+# ------------------------------------------------------------------------------------------------------
+# The 8e Hugging Face release: three folders (released loader: Uni_MoE_8e/.../model/all_builder.py,
+# ``load_all_pretrained_model_dp``)
+
+# ``ori_expert_list``: the stage-2 dense FFN file each global expert starts from (two files serve twice)
+V1_8E_EXPERT_FILES = ("mlp_audiocap", "mlp_basev", "mlp_base", "mlp_base1", "mlp_base4", "mlp_base7", "mlp_base",
+                      "mlp_base7")
+V1_EXPERT_PARAMS = {f"{p}{part}" for p in PROJECTIONS for part in ("", "_lora_A", "_lora_B")}
+
+
+def _strip_trainer_prefixes(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The released trainer's renaming of its side files: drop ``base_model.``, then ``model.`` if keys start
+    ``model.model.``."""
+    state = {k.removeprefix("base_model."): v for k, v in state.items()}
+    if any(k.startswith("model.model.") for k in state):
+        state = {k.removeprefix("model."): v for k, v in state.items()}
+    return state
+
+
+def read_v1_8e_release(base: str | Path, experts: str | Path, finetune: str | Path) -> dict[str, torch.Tensor]:
+    """One released-layout state dict from ``Uni-MoE-speech-base`` (``base``), ``Uni-MoE-8e-Experts``
+    (``experts``: ``mlp_*.bin``) and the ``Uni-MoE-8e-e2`` LoRA fine-tune (``finetune``), in the released
+    loader's order (a later source wins): base; per global expert g, ``{g}_mlp_experts.bin`` (its LoRA)
+    updated with its stage-2 FFN file, keys renamed as released (layer = 3rd dot field, parameter = the
+    second last); ``non_lora_trainables.bin``; ``mlp_gates.bin``; PEFT ``adapter_model.{safetensors,bin}``
+    (merged later by :func:`from_released`); ``mm_audio_aligner.bin``. The base is the 4-expert model, so its
+    ``mlp.experts.*`` / ``mlp.gate.*`` keys are not used (the released loader drops them as mismatched).
+    Every file is read with ``weights_only=True``.
+    """
+    base, experts, finetune = Path(base), Path(experts), Path(finetune)
+    four_e = re.compile(r"(?:.*\.)?model\.layers\.\d+\.mlp\.(experts\.|gate\.)")
+    state = {k: v for k, v in read_state_dict(base).items() if not four_e.match(k)}
+    for g, name in enumerate(V1_8E_EXPERT_FILES):
+        files = (finetune / f"{g}_mlp_experts.bin", experts / f"{name}.bin")
+        for path in files:
+            if not path.is_file():
+                raise CheckpointError(f"{path}: missing (expert {g} of the 8e release)")
+        merged = _load_tensors(files[0])
+        merged.update(_load_tensors(files[1]))
+        for key, value in merged.items():
+            parts = key.split(".")
+            if len(parts) < 4 or not parts[2].isdigit() or parts[-2] not in V1_EXPERT_PARAMS:
+                raise CheckpointError(f"{files}: key {key!r} names no expert parameter of a layer")
+            state[f"model.layers.{parts[2]}.mlp.{V1_DS_EXPERTS}.{g}.{parts[-2]}.weight"] = value
+    for name in ("non_lora_trainables.bin", "mlp_gates.bin"):
+        if (finetune / name).is_file():
+            state.update(_strip_trainer_prefixes(_load_tensors(finetune / name)))
+    if (finetune / "fm_adapter.bin").is_file() and json.loads((finetune / "config.json").read_text()).get("use_fm_block"):
+        raise NotImplementedError(f"{finetune}: modality 'fm' gate adapters (use_fm_block) are not implemented")
+    for name in ("adapter_model.safetensors", "adapter_model.bin"):
+        if (finetune / name).is_file():
+            state.update(_read_safetensors(finetune / name, lambda k: True) if name.endswith(".safetensors")
+                         else _load_tensors(finetune / name))
+            break
+    if (finetune / "mm_audio_aligner.bin").is_file():
+        state.update(_strip_trainer_prefixes(_load_tensors(finetune / "mm_audio_aligner.bin")))
+    return state
+
+
+def from_v1_release(
+    base: str | Path,
+    experts: str | Path,
+    finetune: str | Path,
+    strict: bool = True,
+    dtype: torch.dtype | None = None,
+    device: str | torch.device = "cpu",
+    model_class: type[UniMoEForCausalLM] = UniMoEForCausalLM,
+) -> UniMoEForCausalLM:
+    """The 8e model from its three released folders (:func:`read_v1_8e_release`); the config is the fine-tune's
+    ``config.json`` (the 8e README has users copy ``8config.json`` over the base's). The PEFT adapter must use
+    the config's ``lora_r``/``lora_alpha`` (one scale merges every LoRA; checked)."""
+    finetune = Path(finetune)
+    config, placement_known = load_config(finetune)
+    adapter_config = finetune / "adapter_config.json"
+    if adapter_config.is_file():
+        peft = json.loads(adapter_config.read_text())
+        if (peft.get("r"), peft.get("lora_alpha")) != (config.lora_r, config.lora_alpha):
+            raise CheckpointError(f"{adapter_config}: r={peft.get('r')}, lora_alpha={peft.get('lora_alpha')} differ "
+                                  f"from the config's lora_r={config.lora_r}, lora_alpha={config.lora_alpha}")
+    raw = read_v1_8e_release(base, experts, finetune)
+    return _build_and_load(config, placement_known, raw, f"{base} + {experts} + {finetune}", strict, dtype, device,
+                           model_class)
 
 
 def save_pretrained(

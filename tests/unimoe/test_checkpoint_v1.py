@@ -15,9 +15,11 @@ import pytest
 import torch
 
 from unimoe.checkpoint import (
+    V1_8E_EXPERT_FILES,
     BEATsNotImplemented,
     CheckpointError,
     from_pretrained,
+    from_v1_release,
     from_released,
     load_state_dict_into,
     released_v1_config,
@@ -261,3 +263,63 @@ def test_beats_audio_variant_says_it_is_not_implemented():
         released_v1_config({"model_type": "llava", "mm_audio_tower": "/ckpt/BEATs_iter3_plus_AS2M.pt"})
     with pytest.raises(NotImplementedError, match="BEATs"):
         AudioSpec.from_config({"kind": "beats"})
+
+
+def test_the_three_folder_8e_release_assembles_like_the_released_loader(tmp_path):
+    """Base (the 4e model) + stage-2 expert FFN files + the LoRA fine-tune's side files and PEFT adapter."""
+    config = tiny_v1_omni(num_experts=8, layers=2, interval=1)
+    model = build(config)
+    with torch.no_grad():  # experts 6 and 7 start from the same files as 2 and 5
+        for proj in PROJ:
+            for layer in model.model.layers:
+                w = getattr(layer.mlp.experts, proj)
+                w[6], w[7] = w[2], w[5]
+    released = to_released(model.state_dict(), config, "deepspeed")
+    base, experts, finetune = (tmp_path / n for n in ("base", "experts", "e2"))
+    for d in (base, experts, finetune):
+        d.mkdir()
+    g = torch.Generator().manual_seed(3)
+    q = "model.layers.0.self_attn.q_proj"
+    lora_a, lora_b = torch.randn(config.lora_r, 64, generator=g), torch.randn(64, config.lora_r, generator=g)
+    scale = config.lora_alpha / config.lora_r
+    side = ("model.mm_projector.", "model.mm_audio_aligner.", "model.query_tokens")
+    base_state = {k: v for k, v in released.items() if ".mlp.deepspeed_moe." not in k and not k.startswith(side)}
+    base_state[f"{q}.weight"] = released[f"{q}.weight"] - scale * lora_b @ lora_a  # before the PEFT merge
+    base_state["model.layers.0.mlp.gate.weight"] = torch.zeros(4, 64)  # the 4e base's own MoE, unused by 8e
+    base_state["model.layers.0.mlp.experts.3.up_proj.weight"] = torch.zeros(128, 64)
+    base_state["model.mm_projector.0.weight"] = torch.zeros_like(released["model.mm_projector.0.weight"])  # stale
+    base_state["model.audio_tower.encoder.conv1.weight"] = torch.zeros(1)  # WhisperModel's own unused copy
+    torch.save(base_state, base / "pytorch_model.bin")
+    ds = "mlp.deepspeed_moe.experts.deepspeed_experts"
+    for e, name in enumerate(V1_8E_EXPERT_FILES):
+        ffn = {f"model.layers.{L}.mlp.{p}.weight": released[f"model.layers.{L}.{ds}.{e}.{p}.weight"]
+               for L in range(2) for p in PROJ}
+        torch.save(ffn, experts / f"{name}.bin")
+        lora = {f"model.layers.{L}.{ds}.0.{p}{ab}.weight": released[f"model.layers.{L}.{ds}.{e}.{p}{ab}.weight"]
+                for L in range(2) for p in PROJ for ab in ("_lora_A", "_lora_B")}  # each rank's local index 0
+        torch.save(lora, finetune / f"{e}_mlp_experts.bin")
+    torch.save({k: v for k, v in released.items() if "deepspeed_moe.gate" in k}, finetune / "mlp_gates.bin")
+    torch.save({f"base_model.model.{k}": v for k, v in released.items() if k.startswith("model.mm_projector.")},
+               finetune / "non_lora_trainables.bin")
+    torch.save({k: v for k, v in released.items() if k.startswith(side[1:])}, finetune / "mm_audio_aligner.bin")
+    torch.save({f"base_model.model.{q}.lora_A.weight": lora_a, f"base_model.model.{q}.lora_B.weight": lora_b},
+               finetune / "adapter_model.bin")
+    (finetune / "adapter_config.json").write_text(json.dumps({"r": config.lora_r, "lora_alpha": config.lora_alpha}))
+    config.save(finetune / "config.json")
+
+    loaded = from_v1_release(base, experts, finetune, model_class=UniMoEOmni)
+    ids = torch.randint(0, config.vocab_size, (2, 9), generator=torch.Generator().manual_seed(0))
+    pixels, audio = media_inputs(config)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(ids).logits, model(ids).logits, rtol=1e-5, atol=1e-5)  # merge rounds
+        ours, theirs = model.media_features(pixels, audio), loaded.media_features(pixels, audio)
+    for token in ours:
+        torch.testing.assert_close(theirs[token], ours[token], rtol=0, atol=0)
+    save_pretrained(loaded, tmp_path / "one_folder")  # what configs/model/unimoe_8e.yaml asks for
+    with torch.no_grad():
+        again = from_pretrained(tmp_path / "one_folder", model_class=UniMoEOmni)(ids).logits
+        torch.testing.assert_close(again, loaded(ids).logits, rtol=0, atol=0)
+
+    (finetune / "adapter_config.json").write_text(json.dumps({"r": 16, "lora_alpha": 16}))
+    with pytest.raises(CheckpointError, match="lora_alpha"):
+        from_v1_release(base, experts, finetune, model_class=UniMoEOmni)
