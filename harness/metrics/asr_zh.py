@@ -83,4 +83,5 @@ def corpus_cer(items: Sequence[tuple[int, int]]) -> float:
 
 
 register_metric(Metric("cer_zh", cer_zh_item, corpus_cer, higher_is_better=False, stderr="bootstrap", best=0.0,
-                       version="1", description="corpus CER for Chinese ASR, cn_tn-style normalisation (cn2an numbers)"))
+                       version="1",
+                       description="corpus CER for Chinese ASR, cn_tn-style normalisation (cn2an numbers)"))

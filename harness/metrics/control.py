@@ -100,7 +100,8 @@ def load_depth(depth: Any) -> np.ndarray:
     return array.astype(np.float64)
 
 
-def _depth_pair(prediction: Any, target: Any, scale: float, valid_only: bool) -> tuple[np.ndarray, np.ndarray]:
+def _depth_pair(prediction: Any, target: Any, scale: float,
+                valid_only: bool) -> tuple[np.ndarray, np.ndarray]:
     pred, ref = load_depth(prediction) / scale, load_depth(target) / scale
     if pred.shape != ref.shape:
         raise ValueError(f"depth maps differ in size: {pred.shape} vs {ref.shape} (resize the output first)")
@@ -126,5 +127,6 @@ register_metric(Metric("canny_f1", canny_f1_item, mean, best=1.0, version="1",
                        description="pixel F1 of Canny edges (100/200), generated vs reference, per image"))
 register_metric(Metric("depth_rmse", depth_rmse_item, mean, higher_is_better=False, best=0.0, version="1",
                        description="per-image depth RMSE over valid pixels (reference > 0), averaged"))
-register_metric(Metric("depth_abs_rel", depth_abs_rel_item, mean, higher_is_better=False, best=0.0, version="1",
+register_metric(Metric("depth_abs_rel", depth_abs_rel_item, mean, higher_is_better=False, best=0.0,
+                       version="1",
                        description="per-image mean |pred - ref| / ref over valid pixels, averaged"))

@@ -73,7 +73,8 @@ def _transformers():
         import torch
         import transformers
     except ImportError as e:  # pragma: no cover - both are core dependencies
-        raise ImportError("embedding metrics need `torch` and `transformers`: pip install torch transformers") from e
+        raise ImportError("embedding metrics need torch and transformers: "
+                          "pip install torch transformers") from e
     return torch, transformers
 
 
@@ -165,7 +166,8 @@ def _cached(kind: str, model_dir: str, device: str) -> Any:
     return ENCODERS.get(kind)(model_dir, device=device)
 
 
-def load_encoder(encoder: str | ImageEncoder, model_dir: str | Path | None = None, device: str = "cpu") -> Any:
+def load_encoder(encoder: str | ImageEncoder, model_dir: str | Path | None = None,
+                 device: str = "cpu") -> Any:
     """An encoder object as given, or the registered kind loaded from ``model_dir`` (cached per process)."""
     if not isinstance(encoder, str):
         return encoder

@@ -34,10 +34,11 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     """Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2)."""
     from scipy import linalg
 
-    mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
-    sigma1, sigma2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
+    mu1, mu2 = (np.atleast_1d(np.asarray(m, np.float64)) for m in (mu1, mu2))
+    sigma1, sigma2 = (np.atleast_2d(np.asarray(s, np.float64)) for s in (sigma1, sigma2))
     if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape:
-        raise ValueError(f"feature dimensions differ: {mu1.shape} vs {mu2.shape}, {sigma1.shape} vs {sigma2.shape}")
+        raise ValueError(f"feature dimensions differ: means {mu1.shape} vs {mu2.shape}, "
+                         f"covariances {sigma1.shape} vs {sigma2.shape}")
     diff = mu1 - mu2
     covmean = linalg.sqrtm(sigma1 @ sigma2)
     if not np.isfinite(covmean).all():  # singular product: regularise both covariances slightly
@@ -76,7 +77,8 @@ def fid_item(prediction: Any, target: Any, encoder: str | ImageEncoder = "auto",
 
 
 def _fid_aggregate(items: Sequence[dict[str, list[float]]]) -> float:
-    return fid_from_features(np.array([i["generated"] for i in items]), np.array([i["reference"] for i in items]))
+    generated, reference = (np.array([i[key] for i in items]) for key in ("generated", "reference"))
+    return fid_from_features(generated, reference)
 
 
 def clip_score_item(prediction: Any, target: Any, encoder: str | Any = "clip", model_dir: str | None = None,
@@ -94,8 +96,8 @@ def image_similarity_item(prediction: Any, target: Any, encoder: str | ImageEnco
     return float(a @ b)
 
 
-def _dino_item(prediction: Any, target: Any, encoder: str | ImageEncoder = "dinov2", model_dir: str | None = None,
-               device: str = "cpu") -> float:
+def _dino_item(prediction: Any, target: Any, encoder: str | ImageEncoder = "dinov2",
+               model_dir: str | None = None, device: str = "cpu") -> float:
     return image_similarity_item(prediction, target, encoder=encoder, model_dir=model_dir, device=device)
 
 

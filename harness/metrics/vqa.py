@@ -24,7 +24,8 @@ from typing import Any
 from harness.metrics.base import Metric, register_metric
 from harness.metrics.text import mean
 
-_PUNCT = (";", "/", "[", "]", '"', "{", "}", "(", ")", "=", "+", "\\", "_", "-", ">", "<", "@", "`", ",", "?", "!")
+_PUNCT = (";", "/", "[", "]", '"', "{", "}", "(", ")", "=", "+", "\\", "_", "-", ">", "<", "@", "`", ",", "?",
+          "!")
 _DIGIT_COMMA_DIGIT = re.compile(r"\d,\d")
 _PERIOD_NOT_BEFORE_DIGIT = re.compile(r"\.(?!\d)")
 _MAX_PERIODS = 32  # re.UNICODE == 32, passed positionally as `count` in the official script
@@ -36,13 +37,14 @@ _ARTICLES = frozenset({"a", "an", "the"})
 # dropped (one apostrophe) or with any one of the apostrophes dropped (two or more: "couldn'tve" and
 # "couldnt've" map to "couldn't've", but "couldntve" is not a key). Keys keep the canonical letter case.
 _CANONICAL = """
-ain't aren't can't could've couldn't couldn't've didn't doesn't don't hadn't hadn't've hasn't haven't he'd he'd've
-he's how'd how'll how's I'd've I'm I've isn't it'd it'd've it'll ma'am mightn't mightn't've might've mustn't must've
-needn't not've o'clock oughtn't 'ow's'at shan't she'd've should've shouldn't shouldn't've somebody'd've somebody'll
-somebody's someone'd someone'd've someone'll someone's something'd something'd've something'll that's there'd
-there'd've there're there's they'd they'd've they'll they're they've 'twas wasn't we'd've we've weren't what'll
-what're what's what've when's where'd where's where've who'd who'd've who'll who's who've why'll why're why's won't
-would've wouldn't wouldn't've y'all y'all'll y'all'd've you'd you'd've you'll you're you've
+ain't aren't can't could've couldn't couldn't've didn't doesn't don't hadn't hadn't've hasn't haven't
+he'd he'd've he's how'd how'll how's I'd've I'm I've isn't it'd it'd've it'll ma'am mightn't mightn't've
+might've mustn't must've needn't not've o'clock oughtn't 'ow's'at shan't she'd've should've shouldn't
+shouldn't've somebody'd've somebody'll somebody's someone'd someone'd've someone'll someone's
+something'd something'd've something'll that's there'd there'd've there're there's they'd they'd've
+they'll they're they've 'twas wasn't we'd've we've weren't what'll what're what's what've when's where'd
+where's where've who'd who'd've who'll who's who've why'll why're why's won't would've wouldn't
+wouldn't've y'all y'all'll y'all'd've you'd you'd've you'll you're you've
 """.split()
 
 
@@ -75,7 +77,7 @@ def process_punctuation(text: str) -> str:
 
 
 def process_digit_article(text: str) -> str:
-    """The official ``processDigitArticle``: lower-case, number words to digits, articles out, contractions."""
+    """The official ``processDigitArticle``: lower-case, number words to digits, no articles, contractions."""
     words = [_NUMBER_WORDS.get(w, w) for w in text.lower().split()]
     return " ".join(CONTRACTIONS.get(w, w) for w in words if w not in _ARTICLES)
 

@@ -50,13 +50,14 @@ def test_frechet_distance_closed_form_for_commuting_covariances():
 
 
 def _fid_by_eigenvalues(x: np.ndarray, y: np.ndarray) -> float:
-    """Independent route: tr sqrt(S1 S2) = tr sqrt(R S2 R) with R = S1^(1/2), all symmetric eigen-decompositions."""
+    """Independent route: tr sqrt(S1 S2) = tr sqrt(R S2 R), R = S1^(1/2), by symmetric eigen-decompositions."""
     m1, m2 = x.mean(0), y.mean(0)
     s1, s2 = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
     w, v = np.linalg.eigh(s1)
     root = v @ np.diag(np.sqrt(np.clip(w, 0, None))) @ v.T
     inner = np.linalg.eigvalsh(root @ s2 @ root)
-    return float(np.sum((m1 - m2) ** 2) + np.trace(s1) + np.trace(s2) - 2 * np.sum(np.sqrt(np.clip(inner, 0, None))))
+    tr_covmean = np.sum(np.sqrt(np.clip(inner, 0, None)))
+    return float(np.sum((m1 - m2) ** 2) + np.trace(s1) + np.trace(s2) - 2 * tr_covmean)
 
 
 def test_fid_from_features_matches_an_eigenvalue_computation():
@@ -119,20 +120,21 @@ def tiny_clip_dir(tmp_path_factory) -> Path:
 
     d = tmp_path_factory.mktemp("tiny-clip")
     chars = _byte_alphabet()
-    vocab = {c: i for i, c in enumerate(chars + [c + "</w>" for c in chars] + ["<|startoftext|>", "<|endoftext|>"])}
+    tokens = chars + [c + "</w>" for c in chars] + ["<|startoftext|>", "<|endoftext|>"]
+    vocab = {c: i for i, c in enumerate(tokens)}
     (d / "vocab.json").write_text(json.dumps(vocab))
     (d / "merges.txt").write_text("#version: 0.2\n")  # no merges: one token per character
     tokenizer = CLIPTokenizer(str(d / "vocab.json"), str(d / "merges.txt"))
     bos, eos = vocab["<|startoftext|>"], vocab["<|endoftext|>"]
     config = CLIPConfig(
-        text_config=dict(vocab_size=len(vocab), hidden_size=32, intermediate_size=37, num_hidden_layers=2,
-                         num_attention_heads=2, max_position_embeddings=77, bos_token_id=bos, eos_token_id=eos,
-                         pad_token_id=eos),
-        vision_config=dict(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=2,
-                           image_size=32, patch_size=8),
+        text_config={"vocab_size": len(vocab), "hidden_size": 32, "intermediate_size": 37,
+                     "num_hidden_layers": 2, "num_attention_heads": 2, "max_position_embeddings": 77,
+                     "bos_token_id": bos, "eos_token_id": eos, "pad_token_id": eos},
+        vision_config={"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2,
+                       "num_attention_heads": 2, "image_size": 32, "patch_size": 8},
         projection_dim=16,
     )
-    torch.manual_seed(1)  # with this seed the four captions get cosines of both signs (max(cos, 0) is exercised)
+    torch.manual_seed(1)  # this seed gives the four captions cosines of both signs: max(cos, 0) is exercised
     CLIPModel(config).save_pretrained(d)
     processor = CLIPProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 32},
                                                                  crop_size={"height": 32, "width": 32}),
@@ -204,7 +206,8 @@ def test_clip_score_matches_torchmetrics(tiny_clip_dir):
     items = [m.item(im, cap, model_dir=str(tiny_clip_dir)) for im, cap in zip(images, CAPTIONS)]
     assert any(x > 0 for x in items) and any(x == 0 for x in items)  # both sides of the clip at 0
     # per pair: torchmetrics' functional form on one pair is max(100 * cos, 0)
-    per_pair = [float(clip_score(t, cap, model_name_or_path=load)) for t, cap in zip(tensors, CAPTIONS)]
+    with torch.no_grad():
+        per_pair = [float(clip_score(t, cap, model_name_or_path=load)) for t, cap in zip(tensors, CAPTIONS)]
     assert items == pytest.approx(per_pair, rel=1e-4, abs=1e-4)
     # corpus: the CLIPScore class clips the *mean* at 0, which equals our mean of clipped scores whenever
     # every cosine is positive (as with real CLIP models); compare on those pairs
@@ -244,7 +247,8 @@ def test_dino_i_matches_direct_dinov2_embeddings(tiny_dino_dir):
     pairs = list(zip(images, images[1:] + images[:1]))
     m = get_metric("dino_i")
     items = [m.item(g, r, model_dir=str(tiny_dino_dir)) for g, r in pairs]
-    model, proc = Dinov2Model.from_pretrained(tiny_dino_dir).eval(), AutoImageProcessor.from_pretrained(tiny_dino_dir)
+    model = Dinov2Model.from_pretrained(tiny_dino_dir).eval()
+    proc = AutoImageProcessor.from_pretrained(tiny_dino_dir)
     with torch.no_grad():
         emb = model(**proc(images=images, return_tensors="pt")).pooler_output.double().numpy()
     expected = _cos(emb, np.roll(emb, -1, axis=0))
@@ -276,7 +280,8 @@ def test_encoders_are_pluggable():
     register_encoder("mean_colour_test", MeanColour)
     images = _images()
     fid = get_metric("fid")
-    items = [fid.item(g, r, encoder="mean_colour_test", model_dir="unused") for g, r in zip(images, images[::-1])]
+    pairs = zip(images, images[::-1])
+    items = [fid.item(g, r, encoder="mean_colour_test", model_dir="unused") for g, r in pairs]
     feats = MeanColour().encode_images(images)
     assert fid.aggregate(items) == pytest.approx(fid_from_features(feats, feats[::-1]), rel=1e-9)
     assert get_metric("clip_i").item(images[0], images[0], encoder=MeanColour()) == pytest.approx(1.0)
