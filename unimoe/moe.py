@@ -1,8 +1,6 @@
-"""Uni-MoE-2 dynamic-capacity MoE block, inference semantics (architecture report §1.2, §1.6).
+"""Uni-MoE-2 dynamic-capacity MoE block (architecture report §1.2, §1.5-§1.7).
 
-Interim version written by the decoder engineer (H2) so that the decoder runs; the owner (H1) replaces it
-with the full block (training path: jitter, Gumbel/sparsemixer estimator, token dropping; the v1 top-k
-LoRA block). What is here follows the released forward at inference exactly:
+Inference follows the released forward exactly:
 
 - ``k_t``: smallest k whose sorted softmax mass over routed + null logits reaches ``top_p`` (Top-P), or
   ``mlp_dynamic_top_k`` when ``top_p == 0``;
@@ -12,6 +10,29 @@ LoRA block). What is here follows the released forward at inference exactly:
 - global weights: softmax over the chosen dynamic + all shared logits; the dynamic mass is split by the
   multipliers; null picks keep their weight and compute nothing (the routed output shrinks);
 - aux loss ``N_d · Σ_j f_j · P̄_j`` with P a softmax over the chosen dynamic experts only.
+
+Training (``self.training``) adds what the released Uni-MoE-2 block does there:
+
+- ``fp32_gate``: router logits from fp32 copies of the input and gate weight (inference keeps the model
+  dtype, as released);
+- ``input_jitter_noise``: the gate input is multiplied by ``U(1-ε, 1+ε)``. Released code does this in place,
+  so the experts see the jittered input too unless the gate works on an fp32 copy (fp32_gate with a
+  bf16/fp16 model); we reproduce that;
+- unless ``ignore_differentiable_router``, the GRIN/SparseMixer selection (§1.5): each round samples the
+  pick from the band softmax (Gumbel-max), its forward multiplier is ``c·ω`` with ``c`` the band softmax at
+  the pick and ``ω = 1`` if the pick is the band argmax or with probability 0.25, else 1/3; the backward
+  pass gives the logits ``c·g·(onehot(pick) − softmax_band)``, i.e. the gradient of ``c`` alone: ``ω`` is
+  straight-through and the gathered multiplier gets no other gradient. With the flag set, the selection is
+  the inference one and gradients flow through the band softmax by autograd (DCMoE's behaviour);
+- ``token_drop`` (§1.7): per dynamic column (null included) at most
+  ``capacity = min(S, max(ceil(S / N_d · capacity_factor), min_capacity))`` tokens, S counting pads;
+  ``drop_policy="probs"`` keeps the highest raw logits, ``"position"`` the earliest tokens and caps the
+  shared columns too (a released bug, kept because it is what ``position`` means there). The multipliers
+  are re-masked and renormalised; the aux loss uses the selection before dropping. Dropless by default,
+  and never at inference.
+
+Random draws, in this order, from torch's global generator (so a seed fixes them): jitter ``[S, d]``,
+Gumbel uniforms ``[K, S, N_d]``, ω coins ``[K, S, 1]``. Eval mode draws nothing.
 
 Parameters: ``gate`` (``[E, d]``, columns routed | null | shared), stacked experts ``routed_experts.*``
 ``[N_r, ...]`` and ``shared_experts.*`` ``[N_s, ...]``; :mod:`unimoe.checkpoint` maps them to the released
@@ -25,6 +46,7 @@ computed (non-persistent) buffers, because checkpoints are loaded into a model b
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -45,6 +67,7 @@ class RoutingInfo:
     n_routed: int
     router_logits: torch.Tensor  # [S, N_d] dynamic (routed + null) logits
     aux_weights: torch.Tensor  # [S] token weights of the aux loss (0 for pads)
+    aux_expert_ids: torch.Tensor | None = None  # [B, T, K] selection before token dropping, when it differs
 
     @property
     def num_active(self) -> torch.Tensor:
@@ -57,8 +80,10 @@ class RoutingInfo:
 
     @property
     def aux_loss(self) -> torch.Tensor:
-        """``N_d · Σ_j f_j · P̄_j`` with P a softmax over each token's chosen dynamic experts (§1.6)."""
-        ids = self.expert_ids.reshape(-1, self.expert_ids.shape[-1])
+        """``N_d · Σ_j f_j · P̄_j`` with P a softmax over each token's chosen dynamic experts (§1.6), taken
+        before token dropping."""
+        ids = self.expert_ids if self.aux_expert_ids is None else self.aux_expert_ids
+        ids = ids.reshape(-1, ids.shape[-1])
         n_dynamic = self.router_logits.shape[-1]
         chosen = torch.zeros_like(self.router_logits, dtype=torch.long).scatter_add(1, ids.clamp(min=0), (ids >= 0).long()) > 0
         logits = self.router_logits.float().masked_fill(~chosen, torch.finfo(torch.float32).min)
@@ -90,6 +115,27 @@ class SwiGLUExperts(nn.Module):
         return (y * weights.T[:, :, None]).sum(0)
 
 
+def _at_least_fp32(t: torch.Tensor) -> torch.Tensor:
+    """Routing math in fp32 (as released), or float64 when the block runs in float64 (gradcheck)."""
+    return t.to(torch.promote_types(t.dtype, torch.float32))
+
+
+class _SparseMixerGrad(torch.autograd.Function):
+    """GRIN's ``mp``: forward ``c·ω``; backward ``∂/∂logits = c·g·(onehot(pick) − band softmax)``, nothing else."""
+
+    @staticmethod
+    def forward(ctx, logits: torch.Tensor, gates: torch.Tensor, pick: torch.Tensor, omega: torch.Tensor) -> torch.Tensor:
+        c = gates.gather(1, pick)
+        ctx.save_for_backward(gates, pick, c)
+        return c * omega
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        gates, pick, c = ctx.saved_tensors
+        g = grad * c
+        return (-gates * g).scatter_add(1, pick, g), None, None, None
+
+
 class DynamicMoE(nn.Module):
     def __init__(self, config: UniMoEConfig):
         super().__init__()
@@ -100,6 +146,16 @@ class DynamicMoE(nn.Module):
         self.top_k = int(config.mlp_dynamic_top_k)
         self.band = 2 * config.router_jitter_noise
         self.max_k = min(self.n_dynamic, self.top_k if self.top_p == 0 else self.n_dynamic)
+        # training only (module docstring)
+        self.input_jitter = config.input_jitter_noise
+        self.sample_router = not config.ignore_differentiable_router
+        self.fp32_gate = config.fp32_gate
+        self.token_drop = config.token_drop
+        self.drop_policy = config.drop_policy
+        self.capacity_factor = config.capacity_factor
+        self.min_capacity = config.min_capacity
+        if self.drop_policy not in ("probs", "position"):
+            raise ValueError(f"unknown drop_policy {self.drop_policy!r} (released: 'probs', 'position')")
         d = config.hidden_size
         self.gate = nn.Linear(d, self.n_dynamic + self.n_shared, bias=False)
         self.routed_experts = SwiGLUExperts(self.n_routed, d, config.dynamic_intermediate_size)
@@ -110,29 +166,67 @@ class DynamicMoE(nn.Module):
     ) -> tuple[torch.Tensor, RoutingInfo]:
         b, t, d = hidden.shape
         x = hidden.reshape(-1, d)
-        logits = self.gate(x)
+        if self.training:
+            x, logits = self._train_logits(x)
+        else:
+            logits = self.gate(x)
         dyn = logits[:, : self.n_dynamic]
-        z, ids, live, mult = self._select(dyn)  # [S, K]: picked logits, ids, slot used, multipliers
+        if self.training and self.sample_router:
+            z, ids, live, mult = self._select_sampled(dyn)
+        else:
+            z, ids, live, mult = self._select(dyn)  # [S, K]: picked logits, ids, slot used, multipliers
         if attention_mask is not None:  # pads get no dynamic expert, only the shared ones
             live = live & attention_mask.reshape(-1, 1).bool()
             ids = ids.masked_fill(~live, -1)
         mult = mult * live
         mult = mult / (mult.sum(-1, keepdim=True) + 1e-6)
 
+        shared_logits = _at_least_fp32(logits[:, self.n_dynamic :])
+        aux_ids = shared_keep = None
+        if self.training and self.token_drop:
+            aux_ids = ids
+            kept, shared_keep = self._drop(dyn, ids, live)
+            live = live & kept
+            ids = ids.masked_fill(~live, -1)
+            mult = mult * live  # re-mask and renormalise (§1.7)
+            mult = mult / (mult.sum(-1, keepdim=True) + 1e-6)
+
         # global weights: softmax over the chosen dynamic + all shared logits (§1.2 step 9)
         # finfo.min, not -inf (as released): a pad row with no shared experts has nothing left, and an
         # all -inf softmax would be NaN and poison the backward pass; its weights are zeroed by ``mult``
         unchosen = torch.finfo(torch.float32).min
-        pi = torch.softmax(torch.cat([z.masked_fill(~live, unchosen), logits[:, self.n_dynamic :].float()], 1), -1)
+        if shared_keep is not None:
+            shared_logits = shared_logits.masked_fill(~shared_keep, unchosen)
+        pi = torch.softmax(torch.cat([z.masked_fill(~live, unchosen), shared_logits], 1), -1)
         weights = (mult * pi[:, : self.max_k].sum(-1, keepdim=True)).to(x.dtype)
+        shared_weights = pi[:, self.max_k :] if shared_keep is None else pi[:, self.max_k :] * shared_keep
 
         out = self._routed(x, ids, weights)
         if self.shared_experts is not None:
-            out = out + self.shared_experts.all_weighted(x, pi[:, self.max_k :].to(x.dtype))
+            out = out + self.shared_experts.all_weighted(x, shared_weights.to(x.dtype))
         aux_weights = token_weights if token_weights is not None else attention_mask
         aux_weights = torch.ones(x.shape[0], device=x.device) if aux_weights is None else aux_weights.reshape(-1)
-        info = RoutingInfo(ids.view(b, t, -1), weights.view(b, t, -1), self.n_routed, dyn, aux_weights)
+        info = RoutingInfo(ids.view(b, t, -1), weights.view(b, t, -1), self.n_routed, dyn, aux_weights,
+                           None if aux_ids is None else aux_ids.view(b, t, -1))
         return out.view(b, t, d), info
+
+    # ---- routing
+    def _train_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(expert input, router logits) in training: fp32 gate and multiplicative input jitter (§1.2 step 1)."""
+        gate_in = _at_least_fp32(x) if self.fp32_gate else x
+        if self.input_jitter > 0:
+            gate_in = gate_in * torch.empty_like(gate_in).uniform_(1.0 - self.input_jitter, 1.0 + self.input_jitter)
+            if gate_in.dtype == x.dtype:  # released ``*=`` on the same tensor: the experts see the jitter too
+                x = gate_in
+        weight = _at_least_fp32(self.gate.weight) if self.fp32_gate else self.gate.weight
+        return x, F.linear(gate_in, weight)
+
+    def _top_p_count(self, z_sorted: torch.Tensor) -> torch.Tensor:
+        """``k_t`` [S, 1]: smallest k whose sorted probability mass reaches top_p, or the fixed top_k."""
+        if self.top_p == 0:
+            return torch.full_like(z_sorted[:, :1], self.top_k, dtype=torch.long)
+        mass = torch.softmax(z_sorted.detach(), dim=-1).cumsum(-1)
+        return 1 + (mass < self.top_p).sum(-1, keepdim=True).clamp(max=self.n_dynamic - 1)
 
     def _select(self, dyn: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Top-P slot count and the ``k_t`` rounds of argmax picks, from one sort of the dynamic logits.
@@ -140,11 +234,8 @@ class DynamicMoE(nn.Module):
         Round r picks the r-th largest logit, so the experts not yet chosen at round r are sorted positions
         >= r. The pick's multiplier is the softmax, at the pick, over those within the relative band.
         """
-        z, order = dyn.float().sort(dim=-1, descending=True)
-        if self.top_p == 0:
-            k = torch.full_like(order[:, :1], self.top_k)
-        else:  # smallest k whose sorted probability mass reaches top_p
-            k = 1 + (torch.softmax(z, dim=-1).cumsum(-1) < self.top_p).sum(-1, keepdim=True).clamp(max=self.n_dynamic - 1)
+        z, order = _at_least_fp32(dyn).sort(dim=-1, descending=True)
+        k = self._top_p_count(z)
         pick = z[:, : self.max_k, None]  # [S, K, 1]
         rel = (pick - z[:, None, :]) / torch.maximum(z.abs()[:, None, :], pick.abs()).clamp(min=1e-30)
         slot = torch.arange(self.n_dynamic, device=z.device)
@@ -155,6 +246,51 @@ class DynamicMoE(nn.Module):
         ids = order[:, : self.max_k].masked_fill(~live, -1)
         return z[:, : self.max_k], ids, live, 1.0 / band_mass
 
+    def _select_sampled(self, dyn: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Training selection of Uni-MoE-2 (``sparsemixer`` with ``mp``, §1.2 step 4 and §1.5): each round
+        samples the pick from the softmax over the band of the not-yet-chosen maximum."""
+        z = _at_least_fp32(dyn)
+        s, n = z.shape
+        k = self._top_p_count(z.detach().sort(dim=-1, descending=True).values)
+        gumbel = -torch.log(-torch.log(torch.rand(self.max_k, s, n, device=z.device, dtype=z.dtype)))
+        coin = torch.rand(self.max_k, s, 1, device=z.device)
+        free = torch.ones_like(z, dtype=torch.bool)
+        zd = z.detach()
+        picks, mults = [], []
+        for r in range(self.max_k):
+            top, best = zd.masked_fill(~free, float("-inf")).max(-1, keepdim=True)
+            rel = (top - zd) / torch.maximum(zd.abs(), top.abs()).clamp(min=1e-30)
+            band = free & (rel <= self.band)
+            masked = zd.masked_fill(~band, float("-inf"))
+            pick = (masked + gumbel[r]).argmax(-1, keepdim=True)
+            omega = 1 / 3 + 2 / 3 * ((pick == best) | (coin[r] > 0.75)).to(z.dtype)
+            mults.append(_SparseMixerGrad.apply(z, torch.softmax(masked, -1), pick, omega))
+            picks.append(pick)
+            free = free.scatter(1, pick, False)
+        ids = torch.cat(picks, 1)
+        live = torch.arange(self.max_k, device=z.device) < k
+        return z.gather(1, ids), ids.masked_fill(~live, -1), live, torch.cat(mults, 1)
+
+    def capacity(self, n_tokens: int) -> int:
+        """Tokens each dynamic column may keep when dropping (§1.7)."""
+        return min(n_tokens, max(math.ceil(n_tokens / self.n_dynamic * self.capacity_factor), self.min_capacity))
+
+    def _drop(self, dyn: torch.Tensor, ids: torch.Tensor, live: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(slots kept [S, K], shared columns kept [S, N_s] or None) under the capacity (§1.7)."""
+        s = ids.shape[0]
+        cap = self.capacity(s)
+        slots = ids.clamp(min=0)  # unused slots (-1) add nothing below
+        routed = torch.zeros_like(dyn, dtype=torch.long).scatter_add(1, slots, live.long()) > 0  # [S, N_d]
+        shared_keep = None
+        if self.drop_policy == "probs":  # the `cap` highest raw logits among each column's tokens
+            top = dyn.detach().masked_fill(~routed, float("-inf")).topk(cap, dim=0).indices
+            keep = torch.zeros_like(routed).scatter(0, top, True) & routed
+        else:  # "position": the first `cap` tokens of every column, shared columns (all tokens) included
+            keep = routed & (routed.cumsum(0) <= cap)
+            shared_keep = (torch.arange(s, device=ids.device) < cap)[:, None].expand(s, self.n_shared)
+        return keep.gather(1, slots), shared_keep
+
+    # ---- expert computation
     def _routed(self, x: torch.Tensor, ids: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """``Σ_picks weight · expert(x)`` over the real routed picks (null picks compute nothing).
 
