@@ -21,6 +21,34 @@ class CheckpointMissing(FileNotFoundError):
     pass
 
 
+FULL_HASH_LIMIT = 1 << 30  # bytes; larger checkpoints are fingerprinted from samples of their content
+_SAMPLES, _SAMPLE_BYTES = 64, 1 << 16
+
+
+def weights_digest(root: Path) -> str:
+    """A digest of a checkpoint folder's content (config and weight files), the key of cached responses.
+
+    Two trainings write files of identical names and sizes, so names and sizes cannot tell them apart: small
+    checkpoints are hashed whole; multi-GB releases hash their size plus 64 evenly spaced 64 KiB samples of
+    every weight file (any retraining changes every sample), which reads ~4 MB instead of the whole release.
+    """
+    digest = hashlib.sha256((root / "config.json").read_bytes())
+    files = sorted(p for p in root.iterdir() if p.suffix in (".safetensors", ".pt", ".bin") and p.is_file())
+    whole = sum(f.stat().st_size for f in files) <= FULL_HASH_LIMIT
+    for f in files:
+        size = f.stat().st_size
+        digest.update(f"{f.name}:{size}".encode())
+        with open(f, "rb") as fh:
+            if whole:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
+                continue
+            for i in range(_SAMPLES):
+                fh.seek(i * max(0, size - _SAMPLE_BYTES) // (_SAMPLES - 1))
+                digest.update(fh.read(_SAMPLE_BYTES))
+    return digest.hexdigest()
+
+
 class UniMoEAdapter:
     def __init__(self, name: str, checkpoint: str | None = None, preset: str = "tiny_omni", init: str = "checkpoint",
                  seed: int = 0, dtype: str = "float32", device: str = "cpu", system_prompt: str | None = None):
@@ -40,11 +68,7 @@ class UniMoEAdapter:
     def _compute_fingerprint(self) -> str:
         if self.init == "random":
             return stable_hash({"unimoe": self.preset, "init": "random", "seed": self.seed, "dtype": self.dtype})
-        root = self._checkpoint_dir()
-        digest = hashlib.sha256((root / "config.json").read_bytes())
-        for f in sorted(root.glob("*.safetensors")):
-            digest.update(f"{f.name}:{f.stat().st_size}".encode())
-        return stable_hash({"unimoe": digest.hexdigest(), "dtype": self.dtype})
+        return stable_hash({"unimoe": weights_digest(self._checkpoint_dir()), "dtype": self.dtype})
 
     def fingerprint(self) -> str:
         return self._fingerprint

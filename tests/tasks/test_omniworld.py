@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.evaluate import evaluate
-from unimoe.train.omniworld import MODALITIES, generate, training_examples
+from unimoe.train.omniworld import LETTERS, MODALITIES, generate, training_examples
 
 
 def digest(root: Path) -> str:
@@ -32,6 +32,16 @@ def test_generation_is_byte_deterministic_and_splits_differ(tmp_path):
             assert (tmp_path / "a" / path).stat().st_size > 0
         if "options" in d:
             assert d["answer"] in "ABCD" and len(d["options"]) == 4
+
+
+def test_options_are_listed_in_one_fixed_order_per_question_type(tmp_path):
+    docs = generate(tmp_path, n=12, seed=0, modalities=("image", "video", "audio", "text"))
+    orders: dict[str, set] = {}
+    for d in docs:
+        if "options" in d:
+            orders.setdefault(d["kind"], set()).add(tuple(d["options"]))
+            assert d["options"][LETTERS.index(d["answer"])].endswith(". " + d["answer_text"])
+    assert orders and all(len(o) == 1 for o in orders.values()), orders
 
 
 def test_training_examples_have_placeholders_and_targets(tmp_path):

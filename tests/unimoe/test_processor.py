@@ -56,14 +56,15 @@ def test_best_resolution_follows_llava_anyres():
 def test_placeholder_expansion_counts(processor):
     wide = np.zeros((20, 50, 3), dtype=np.uint8)  # best grid 32 x 64: 1 x 2 crops of s*s = 4 tokens
     frames = np.zeros((3, 40, 40, 3), dtype=np.uint8)
-    audio = np.zeros(16_000 * 45, dtype=np.float32)  # 45 s: two 30 s chunks of 20 queries
+    spec = processor.audio  # tiny_omni: 2 s chunks of 20 queries
+    audio = np.zeros(spec.chunk_samples * 3 // 2, dtype=np.float32)  # 1.5 chunks: two chunks, the last shorter
     batch = processor([[{"role": "user", "content": [Image(wide), Video(frames, fps=1.0), Audio(audio), "Describe."]}]])
     ids = batch.input_ids[0]
     assert int((ids == IMAGE_PAD).sum()) == 2 * 4
     assert int((ids == VIDEO_PAD).sum()) == 3 * 4
     assert int((ids == AUDIO_PAD).sum()) == 2 * 20
     assert batch.image_grid_thw.tolist() == [[1, 1, 2]] and batch.video_grid_thw.tolist() == [[3, 1, 1]]
-    assert batch.pixel_values.shape == (2, 3, 32, 32) and batch.audio_features.shape == (2, 80, 3000)
+    assert batch.pixel_values.shape == (2, 3, 32, 32) and batch.audio_features.shape == (2, 80, spec.mel_frames)
     counts = torch.bincount(batch.modality_ids[0], minlength=4).tolist()
     assert counts[1:] == [8, 12, 40]
     assert batch.position_ids.shape == (3, 1, ids.shape[0])
