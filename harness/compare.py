@@ -40,16 +40,17 @@ def load_results(path: str | Path) -> dict[str, Any]:
 
 
 def compare(baseline: Mapping[str, Any], candidate: Mapping[str, Any], tolerance: float = 0.0) -> list[Delta]:
+    """Every baseline task and metric against the candidate's; one the candidate lacks counts as regressed
+    (a gate must not pass because a task silently stopped running)."""
     deltas = []
     for task, brec in baseline.get("tasks", {}).items():
-        crec = candidate.get("tasks", {}).get(task)
-        if crec is None:
-            continue
+        crec = candidate.get("tasks", {}).get(task) or {}
         for metric, bm in brec.get("metrics", {}).items():
+            hib = bm.get("higher_is_better", True)
             cm = crec.get("metrics", {}).get(metric)
             if cm is None:
+                deltas.append(Delta(task, metric, bm["value"], math.nan, hib, True))
                 continue
-            hib = bm.get("higher_is_better", True)
             b, c = bm["value"], cm["value"]
             if math.isnan(c) and not math.isnan(b):
                 regressed = True
@@ -88,6 +89,24 @@ def _paired(baseline: Mapping[str, Any], candidate: Mapping[str, Any], task: str
     return delta * scale, lo * scale, hi * scale
 
 
+COMPARABILITY_KEYS = ("task_hash", "prompt_hash", "extraction_rule", "data_source", "judge")
+
+
+def comparability_notes(baseline: Mapping[str, Any], candidate: Mapping[str, Any]) -> list[str]:
+    """What differs between the two runs' task set-ups (prompt, extraction, data, judge): a reason for a
+    difference in scores that is not the model's."""
+    notes = []
+    for task, brec in baseline.get("tasks", {}).items():
+        crec = candidate.get("tasks", {}).get(task)
+        if crec is None:
+            notes.append(f"{task}: missing from the candidate run")
+            continue
+        for key in COMPARABILITY_KEYS:
+            if brec.get(key) != crec.get(key):
+                notes.append(f"{task}: {key} differs ({brec.get(key)!r} -> {crec.get(key)!r})")
+    return notes
+
+
 def format_deltas(deltas: list[Delta]) -> str:
     lines = [f"{'task':28} {'metric':16} {'baseline':>10} {'candidate':>10} {'delta':>9}  {'paired 95% CI':>22}  verdict"]
     for d in deltas:
@@ -100,8 +119,11 @@ def format_deltas(deltas: list[Delta]) -> str:
 def compare_command(args: Mapping[str, str]) -> int:
     if "baseline" not in args or "candidate" not in args:
         raise SystemExit("compare needs baseline=<results.json> candidate=<results.json> [tolerance=0.0]")
-    deltas = compare(load_results(args["baseline"]), load_results(args["candidate"]), float(args.get("tolerance", 0)))
+    baseline, candidate = load_results(args["baseline"]), load_results(args["candidate"])
+    deltas = compare(baseline, candidate, float(args.get("tolerance", 0)))
     print(format_deltas(deltas))
+    for note in comparability_notes(baseline, candidate):
+        print(f"note: {note}")
     if not deltas:
         print("no task/metric in common: nothing compared")
         return 1

@@ -42,6 +42,20 @@ def test_compare_cli_exit_status(tmp_path: Path, capsys):
     assert main(["compare", f"baseline={base}", f"candidate={cand}", "tolerance=10"]) == 0
 
 
+def test_compare_flags_a_missing_task_and_notes_set_up_differences(tmp_path: Path, capsys):
+    base = results({"acc": ("accuracy", 70.0, True, "image"), "asr": ("wer", 5.0, False, "audio")})
+    cand = results({"acc": ("accuracy", 70.0, True, "image")})
+    cand["tasks"]["acc"]["data_source"] = "other:x"
+    deltas = {d.task: d for d in compare(base, cand)}
+    assert deltas["asr"].regressed and not deltas["acc"].regressed
+    paths = tmp_path / "b.json", tmp_path / "c.json"
+    for path, res in zip(paths, (base, cand)):
+        path.write_text(json.dumps(res))
+    assert main(["compare", f"baseline={paths[0]}", f"candidate={paths[1]}"]) == 1
+    out = capsys.readouterr().out
+    assert "asr: missing from the candidate run" in out and "acc: data_source differs" in out
+
+
 def _write_run(root: Path, res: dict) -> None:
     d = root / "runs" / res["run_id"]
     d.mkdir(parents=True)
