@@ -24,6 +24,7 @@ commands:
   compare      baseline=<results.json> candidate=<results.json> [tolerance=0.0]
                exit status 1 when a metric regressed beyond tolerance
   routing      run=<run dir or results.json>          print the per-modality routing report of a run
+  ablation     runs=<results folder> [out=table.md]   one row per run: task scores, active experts, null rate
 """
 
 
@@ -55,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         from harness.routing_report import routing_command
 
         return routing_command(_kv(rest))
+    if command == "ablation":
+        from harness.ablation import ablation_command
+
+        return ablation_command(_kv(rest))
     print(f"unknown command {command!r}\n\n{HELP}", file=sys.stderr)
     return 2
 
