@@ -12,6 +12,7 @@ Printed: tokens/s, the ratio to the peer, and the fraction of this machine's mea
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -94,7 +95,8 @@ def main() -> None:
     peak, bandwidth = matmul_peak(), read_bandwidth()
     ours, peer = build_pair()
     print(f"fp32 matmul peak {peak / 1e9:.0f} GFLOP/s, read bandwidth {bandwidth / 1e9:.1f} GB/s, "
-          f"threads {args.threads} (shared machine: figures vary with other load)")
+          f"threads {args.threads}, load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs "
+          "(shared machine: figures vary with other load)")
     print(f"{'case':14} {'ours tok/s':>12} {'peer tok/s':>12} {'ours/peer':>10} {'efficiency':>26}")
     for kind, tokens in (("prefill", 512), ("prefill", 4096), ("decode", 1), ("decode", 8)):
         x = torch.randn(1, tokens, HIDDEN)
@@ -106,6 +108,7 @@ def main() -> None:
         else:
             eff = f"{t_ours / (active_bytes(tokens) / bandwidth):5.2f}x the bandwidth floor"
         print(f"{kind + ' ' + str(tokens):14} {tokens / t_ours:12.0f} {tokens / t_peer:12.0f} {t_peer / t_ours:10.2f} {eff:>26}")
+    print(f"load average at the end {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -34,6 +34,10 @@ Training (``self.training``) adds what the released Uni-MoE-2 block does there:
 Random draws, in this order, from torch's global generator (so a seed fixes them): jitter ``[S, d]``,
 Gumbel uniforms ``[K, S, N_d]``, ω coins ``[K, S, 1]``. Eval mode draws nothing.
 
+Computation: the (token, routed pick) pairs are sorted by expert and every expert runs once on its contiguous
+rows (dropless, null picks skipped), so its weights are read once per call; decode-sized GEMMs without
+autograd take oneDNN's kernel (:func:`linear`). The shared experts run on every token.
+
 Parameters: ``gate`` (``[E, d]``, columns routed | null | shared), stacked experts ``routed_experts.*``
 ``[N_r, ...]`` and ``shared_experts.*`` ``[N_s, ...]``; :mod:`unimoe.checkpoint` maps them to the released
 per-expert keys.
@@ -94,6 +98,20 @@ class RoutingInfo:
         return n_dynamic * (f * p_mean).sum()
 
 
+_ONEDNN_LINEAR = getattr(torch.ops.mkldnn, "_linear_pointwise", None) if torch.backends.mkldnn.is_available() else None
+SMALL_ROWS = 16  # at most this many rows: decode-sized GEMMs, bound by streaming the weight once
+
+
+def linear(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """``x @ w.T``. For a few fp32 rows on the CPU, without autograd, oneDNN's kernel streams the weight
+    faster than MKL's small-M sgemm (bench/moe_layer.py decode rows); everything else is ``F.linear``."""
+    if (_ONEDNN_LINEAR is not None and x.shape[0] <= SMALL_ROWS and x.dtype == w.dtype == torch.float32
+            and x.device.type == "cpu" and x.is_contiguous() and w.is_contiguous()
+            and not (torch.is_grad_enabled() and (x.requires_grad or w.requires_grad))):
+        return _ONEDNN_LINEAR(x, w, None, "none", [], "")
+    return F.linear(x, w)
+
+
 class SwiGLUExperts(nn.Module):
     """``n`` SwiGLU FFNs stored stacked: ``down(silu(gate(x)) * up(x))`` without biases."""
 
@@ -106,13 +124,16 @@ class SwiGLUExperts(nn.Module):
             nn.init.normal_(p, std=0.02)
 
     def expert(self, e: int, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(F.silu(F.linear(x, self.gate_proj[e])) * F.linear(x, self.up_proj[e]), self.down_proj[e])
+        """Expert ``e`` on the rows ``x [m, d]``: one read of each weight matrix for all rows."""
+        return linear(F.silu(linear(x, self.gate_proj[e])) * linear(x, self.up_proj[e]), self.down_proj[e])
 
     def all_weighted(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        """``Σ_e weights[:, e] · expert_e(x)`` for every token, as three batched matmuls."""
-        h = F.silu(x @ self.gate_proj.transpose(1, 2)) * (x @ self.up_proj.transpose(1, 2))  # [n, S, I]
-        y = h @ self.down_proj.transpose(1, 2)  # [n, S, d]
-        return (y * weights.T[:, :, None]).sum(0)
+        """``Σ_e weights[:, e] · expert_e(x)`` for every token. A loop over the (one or two) experts of
+        plain GEMMs: batched matmul is 2-3x slower than GEMV at decode sizes on the CPU."""
+        out = self.expert(0, x) * weights[:, :1]
+        for e in range(1, weights.shape[1]):
+            out = out + self.expert(e, x) * weights[:, e : e + 1]
+        return out
 
 
 def _at_least_fp32(t: torch.Tensor) -> torch.Tensor:
@@ -294,30 +315,25 @@ class DynamicMoE(nn.Module):
     def _routed(self, x: torch.Tensor, ids: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """``Σ_picks weight · expert(x)`` over the real routed picks (null picks compute nothing).
 
-        One token (decoding one row): loop over its picks, each a distinct expert. Otherwise sort the pairs
-        by expert and run one contiguous GEMM group per expert, so each expert's weights are read once.
+        Pairs (token, pick) are sorted by expert and each expert runs once on its contiguous group of rows,
+        so its weights are read once per call (the decode floor) and its GEMMs have as many rows as
+        possible (prefill). One ``.tolist()`` of the E group sizes is the only host sync.
         """
-        out = torch.zeros_like(x)
-        if ids.shape[0] == 1:
-            for token, row in enumerate(ids.tolist()):
-                for slot, e in enumerate(row):
-                    if 0 <= e < self.n_routed:
-                        out[token] += self.routed_experts.expert(e, x[token]) * weights[token, slot]
-            return out
         flat_ids = ids.flatten()
         pair = ((flat_ids >= 0) & (flat_ids < self.n_routed)).nonzero().squeeze(-1)
         experts, order = flat_ids[pair].sort(stable=True)
         pair = pair[order]
         tokens = pair // ids.shape[1]
+        rows = x[tokens]  # one gather; each expert then reads a contiguous slice
+        scale = weights.flatten()[pair, None]
         counts = torch.bincount(experts, minlength=self.n_routed).tolist()
+        y = torch.empty_like(rows)
         start = 0
         for e, n in enumerate(counts):
             if n:
-                idx = tokens[start : start + n]
-                y = self.routed_experts.expert(e, x[idx]) * weights.flatten()[pair[start : start + n], None]
-                out.index_add_(0, idx, y)
+                y[start : start + n] = self.routed_experts.expert(e, rows[start : start + n])
             start += n
-        return out
+        return torch.zeros_like(x).index_add_(0, tokens, y * scale)
 
 
 def build_moe(config: UniMoEConfig) -> nn.Module:
