@@ -15,7 +15,7 @@ import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -40,6 +40,14 @@ class Stage:
     aux: bool = True  # add the load-balancing loss (MoE stages)
     mixture: dict[str, float] = field(default_factory=dict)  # modality -> sampling weight (annealing)
     checkpoint_every: int = 50
+    kind: str = "sft"  # sft, or a preference stage: gspo | dpo (unimoe.train.preference)
+    # preference stages: answers sampled per prompt and how, and the objectives' constants
+    group_size: int = 4
+    temperature: float = 1.0
+    max_new_tokens: int = 16
+    beta: float = 0.1  # DPO
+    ratio_clip: float = 0.2  # GSPO's clip range of the sequence-level importance ratio
+    updates_per_rollout: int = 1  # GSPO optimisation steps on one rollout batch
 
     @staticmethod
     def from_dict(d: dict[str, Any]) -> "Stage":
@@ -92,6 +100,8 @@ def mix(examples: Sequence[dict[str, Any]], mixture: dict[str, float], seed: int
 
 
 class Trainer:
+    columns: tuple[str, ...] = ("loss", "ce", "aux")  # what log.csv records after step and lr
+
     def __init__(self, model: torch.nn.Module, processor: Any, stage: Stage, examples: Sequence[dict[str, Any]],
                  out_dir: str | Path, seed: int = 0, progress: bool = True):
         self.model = model
@@ -150,6 +160,14 @@ class Trainer:
         logs["loss"] = total.item()
         return total, logs
 
+    def micro_losses(self, rows: list[dict[str, Any]]) -> Iterator[tuple[torch.Tensor, dict[str, float]]]:
+        """The loss of each micro-batch of a step's rows (gradient accumulation); preference stages
+        override this to sample, reward and score answers instead."""
+        for micro in range(self.stage.grad_accum):
+            part = rows[micro::self.stage.grad_accum]
+            if part:
+                yield self.loss(collate(self.processor, part, self._core().config.aux_balance_weight))
+
     def run(self, stop_after: int | None = None) -> Path:
         """Train to ``stage.steps`` (or stop early after ``stop_after`` steps, to test resume)."""
         torch.manual_seed(self.seed)
@@ -178,11 +196,7 @@ class Trainer:
             rows = batches(self.examples, self.stage.batch_size, self.seed, epoch)[k][self.rank::self.world]
             optimizer.zero_grad(set_to_none=True)
             logs: dict[str, float] = {}
-            for micro in range(self.stage.grad_accum):
-                part = rows[micro::self.stage.grad_accum]
-                if not part:
-                    continue
-                loss, logs = self.loss(collate(self.processor, part, self._core().config.aux_balance_weight))
+            for loss, logs in self.micro_losses(rows):
                 if not loss.requires_grad:  # e.g. a text-only batch in a connectors-only stage: a zero gradient,
                     loss = loss + sum(p.sum() for p in params) * 0.0  # still run backward so DDP ranks stay in step
                 (loss / self.stage.grad_accum).backward()
@@ -194,8 +208,8 @@ class Trainer:
                 with open(log_path, "w" if step == 0 else "a", newline="") as f:
                     writer = csv.writer(f)
                     if new:
-                        writer.writerow(["step", "lr", "loss", "ce", "aux"])
-                    writer.writerow([step, scheduler.get_last_lr()[0], logs.get("loss"), logs.get("ce"), logs.get("aux", "")])
+                        writer.writerow(["step", "lr", *self.columns])
+                    writer.writerow([step, scheduler.get_last_lr()[0], *(logs.get(c, "") for c in self.columns)])
                 bar.set_postfix(loss=f"{logs.get('loss', float('nan')):.3f}")
             done = step + 1
             if done % self.stage.checkpoint_every == 0 or done == self.stage.steps or done == stop_after:
