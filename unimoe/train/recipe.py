@@ -3,6 +3,8 @@
     alignment (connectors only, dense twin) -> warmup (dense experts) -> upcycle (dense -> MoE, §1.9)
     -> moe (MoE fine-tuning with the aux loss) -> anneal (everything, re-balanced modality mixture)
 
+and, from a trained model, the preference stages (``kind: gspo`` / ``kind: dpo``, :mod:`unimoe.train.preference`).
+
 Each stage writes ``<out>/<stage>/model`` (safetensors, released layout) and is skipped when that exists,
 so an interrupted recipe resumes at the stage (and, inside it, at the step) where it stopped.
 """
@@ -20,10 +22,12 @@ from unimoe.omni import UniMoEOmni
 from unimoe.processor import Processor
 from unimoe.tokenizer import load_tokenizer
 from unimoe.train.omniworld import MODALITIES, training_examples
+from unimoe.train.preference import DPOTrainer, GSPOTrainer
 from unimoe.train.trainer import Stage, Trainer
 from unimoe.train.upcycle import dense_config, upcycle
 
 DENSE_STAGES = ("alignment", "warmup")
+TRAINERS: dict[str, type[Trainer]] = {"sft": Trainer, "gspo": GSPOTrainer, "dpo": DPOTrainer}
 
 
 def run_recipe(recipe: dict[str, Any], stages: dict[str, dict[str, Any]],
@@ -51,7 +55,7 @@ def run_recipe(recipe: dict[str, Any], stages: dict[str, dict[str, Any]],
                 model = UniMoEOmni(dense_config(moe_cfg) if name in DENSE_STAGES else moe_cfg)
             stage = Stage.from_dict({"name": name, **stages[name]})
             log(f"[{name}] {stage.steps} steps, training {', '.join(stage.trainable)}")
-            trainer = Trainer(model, processor, stage, examples, out, seed=seed)
+            trainer = TRAINERS[stage.kind](model, processor, stage, examples, out, seed=seed)
             trainer.run()
             model = trainer._core()
         _save_once(model, final)
