@@ -4,6 +4,7 @@
     -> moe (MoE fine-tuning with the aux loss) -> anneal (everything, re-balanced modality mixture)
 
 and, from a trained model, the preference stages (``kind: gspo`` / ``kind: dpo``, :mod:`unimoe.train.preference`).
+A v1 model (``moe_type: topk_lora``) has no dense twin: its early stages train the MoE model itself.
 
 Each stage writes ``<out>/<stage>/model`` (safetensors, released layout) and is skipped when that exists,
 so an interrupted recipe resumes at the stage (and, inside it, at the step) where it stopped.
@@ -52,7 +53,8 @@ def run_recipe(recipe: dict[str, Any], stages: dict[str, dict[str, Any]],
         else:
             if model is None:
                 torch.manual_seed(seed)
-                model = UniMoEOmni(dense_config(moe_cfg) if name in DENSE_STAGES else moe_cfg)
+                dense = name in DENSE_STAGES and moe_cfg.moe_type == "dynamic"
+                model = UniMoEOmni(dense_config(moe_cfg) if dense else moe_cfg)
             stage = Stage.from_dict({"name": name, **stages[name]})
             log(f"[{name}] {stage.steps} steps, training {', '.join(stage.trainable)}")
             trainer = TRAINERS[stage.kind](model, processor, stage, examples, out, seed=seed)
