@@ -160,18 +160,19 @@ PRESETS: dict[str, dict[str, Any]] = {
     ),
     # tiny omni model for tests and the embedded default: the real Qwen2.5 vocabulary, tiny towers
     "tiny_omni": dict(
-        vocab_size=151_936, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+        vocab_size=151_936, hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=4,
         num_key_value_heads=2, dynamic_intermediate_size=64, shared_intermediate_size=32, tie_word_embeddings=True,
         max_position_embeddings=4096, rope_scaling={"type": "mrope", "mrope_section": [2, 3, 3]},
         torch_dtype="float32",
-        vision_config=dict(kind="siglip", image_size=32, patch_size=8, hidden_size=32, intermediate_size=64,
-                           num_hidden_layers=2, num_attention_heads=2, spatial_pool=2,
+        vision_config=dict(kind="siglip", image_size=32, patch_size=8, hidden_size=64, intermediate_size=128,
+                           num_hidden_layers=2, num_attention_heads=4, spatial_pool=2,
                            grid_pinpoints=[[32, 32], [32, 64], [64, 32], [64, 64]]),
-        audio_config=dict(d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
-                          decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, num_mel_bins=80,
-                          max_source_positions=1500, max_target_positions=64, vocab_size=8, pad_token_id=0, bos_token_id=1,
+        audio_config=dict(d_model=64, encoder_layers=2, decoder_layers=1, encoder_attention_heads=4,
+                          decoder_attention_heads=4, encoder_ffn_dim=128, decoder_ffn_dim=128, num_mel_bins=80,
+                          max_source_positions=100, max_target_positions=64, vocab_size=8, pad_token_id=0, bos_token_id=1,
                           eos_token_id=2, decoder_start_token_id=1, query_tokens=20,
-                          max_chunks=4),
+                          max_chunks=4, chunk_samples=32_000,  # 2 s chunks (clips <= 2 s); 3D ids still read 30 s
+                          init_std=0.2),  # at 0.02 the sinusoidal positions drown a from-scratch encoder's input
     ),
     "tiny_v1": dict(
         moe_type="topk_lora", vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2,

@@ -38,3 +38,20 @@ def test_recipe_under_torchrun_with_two_gloo_processes(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "anneal" / "model" / "config.json").is_file()
     assert "nan" not in (tmp_path / "moe" / "log.csv").read_text()
+
+
+def test_ablation_sweep_is_a_hydra_multirun_from_a_shared_warmup(tmp_path):
+    from unimoe.config import UniMoEConfig
+
+    toy = ["data.n_per_modality=2", "data.modalities=[image,text]",
+           *[f"stage.{s}.steps=2" for s in ("alignment", "warmup", "moe", "anneal")],
+           *[f"stage.{s}.batch_size=2" for s in ("alignment", "warmup", "moe", "anneal")]]
+    assert main(["recipe=unimoe_tiny", f"out_dir={tmp_path / 'main'}", *toy]) == 0
+    assert main(["-m", "recipe=unimoe_tiny_ablation", "ablation=top_k,no_null", *toy,
+                 f"init_from={tmp_path / 'main' / 'warmup' / 'model'}",
+                 f"out_dir={tmp_path / 'abl'}/${{ablation.name}}", f"hydra.sweep.dir={tmp_path / 'sweep'}"]) == 0
+    top_k = UniMoEConfig.from_json(tmp_path / "abl" / "top_k" / "anneal" / "model" / "config.json")
+    no_null = UniMoEConfig.from_json(tmp_path / "abl" / "no_null" / "anneal" / "model" / "config.json")
+    assert (top_k.mlp_dynamic_top_p, top_k.mlp_dynamic_top_k, top_k.mlp_dynamic_null_expert_num) == (0.0, 2, 1)
+    assert no_null.mlp_dynamic_null_expert_num == 0 and no_null.mlp_dynamic_top_p == 0.7
+    assert not (tmp_path / "abl" / "top_k" / "warmup").exists()  # the dense stages are shared, not rerun

@@ -9,7 +9,7 @@ cover the answer tokens and the closing ``<|im_end|>``; aux-loss token weights a
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -65,8 +65,26 @@ def encode_example(processor: Processor, example: dict[str, Any]) -> dict[str, A
     return enc
 
 
-def collate(processor: Processor, examples: Sequence[dict[str, Any]], aux_balance_weight: float = 10.0) -> Batch:
-    batch = processor.collate([encode_example(processor, e) for e in examples])
+class EncodedCache:
+    """Each example encoded once (media decoded, cropped, turned into log-mel) and reused every epoch:
+    decoding dominates a tiny model's step otherwise. Keyed by the example's identity, so duplicates made by
+    a re-weighted mixture share one entry."""
+
+    def __init__(self, processor: Processor):
+        self.processor = processor
+        self._encoded: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+
+    def __call__(self, example: dict[str, Any]) -> dict[str, Any]:
+        key = id(example)
+        if key not in self._encoded:  # the example is kept alongside, so its id cannot be reused
+            self._encoded[key] = (example, encode_example(self.processor, example))
+        return self._encoded[key][1]
+
+
+def collate(processor: Processor, examples: Sequence[dict[str, Any]], aux_balance_weight: float = 10.0,
+            encode: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> Batch:
+    encode = encode or (lambda e: encode_example(processor, e))
+    batch = processor.collate([encode(e) for e in examples])
     labels = batch.extras["labels"]
     weights = batch.attention_mask.float()
     weights[labels != IGNORE] = aux_balance_weight

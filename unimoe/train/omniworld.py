@@ -3,7 +3,9 @@
 Every item is drawn from an RNG seeded by (seed, split, modality, index), so a split is byte-identical
 wherever it is generated, and train and test never share a seed. Media are tiny (64 px images, 8-frame
 64 px videos at 4 fps, <= 2 s of 16 kHz audio) so thousands of items train and a test split evaluates in
-seconds. Modalities and what is asked:
+seconds. Options of a multiple-choice item are listed in one fixed order per question type (as in benchmarks
+with fixed answer lists), so the suite measures perception and reasoning, not robustness to option order;
+chance stays at one in four. Modalities and what is asked:
 
 - image: colour, shape or number of shapes (multiple choice);
 - video: direction a dot moves, which colour appears first (multiple choice);
@@ -23,7 +25,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-VERSION = "1"
+VERSION = "2"
 MODALITIES = ("image", "video", "audio", "speech", "text", "omni")
 LETTERS = "ABCD"
 SIZE = 64
@@ -113,10 +115,10 @@ class Speaker:
 # Item makers: (rng, folder, stem, speaker) -> Item
 
 
-def _mcq(rng: random.Random, answer: str, pool: list[str]) -> list[str]:
-    options = [answer] + rng.sample([p for p in pool if p != answer], 3)
-    rng.shuffle(options)
-    return options
+def _mcq(answer: str, pool: list[str]) -> list[str]:
+    """The four options of a question type, in its fixed order."""
+    assert len(pool) == 4 and answer in pool
+    return list(pool)
 
 
 def make_image(rng, folder, stem, speaker) -> Item:
@@ -128,8 +130,8 @@ def make_image(rng, folder, stem, speaker) -> Item:
     elif kind == "shape":
         q, a, pool = "What shape is shown in the image?", shape, [*SHAPES, "star"]
     else:
-        q, a, pool = "How many shapes are in the image?", DIGITS[count], DIGITS[1:6]
-    return Item(kind, q, a, _mcq(rng, a, pool), {"image": f"{stem}.png"})
+        q, a, pool = "How many shapes are in the image?", DIGITS[count], DIGITS[1:5]
+    return Item(kind, q, a, _mcq(a, pool), {"image": f"{stem}.png"})
 
 
 def make_video(rng, folder, stem, speaker) -> Item:
@@ -146,7 +148,7 @@ def make_video(rng, folder, stem, speaker) -> Item:
             ImageDraw.Draw(im).ellipse((x - 6, y - 6, x + 6, y + 6), fill=COLOURS["blue"])
             frames.append(np.asarray(im))
         item = Item("direction", "In which direction does the dot move?", direction,
-                    _mcq(rng, direction, ["left", "right", "up", "down"]))
+                    _mcq(direction, ["left", "right", "up", "down"]))
     else:
         first, second = rng.sample(list(COLOURS), 2)
         for f in range(8):
@@ -157,7 +159,7 @@ def make_video(rng, folder, stem, speaker) -> Item:
             if f >= 5:
                 d.rectangle((36, 20, 58, 42), fill=COLOURS[second])
             frames.append(np.asarray(im))
-        item = Item("order", "Which colour appears first in the video?", first, _mcq(rng, first, list(COLOURS)))
+        item = Item("order", "Which colour appears first in the video?", first, _mcq(first, list(COLOURS)))
     _write_video(folder / f"{stem}.mp4", frames)
     item.media = {"video": f"{stem}.mp4"}
     return item
@@ -169,14 +171,14 @@ def make_audio(rng, folder, stem, speaker) -> Item:
         beep = _tone(np.full(int(0.15 * RATE), rng.choice((440.0, 660.0, 880.0))))
         gap = np.zeros(int(0.2 * RATE))
         samples = np.concatenate([np.concatenate([beep, gap]) for _ in range(count)])
-        item = Item("beeps", "How many beeps do you hear?", DIGITS[count], _mcq(rng, DIGITS[count], DIGITS[1:6]))
+        item = Item("beeps", "How many beeps do you hear?", DIGITS[count], _mcq(DIGITS[count], DIGITS[1:5]))
     else:
         rising = rng.random() < 0.5
         lo, hi = rng.uniform(300, 500), rng.uniform(900, 1400)
         sweep = np.linspace(lo, hi, RATE) if rising else np.linspace(hi, lo, RATE)
         answer = "rising" if rising else "falling"
         item = Item("pitch", "Is the pitch of the tone rising or falling?", answer,
-                    _mcq(rng, answer, ["rising", "falling", "steady", "silent"]))
+                    _mcq(answer, ["rising", "falling", "steady", "silent"]))
         samples = _tone(sweep)
     _write_wav(folder / f"{stem}.wav", samples)
     item.media = {"audio": f"{stem}.wav"}
@@ -185,11 +187,11 @@ def make_audio(rng, folder, stem, speaker) -> Item:
 
 def make_speech(rng, folder, stem, speaker) -> Item:
     if rng.random() < 0.5:
-        words = [DIGITS[rng.randrange(10)] for _ in range(3)]
+        words = [DIGITS[rng.randrange(10)] for _ in range(2)]
         text = " ".join(words)
         item = Item("digits", "Transcribe the spoken digits.", text)
     else:
-        a, b = rng.randint(1, 5), rng.randint(1, 4)
+        a, b = rng.randint(1, 4), rng.randint(1, 4)
         text = f"What is {DIGITS[a]} plus {DIGITS[b]}?"
         item = Item("spoken_sum", "Answer the spoken question with one number word.", DIGITS[a + b])
     _write_wav(folder / f"{stem}.wav", speaker(text))
@@ -206,7 +208,7 @@ def make_text(rng, folder, stem, speaker) -> Item:
     premise = f"All {x} are {y}. All {y} are {z}." if valid else f"All {x} are {y}. Some {z} are {y}."
     answer = "yes" if valid else "cannot tell"
     return Item("syllogism", f"{premise} Must all {x} be {z}?", answer,
-                _mcq(rng, answer, ["yes", "no", "cannot tell", "only some"]))
+                _mcq(answer, ["yes", "no", "cannot tell", "only some"]))
 
 
 def make_omni(rng, folder, stem, speaker) -> Item:
@@ -217,7 +219,7 @@ def make_omni(rng, folder, stem, speaker) -> Item:
     _write_wav(folder / f"{stem}.wav", speaker(spoken))
     answer = colour if asks_colour else shape
     pool = list(COLOURS) if asks_colour else [*SHAPES, "star"]
-    return Item("spoken_question", "Answer the spoken question about the image.", answer, _mcq(rng, answer, pool),
+    return Item("spoken_question", "Answer the spoken question about the image.", answer, _mcq(answer, pool),
                 {"image": f"{stem}.png", "audio": f"{stem}.wav"})
 
 

@@ -8,6 +8,10 @@ A v1 model (``moe_type: topk_lora``) has no dense twin: its early stages train t
 
 Each stage writes ``<out>/<stage>/model`` (safetensors, released layout) and is skipped when that exists,
 so an interrupted recipe resumes at the stage (and, inside it, at the step) where it stopped.
+
+Recipe keys besides the stages: ``model`` (a preset), ``config`` (field overrides of that preset, e.g. the
+routing ablations' ``mlp_dynamic_top_p: 0``), ``init_from`` (a saved model to start from instead of a fresh
+one, e.g. the main recipe's warm-up for the ablations), ``data``, ``seed`` and ``out_dir``.
 """
 
 from __future__ import annotations
@@ -35,12 +39,15 @@ def run_recipe(recipe: dict[str, Any], stages: dict[str, dict[str, Any]],
                log: Callable[[str], None] = print) -> Path:
     out = Path(recipe["out_dir"])
     seed = int(recipe.get("seed", 0))
-    moe_cfg = UniMoEConfig.preset(recipe["model"])
+    moe_cfg = UniMoEConfig.preset(recipe["model"]).replace(**(recipe.get("config") or {}))
     data = recipe.get("data", {})
     examples = list(training_examples(out / "data", n=int(data.get("n_per_modality", 100)), seed=seed,
                                       modalities=tuple(data.get("modalities", MODALITIES))))
     processor = Processor.for_config(moe_cfg, load_tokenizer())
     model: torch.nn.Module | None = None
+    if recipe.get("init_from"):
+        log(f"starting from {recipe['init_from']}")
+        model = from_pretrained(recipe["init_from"], model_class=UniMoEOmni)
     for name in recipe["stages"]:
         final = out / name / "model"
         if (final / "config.json").is_file():

@@ -20,7 +20,7 @@ from typing import Any, Iterator, Sequence
 import torch
 from safetensors.torch import load_file, save_file
 
-from unimoe.train.data import batches, collate
+from unimoe.train.data import EncodedCache, batches, collate
 from unimoe.train.losses import aux_weight
 
 
@@ -113,6 +113,7 @@ class Trainer:
         self.progress = progress
         self.rank = int(os.environ.get("RANK", 0))
         self.world = int(os.environ.get("WORLD_SIZE", 1))
+        self.encode = EncodedCache(processor)
 
     # ---- state
     def _state_dir(self) -> Path:
@@ -166,7 +167,7 @@ class Trainer:
         for micro in range(self.stage.grad_accum):
             part = rows[micro::self.stage.grad_accum]
             if part:
-                yield self.loss(collate(self.processor, part, self._core().config.aux_balance_weight))
+                yield self.loss(collate(self.processor, part, self._core().config.aux_balance_weight, self.encode))
 
     def run(self, stop_after: int | None = None) -> Path:
         """Train to ``stage.steps`` (or stop early after ``stop_after`` steps, to test resume)."""
