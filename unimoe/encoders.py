@@ -72,8 +72,8 @@ class AudioSpec:
 
 
 class _VisionModelNest(nn.Module):
-    """Holds a flattened (transformers >= 5) CLIP vision model as ``.vision_model`` so that our keys keep the
-    names the v1 release stored with transformers 4.31 (``...vision_tower.vision_model.*``) whatever the
+    """Holds a flattened (transformers >= 5) CLIP or SigLIP vision model as ``.vision_model`` so that our keys
+    keep the names the releases stored with transformers 4 (``...vision_tower.vision_model.*``) whatever the
     installed transformers."""
 
     def __init__(self, inner: nn.Module):
@@ -103,6 +103,8 @@ class VisionTower(nn.Module):
             del core.encoder.layers[-1:]  # released: features = penultimate layer
             core.head = nn.Identity()
             core.post_layernorm = nn.Identity()
+            if core is model:  # transformers >= 5: keep the released names (...vision_tower.vision_model.*)
+                model = _VisionModelNest(model)
         elif spec.kind == "clip":
             from transformers import CLIPVisionConfig, CLIPVisionModel
 

@@ -144,3 +144,13 @@ def test_v1_lora_experts_round_trip_in_the_released_layout(tmp_path):
     ids = torch.randint(0, config.vocab_size, (1, 7))
     with torch.no_grad():
         torch.testing.assert_close(from_pretrained(tmp_path)(ids).logits, model(ids).logits, rtol=0, atol=0)
+
+
+def test_siglip_tower_keys_keep_the_released_names():
+    """Uni-MoE-2 stored its SigLIP tower with transformers 4 (``vision_tower.vision_tower.vision_model.*``);
+    transformers 5 flattens the model, so the names must not follow the installed version."""
+    from unimoe.omni import UniMoEOmni
+
+    keys = [k for k in UniMoEOmni(UniMoEConfig.preset("tiny_omni")).state_dict() if k.startswith("vision_tower.")]
+    assert keys and all(k.startswith("vision_tower.vision_tower.vision_model.") for k in keys)
+    assert "vision_tower.vision_tower.vision_model.encoder.layers.0.self_attn.q_proj.weight" in keys
