@@ -5,7 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
+from safetensors.torch import load_file
 
+from unimoe.checkpoint import from_pretrained
+from unimoe.omni import UniMoEOmni
 from unimoe.train.__main__ import main
 
 
@@ -13,9 +17,16 @@ def test_recipe_runs_every_stage_and_resumes(tmp_path, capsys):
     args = ["recipe=unimoe_tiny", f"out_dir={tmp_path}", "data.n_per_modality=2", "data.modalities=[image,text]",
             *[f"stage.{s}.steps=2" for s in ("alignment", "warmup", "moe", "anneal")],
             *[f"stage.{s}.batch_size=2" for s in ("alignment", "warmup", "moe", "anneal")]]
-    assert main(args) == 0
+    assert main([*args, f"export_dir={tmp_path / 'export'}"]) == 0
     for stage in ("alignment", "warmup", "upcycle", "moe", "anneal"):
         assert (tmp_path / stage / "model" / "config.json").is_file()
+    shipped = tmp_path / "export"
+    assert (shipped / "training" / "recipe.yaml").is_file() and (shipped / "training" / "moe-log.csv").is_file()
+    assert {t.dtype for t in load_file(str(next(shipped.glob("*.safetensors")))).values()} == {torch.bfloat16}
+    exported = from_pretrained(shipped, model_class=UniMoEOmni)
+    final = from_pretrained(tmp_path / "anneal" / "model", model_class=UniMoEOmni)
+    for (name, a), b in zip(exported.state_dict().items(), final.state_dict().values()):
+        assert torch.equal(a, b.to(torch.bfloat16).to(a.dtype)), name
     log = (tmp_path / "moe" / "log.csv").read_text()
     assert log.count("\n") == 3 and "nan" not in log
     assert main(args) == 0  # everything done: every stage is loaded, none retrained

@@ -16,6 +16,7 @@ one, e.g. the main recipe's warm-up for the ablations), ``data``, ``seed`` and `
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -68,7 +69,32 @@ def run_recipe(recipe: dict[str, Any], stages: dict[str, dict[str, Any]],
             trainer.run()
             model = trainer._core()
         _save_once(model, final)
+    if recipe.get("export_dir") and int(os.environ.get("RANK", 0)) == 0:
+        export(model, out, Path(recipe["export_dir"]), recipe)
+        log(f"exported {recipe['export_dir']}")
     return out / recipe["stages"][-1] / "model"
+
+
+def export(model: torch.nn.Module, out: Path, dest: Path, recipe: dict[str, Any]) -> Path:
+    """The shipped form of a trained model: bf16 weights (half the bytes; loaded into the harness's dtype),
+    the resolved recipe that made them, and every stage's loss log and curve under ``training/``."""
+    import copy
+    import shutil
+
+    import yaml
+
+    core = copy.deepcopy(model.module if hasattr(model, "module") else model).to(torch.bfloat16)
+    core.config = core.config.replace(torch_dtype="bfloat16")
+    if dest.exists():
+        shutil.rmtree(dest)
+    save_pretrained(core, dest)
+    (dest / "training").mkdir()
+    (dest / "training" / "recipe.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False))
+    for name in recipe["stages"]:
+        for log_file in ("log.csv", "loss.png"):
+            if (out / name / log_file).is_file():
+                shutil.copy(out / name / log_file, dest / "training" / f"{name}-{log_file}")
+    return dest
 
 
 def _save_once(model: torch.nn.Module, directory: Path) -> None:
