@@ -20,7 +20,6 @@ CER = total character edits / total reference characters over the corpus, never 
 
 from __future__ import annotations
 
-import functools
 import re
 import string
 import unicodedata
@@ -30,6 +29,7 @@ from typing import Any, Sequence
 from rapidfuzz.distance import Levenshtein
 
 from harness.metrics.base import Metric, register_metric
+from harness.optional import require
 
 _TAG = re.compile(r"<\|.*?\|>")
 _FULL_TO_HALF = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
@@ -39,13 +39,8 @@ _DIGIT_CHARS = dict(zip("0123456789", "零一二三四五六七八九"))
 _ASCII_PUNCT = frozenset(string.punctuation)
 
 
-@functools.cache
 def _cn2an():
-    try:
-        import cn2an
-    except ImportError as e:
-        raise ImportError("cer_zh reads numbers out with `cn2an`: pip install cn2an") from e
-    return cn2an
+    return require("cn2an", "cn2an", "cer_zh (it reads numbers out in Chinese)")
 
 
 def _numbers_to_chinese(text: str) -> str:

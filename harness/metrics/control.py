@@ -17,25 +17,20 @@ extracted from the generated image with the input condition, per image, then ave
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from harness.metrics.base import Metric, register_metric
+from harness.optional import require
 from harness.metrics.text import mean
 
 CANNY_LOW, CANNY_HIGH = 100, 200
 
 
-@functools.cache
 def _cv2():
-    try:
-        import cv2
-    except ImportError as e:
-        raise ImportError("canny_f1 needs OpenCV: pip install opencv-python-headless") from e
-    return cv2
+    return require("cv2", "opencv-python-headless", "canny_f1")
 
 
 def _uint8_image(image: Any) -> np.ndarray:
