@@ -141,27 +141,33 @@ def build_position_ids(
     - image crop (h_c, w_c), token (i, j) inside it: ``(T0, T0 + h_c*s + i, T0 + w_c*s + j)``, crop by crop;
     - video frame f: as an image with ``t = T0 + round(f * seconds_per_frame * 2)``;
     - audio group g (over all chunks of that audio): every token ``t = h = w = T0 + round(6 * g)``;
-    - quirk kept for checkpoint parity: when the batch holds no image and no video, every token (audio
-      included) gets plain sequential 1-D ids.
+    - quirk kept for checkpoint parity: a prompt with no image and no video gets plain sequential 1-D ids,
+      its audio tokens included.
+
+    Deliberate difference: the released code tests for images and videos once per *batch*, so an audio-only
+    prompt batched with an image prompt gets grouped 3-D ids, and its answer depends on its batch-mates
+    (a model trained on mixed batches then meets other ids at inference, where it runs alone). We decide per
+    prompt, which equals the released ids for a batch of one and for the single-modality batches of the
+    released sampler.
     """
     if input_ids.dim() != 2:
         raise ValueError(f"input_ids must be [B, T], got shape {tuple(input_ids.shape)}")
     batch, length = input_ids.shape
     device = input_ids.device
     mask = torch.ones_like(input_ids, dtype=torch.bool) if attention_mask is None else attention_mask.bool()
-    has_visual = (image_grid_thw is not None and len(image_grid_thw) > 0) or (
-        video_grid_thw is not None and len(video_grid_thw) > 0
-    )
-    if not has_visual:
-        return _sequential_position_ids(mask)
+    visual = ((input_ids == media.image_token_id) | (input_ids == media.video_token_id)) & mask
+    position_ids = _sequential_position_ids(mask)
+    if not visual.any() and not _rows(image_grid_thw) and not _rows(video_grid_thw):
+        return position_ids
 
     images = iter(_rows(image_grid_thw))
     videos = iter(zip(_rows(video_grid_thw), _seconds(video_seconds_per_frame, video_grid_thw)))
     audios = iter(_rows(audio_chunks))
-    position_ids = torch.ones(3, batch, length, dtype=torch.long, device=device)
     for row in range(batch):
         tokens = input_ids[row][mask[row]].tolist()
-        position_ids[:, row, mask[row]] = _row_position_ids(tokens, media, images, videos, audios, row).to(device)
+        ids = _row_position_ids(tokens, media, images, videos, audios, row)  # also consumes the row's grids
+        if visual[row].any():
+            position_ids[:, row, mask[row]] = ids.to(device)
     for name, rest in (("image", images), ("video", videos), ("audio", audios)):
         if next(rest, None) is not None:
             raise ValueError(f"more {name} grids were given than {name} placeholder blocks found in input_ids")

@@ -124,3 +124,17 @@ def test_grids_are_consumed_in_batch_order():
     alone0 = build_position_ids(torch.tensor([row0]), MEDIA, image_grid_thw=grids[:1])
     alone1 = build_position_ids(torch.tensor([row1]), MEDIA, image_grid_thw=grids[1:])
     assert torch.equal(pos[:, 0, 4:], alone0[:, 0]) and torch.equal(pos[:, 1], alone1[:, 0])
+
+
+def test_an_audio_only_prompt_keeps_its_1d_ids_when_batched_with_an_image():
+    """The fallback is decided per prompt: a sample's ids (and so its answer) never depend on its batch-mates."""
+    audio_row = [1] + [AUDIO] * 200 + [2, 3]
+    image_row = [1] + [IMAGE] * 8 + [2] + [0] * 193
+    batch = torch.tensor([image_row, audio_row])
+    mask = torch.tensor([[1] * 10 + [0] * 193, [1] * 203])
+    got = build_position_ids(batch, MEDIA, image_grid_thw=torch.tensor([[1, 1, 2]]),
+                             audio_chunks=torch.tensor([1]), attention_mask=mask)
+    alone = build_position_ids(torch.tensor([audio_row]), MEDIA, audio_chunks=torch.tensor([1]))
+    assert torch.equal(got[:, 1:], alone) and torch.equal(alone[0, 0], torch.arange(203))
+    assert torch.equal(got[:, :1, :10], build_position_ids(torch.tensor([image_row[:10]]), MEDIA,
+                                                           image_grid_thw=torch.tensor([[1, 1, 2]])))
