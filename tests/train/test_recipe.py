@@ -59,10 +59,11 @@ def test_ablation_sweep_is_a_hydra_multirun_from_a_shared_warmup(tmp_path):
            *[f"stage.{s}.batch_size=2" for s in ("alignment", "warmup", "moe", "anneal")]]
     assert main(["recipe=unimoe_tiny", f"out_dir={tmp_path / 'main'}", *toy]) == 0
     assert main(["-m", "recipe=unimoe_tiny_ablation", "ablation=top_k,no_null", *toy,
-                 f"init_from={tmp_path / 'main' / 'warmup' / 'model'}",
+                 f"init_from={tmp_path / 'main' / 'warmup' / 'model'}", f"data.root={tmp_path / 'main' / 'data'}",
                  f"out_dir={tmp_path / 'abl'}/${{ablation.name}}", f"hydra.sweep.dir={tmp_path / 'sweep'}"]) == 0
     top_k = UniMoEConfig.from_json(tmp_path / "abl" / "top_k" / "anneal" / "model" / "config.json")
     no_null = UniMoEConfig.from_json(tmp_path / "abl" / "no_null" / "anneal" / "model" / "config.json")
     assert (top_k.mlp_dynamic_top_p, top_k.mlp_dynamic_top_k, top_k.mlp_dynamic_null_expert_num) == (0.0, 2, 1)
     assert no_null.mlp_dynamic_null_expert_num == 0 and no_null.mlp_dynamic_top_p == 0.7
     assert not (tmp_path / "abl" / "top_k" / "warmup").exists()  # the dense stages are shared, not rerun
+    assert not (tmp_path / "abl" / "top_k" / "data").exists()  # and so is the generated training split

@@ -11,7 +11,8 @@ so an interrupted recipe resumes at the stage (and, inside it, at the step) wher
 
 Recipe keys besides the stages: ``model`` (a preset), ``config`` (field overrides of that preset, e.g. the
 routing ablations' ``mlp_dynamic_top_p: 0``), ``init_from`` (a saved model to start from instead of a fresh
-one, e.g. the main recipe's warm-up for the ablations), ``data``, ``seed`` and ``out_dir``.
+one, e.g. the main recipe's warm-up for the ablations), ``data`` (``root``: where the generated training
+split lives, default ``<out_dir>/data``), ``seed`` and ``out_dir``.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ def run_recipe(recipe: dict[str, Any], stages: dict[str, dict[str, Any]],
     seed = int(recipe.get("seed", 0))
     moe_cfg = UniMoEConfig.preset(recipe["model"]).replace(**(recipe.get("config") or {}))
     data = recipe.get("data", {})
-    examples = list(training_examples(out / "data", n=int(data.get("n_per_modality", 100)), seed=seed,
+    root = Path(data.get("root") or out / "data")
+    examples = list(training_examples(root, n=int(data.get("n_per_modality", 100)), seed=seed,
                                       modalities=tuple(data.get("modalities", MODALITIES))))
     processor = Processor.for_config(moe_cfg, load_tokenizer())
     model: torch.nn.Module | None = None
