@@ -7,7 +7,13 @@ TORCH_SPEC ?= torch==2.13.0
 EXTRAS ?= hub,test,real-models,bench
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: demo test test-fast bench clean-results
+# The regression gate: `unimoe_tiny` on omniworld (600 items) against the committed baseline. Greedy decoding
+# of the committed weights is deterministic; the tolerance (accuracy points per task) absorbs answers that a
+# different CPU's float rounding can flip.
+BASELINE ?= results/baselines/unimoe_tiny/omniworld
+GATE_TOLERANCE ?= 3.0
+
+.PHONY: demo test test-fast gate bench clean-results
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -20,7 +26,9 @@ $(VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed
 	$(PY) -m harness run task=videomme model=random data=sample
 	$(PY) -m harness run task=videomme model=unimoe_tiny data=sample
-	$(PY) -m harness routing run=$$(ls -d results/runs/*-unimoe_tiny-videomme-* | tail -n 1)
+	$(PY) -m harness run task=omniworld model=random data=sample
+	$(PY) -m harness run task=omniworld model=unimoe_tiny data=sample
+	$(PY) -m harness routing run=$$(ls -d results/runs/*-unimoe_tiny-omniworld-* | tail -n 1)
 	@echo
 	@echo "results:      results/runs/ (one folder per run: results.json, samples/, config.yaml)"
 	@echo "leaderboards: results/leaderboards/sample/ (markdown, csv, tex)"
@@ -28,6 +36,12 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q -p no:cacheprovider
+	$(MAKE) --no-print-directory gate
+
+gate: $(VENV)/.installed
+	rm -rf results/gate
+	$(PY) -m harness run task=omniworld model=unimoe_tiny data=full output_dir=results/gate cache=false progress=false
+	$(PY) -m harness compare baseline=$(BASELINE) candidate=$$(ls -d results/gate/runs/*/ | tail -n 1) tolerance=$(GATE_TOLERANCE)
 
 test-fast: $(VENV)/.installed
 	$(PY) -m pytest -q -p no:cacheprovider -m "not slow"
