@@ -27,6 +27,8 @@ def test_recipe_runs_every_stage_and_resumes(tmp_path, capsys):
     final = from_pretrained(tmp_path / "anneal" / "model", model_class=UniMoEOmni)
     for (name, a), b in zip(exported.state_dict().items(), final.state_dict().values()):
         assert torch.equal(a, b.to(torch.bfloat16).to(a.dtype)), name
+    # the shipped (bf16) weights are a valid start for further training, e.g. the preference stages
+    assert main([*args, f"out_dir={tmp_path / 'more'}", f"init_from={shipped}", "stages=[anneal]"]) == 0
     log = (tmp_path / "moe" / "log.csv").read_text()
     assert log.count("\n") == 3 and "nan" not in log
     assert main(args) == 0  # everything done: every stage is loaded, none retrained

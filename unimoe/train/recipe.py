@@ -50,12 +50,12 @@ def run_recipe(recipe: dict[str, Any], stages: dict[str, dict[str, Any]],
     model: torch.nn.Module | None = None
     if recipe.get("init_from"):
         log(f"starting from {recipe['init_from']}")
-        model = from_pretrained(recipe["init_from"], model_class=UniMoEOmni)
+        model = _load(recipe["init_from"])
     for name in recipe["stages"]:
         final = out / name / "model"
         if (final / "config.json").is_file():
             log(f"[{name}] done earlier: loading {final}")
-            model = from_pretrained(final, model_class=UniMoEOmni)
+            model = _load(final)
             continue
         if name == "upcycle":
             torch.manual_seed(seed)
@@ -97,6 +97,12 @@ def export(model: torch.nn.Module, out: Path, dest: Path, recipe: dict[str, Any]
             if (out / name / log_file).is_file():
                 shutil.copy(out / name / log_file, dest / "training" / f"{name}-{log_file}")
     return dest
+
+
+def _load(directory: str | Path) -> torch.nn.Module:
+    """A saved model in float32, whatever it was stored in (the shipped weights are bf16): training and its
+    inputs (pixels, log-mel) are float32."""
+    return from_pretrained(directory, model_class=UniMoEOmni, dtype=torch.float32)
 
 
 def _save_once(model: torch.nn.Module, directory: Path) -> None:
