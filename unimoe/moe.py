@@ -36,7 +36,8 @@ Gumbel uniforms ``[K, S, N_d]``, ω coins ``[K, S, 1]``. Eval mode draws nothing
 
 Computation: the (token, routed pick) pairs are sorted by expert and every expert runs once on its contiguous
 rows (dropless, null picks skipped), so its weights are read once per call; decode-sized GEMMs without
-autograd take oneDNN's kernel (:func:`linear`). The shared experts run on every token.
+autograd take a streaming kernel on one CPU thread, else oneDNN's or MKL's (:func:`linear`). The shared
+experts run on every token.
 
 Parameters: ``gate`` (``[E, d]``, columns routed | null | shared), stacked experts ``routed_experts.*``
 ``[N_r, ...]`` and ``shared_experts.*`` ``[N_s, ...]``; :mod:`unimoe.checkpoint` maps them to the released
@@ -101,14 +102,105 @@ class RoutingInfo:
 _ONEDNN_LINEAR = getattr(torch.ops.mkldnn, "_linear_pointwise", None) if torch.backends.mkldnn.is_available() else None
 SMALL_ROWS = 16  # at most this many rows: decode-sized GEMMs, bound by streaming the weight once
 
+# Decode-sized ``x @ w.T`` for one CPU thread: stream W once, 4 of its rows at a time, each against every row of
+# x (groups of 4 rows: at most 16 accumulators), with a software prefetch to L2 8 W-rows ahead. The stock
+# kernels read the weight at 14-18 GB/s for 1 row and far slower for 2-16 rows (oneDNN copies/transposes B
+# blocks, MKL's small-M sgemm is slower still); this reads it at about the speed of ``sum()`` for 1-3 rows
+# and within 1.3x of it for 8 (bench/moe_layer.py decode rows). Compiled once by the system C compiler.
+_ROWS_GEMV_SRC = r"""
+#include <immintrin.h>
+#include <stdint.h>
+#define DEF(R, M) static void b##R##_##M(const float* x, const float* w, float* y, int64_t K, int64_t ldy) { \
+    __m512 a[R][M]; \
+    for (int r = 0; r < R; r++) for (int i = 0; i < M; i++) a[r][i] = _mm512_setzero_ps(); \
+    for (int64_t k = 0; k < K; k += 16) { \
+        __m512 v[R]; \
+        for (int r = 0; r < R; r++) { \
+            _mm_prefetch((const char*)(w + r * K + k + 8 * K), _MM_HINT_T1); \
+            v[r] = _mm512_loadu_ps(w + r * K + k); } \
+        for (int i = 0; i < M; i++) { __m512 xv = _mm512_loadu_ps(x + i * K + k); \
+            for (int r = 0; r < R; r++) a[r][i] = _mm512_fmadd_ps(v[r], xv, a[r][i]); } } \
+    for (int r = 0; r < R; r++) for (int i = 0; i < M; i++) y[i * ldy + r] = _mm512_reduce_add_ps(a[r][i]); }
+DEF(1, 1) DEF(1, 2) DEF(1, 3) DEF(1, 4) DEF(4, 1) DEF(4, 2) DEF(4, 3) DEF(4, 4)
+typedef void (*blk)(const float*, const float*, float*, int64_t, int64_t);
+static const blk four[5] = {0, b4_1, b4_2, b4_3, b4_4}, one[5] = {0, b1_1, b1_2, b1_3, b1_4};
+/* y [m, N] = x [m, K] @ W [N, K]^T, all contiguous fp32, K % 16 == 0 */
+void rows_gemv(const float* x, const float* W, float* y, int64_t m, int64_t N, int64_t K) {
+    int64_t n = 0;
+    for (; n + 4 <= N; n += 4)
+        for (int64_t i = 0; i < m; i += 4) four[m - i < 4 ? m - i : 4](x + i * K, W + n * K, y + i * N + n, K, N);
+    for (; n < N; n++)
+        for (int64_t i = 0; i < m; i += 4) one[m - i < 4 ? m - i : 4](x + i * K, W + n * K, y + i * N + n, K, N);
+}
+"""
+_rows_gemv_fn = False  # not tried yet; then the ctypes function, or None when unavailable
+
+
+def _rows_gemv():
+    """The compiled kernel, or None: not an AVX-512 CPU, no C compiler, ``UNIMOE_CPU_KERNEL=0``, or a failed
+    build (then the stock kernels serve, with the same results to fp32 rounding). Built once into a cache
+    file named by the source's hash (written to a temporary name and renamed, so concurrent builds are safe)."""
+    global _rows_gemv_fn
+    if _rows_gemv_fn is not False:
+        return _rows_gemv_fn
+    _rows_gemv_fn = None
+    try:
+        import ctypes
+        import hashlib
+        import os
+        import shutil
+        import subprocess
+        import sys
+        import tempfile
+        from pathlib import Path
+
+        cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
+        if (os.environ.get("UNIMOE_CPU_KERNEL", "1") == "0" or not sys.platform.startswith("linux") or cc is None
+                or torch.backends.cpu.get_cpu_capability() != "AVX512"):
+            return None
+        flags = ["-O3", "-funroll-loops", "-mavx512f", "-mfma", "-shared", "-fPIC"]
+        tag = hashlib.sha256((_ROWS_GEMV_SRC + " ".join(flags)).encode()).hexdigest()[:16]
+        cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "unimoe"
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            cache = Path(tempfile.gettempdir())
+        lib = cache / f"rows_gemv-{tag}.so"
+        if not lib.exists():
+            with tempfile.TemporaryDirectory(dir=cache) as tmp:
+                src = Path(tmp) / "rows_gemv.c"
+                src.write_text(_ROWS_GEMV_SRC)
+                subprocess.run([cc, *flags, "-o", str(Path(tmp) / "k.so"), str(src)], check=True, capture_output=True,
+                               timeout=120)
+                os.replace(Path(tmp) / "k.so", lib)
+        fn = ctypes.CDLL(str(lib)).rows_gemv
+        fn.restype = None
+        fn.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 3
+        _rows_gemv_fn = fn
+    except Exception as error:  # any failure: stock kernels, same results, slower decode
+        import warnings
+
+        warnings.warn(f"unimoe: decode kernel unavailable, using the stock ones ({error!r})", RuntimeWarning, stacklevel=2)
+        _rows_gemv_fn = None
+    return _rows_gemv_fn
+
 
 def linear(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """``x @ w.T``. For a few fp32 rows on the CPU, without autograd, oneDNN's kernel streams the weight
-    faster than MKL's small-M sgemm (bench/moe_layer.py decode rows); everything else is ``F.linear``."""
-    if (_ONEDNN_LINEAR is not None and x.shape[0] <= SMALL_ROWS and x.dtype == w.dtype == torch.float32
-            and x.device.type == "cpu" and x.is_contiguous() and w.is_contiguous()
-            and not (torch.is_grad_enabled() and (x.requires_grad or w.requires_grad))):
-        return _ONEDNN_LINEAR(x, w, None, "none", [], "")
+    """``x @ w.T``. For a few fp32 rows on the CPU, without autograd (decode): on one thread the streaming
+    kernel above; otherwise oneDNN's kernel, or MKL on ``w @ x.T`` for exactly 2 rows, which stream the weight
+    faster than MKL's small-M sgemm behind ``F.linear`` (bench/moe_layer.py decode rows). Everything else is
+    ``F.linear``."""
+    if (x.shape[0] <= SMALL_ROWS and x.dtype == w.dtype == torch.float32 and x.device.type == w.device.type == "cpu"
+            and w.is_contiguous() and not (torch.is_grad_enabled() and (x.requires_grad or w.requires_grad))):
+        x = x.contiguous()
+        if w.shape[1] % 16 == 0 and torch.get_num_threads() == 1 and (kernel := _rows_gemv()) is not None:
+            y = x.new_empty(x.shape[0], w.shape[0])
+            kernel(x.data_ptr(), w.data_ptr(), y.data_ptr(), x.shape[0], w.shape[0], w.shape[1])
+            return y
+        if _ONEDNN_LINEAR is not None:
+            if x.shape[0] == 2:  # x stays contiguous and is transposed by the flag: MKL's fast layout here
+                return torch.mm(w, x.T).T
+            return _ONEDNN_LINEAR(x, w, None, "none", [], "")
     return F.linear(x, w)
 
 

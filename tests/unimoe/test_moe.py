@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from unimoe.config import UniMoEConfig
+from unimoe import moe as moe_module
 from unimoe.moe import build_moe
 
 
@@ -66,10 +67,26 @@ def test_grouped_dispatch_equals_naive_reference(changes):
     torch.testing.assert_close(out[0], ref, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("tokens", [1, 2, 8, 16, 17])
+@pytest.fixture(params=["rows_gemv", "stock"])
+def decode_kernel(request, monkeypatch):
+    """Both decode paths: the compiled streaming kernel (one thread; skipped where it cannot be built) and the
+    stock ones (oneDNN, MKL for 2 rows)."""
+    if request.param == "rows_gemv":
+        if moe_module._rows_gemv() is None:
+            pytest.skip("streaming kernel unavailable here (no AVX-512 or no C compiler)")
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        yield request.param
+        torch.set_num_threads(threads)
+    else:
+        monkeypatch.setattr(moe_module, "_rows_gemv_fn", None)
+        yield request.param
+
+
+@pytest.mark.parametrize("tokens", [1, 2, 3, 8, 16, 17])
 @pytest.mark.parametrize("grad", [False, True])
-def test_decode_sized_inputs_equal_naive_reference(tokens, grad):
-    """Few rows take the decode kernel (oneDNN, without autograd); with autograd they take F.linear."""
+def test_decode_sized_inputs_equal_naive_reference(tokens, grad, decode_kernel):
+    """Few rows take a decode kernel (without autograd); with autograd they take F.linear."""
     config = tiny()
     moe = block(config)
     x = torch.randn(tokens, config.hidden_size)
@@ -78,6 +95,22 @@ def test_decode_sized_inputs_equal_naive_reference(tokens, grad):
     with torch.no_grad():
         ref = naive(moe, config, x)
     torch.testing.assert_close(out[0].detach(), ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3, 4, 5, 7, 8, 9, 16])
+@pytest.mark.parametrize("out_features,in_features", [(1, 16), (7, 48), (64, 1024), (67, 2816), (30, 24)])
+def test_decode_linear_equals_matmul(rows, out_features, in_features, decode_kernel):
+    """``linear`` on decode-sized rows against a float64 product: every row/column blocking and tail of the
+    kernel (4-row blocks of W, groups of 4 rows of x), and the fallback when the width is not a multiple of 16."""
+    x = torch.randn(rows, in_features)
+    w = torch.randn(4, out_features, in_features)[2]  # a contiguous slice of a stacked parameter, as experts use
+    with torch.inference_mode():
+        y = moe_module.linear(x, w)
+        y_view = moe_module.linear(x.T.contiguous().T, w)  # a non-contiguous input is made contiguous first
+    ref = (x.double() @ w.double().T).float()
+    atol = 1e-5 * ref.abs().max().item()  # fp32 sums of up to 2816 products: errors scale with the outputs
+    torch.testing.assert_close(y, ref, rtol=1e-5, atol=atol)
+    torch.testing.assert_close(y_view, ref, rtol=1e-5, atol=atol)
 
 
 def test_top_p_count_bounds():
