@@ -134,13 +134,16 @@ void rows_gemv(const float* x, const float* W, float* y, int64_t m, int64_t N, i
 }
 """
 _rows_gemv_fn = False  # not tried yet; then the ctypes function, or None when unavailable
+DECODE_KERNEL = True  # set ``unimoe.moe.DECODE_KERNEL = False`` to decode with the stock kernels only
 
 
 def _rows_gemv():
-    """The compiled kernel, or None: not an AVX-512 CPU, no C compiler, ``UNIMOE_CPU_KERNEL=0``, or a failed
+    """The compiled kernel, or None: not an AVX-512 CPU, no C compiler, ``DECODE_KERNEL`` off, or a failed
     build (then the stock kernels serve, with the same results to fp32 rounding). Built once into a cache
     file named by the source's hash (written to a temporary name and renamed, so concurrent builds are safe)."""
     global _rows_gemv_fn
+    if not DECODE_KERNEL:
+        return None
     if _rows_gemv_fn is not False:
         return _rows_gemv_fn
     _rows_gemv_fn = None
@@ -155,7 +158,7 @@ def _rows_gemv():
         from pathlib import Path
 
         cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
-        if (os.environ.get("UNIMOE_CPU_KERNEL", "1") == "0" or not sys.platform.startswith("linux") or cc is None
+        if (not sys.platform.startswith("linux") or cc is None
                 or torch.backends.cpu.get_cpu_capability() != "AVX512"):
             return None
         flags = ["-O3", "-funroll-loops", "-mavx512f", "-mfma", "-shared", "-fPIC"]
