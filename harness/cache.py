@@ -16,13 +16,13 @@ import fcntl
 import json
 import os
 import shutil
-import sqlite3
 import time
 import uuid
 from pathlib import Path
 from typing import Iterable
 
 from harness.api import Response, stable_hash
+from harness.shared_sqlite import connect_shared
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -45,10 +45,7 @@ class ResponseCache:
         self.root = Path(root)
         (self.root / "wal").mkdir(parents=True, exist_ok=True)
         (self.root / "artifacts").mkdir(exist_ok=True)
-        self._db = sqlite3.connect(self.root / "responses.sqlite", timeout=60, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(SCHEMA)
+        self._db = connect_shared(self.root / "responses.sqlite", setup=[SCHEMA])
         self._replay_orphaned_wals()
         self._wal_path = self.root / "wal" / f"{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
         self._wal = open(self._wal_path, "a", encoding="utf-8")

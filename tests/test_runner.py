@@ -162,3 +162,20 @@ def test_two_concurrent_runs_share_results_and_cache(tmp_path):
     assert not list((tmp_path / "results" / "cache" / "wal").glob("*.jsonl"))
     board = tmp_path / "results" / "leaderboards" / "full" / "text.csv"
     assert board.read_text().splitlines()[0].startswith("model,toy")
+
+
+def test_many_processes_open_a_fresh_cache_at_once(tmp_path):
+    """Opening (and switching to WAL) is serialised: simultaneous starts never see 'database is locked'."""
+    import subprocess
+    import sys
+
+    code = ("import sys, time; from harness.cache import ResponseCache\n"
+            "time.sleep(max(0.0, float(sys.argv[2]) - time.time()))\n"
+            "ResponseCache(sys.argv[1]).close()\n")
+    import time
+
+    start = time.time() + 3.0
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "cache"), str(start)], stderr=subprocess.PIPE,
+                              text=True) for _ in range(6)]
+    outcomes = [(p.wait(timeout=120), p.stderr.read()) for p in procs]
+    assert all(rc == 0 for rc, _ in outcomes), [err for rc, err in outcomes if rc]

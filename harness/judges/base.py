@@ -8,13 +8,13 @@ task decides (and records) what the protocol does with it. Every successful call
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from harness.api import stable_hash
+from harness.shared_sqlite import connect_shared
 
 
 @dataclass
@@ -50,10 +50,7 @@ class JudgeCache:
     """SQLite store of successful verdicts; safe to share between concurrent runs."""
 
     def __init__(self, path: str | Path):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, timeout=60, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS verdicts (key TEXT PRIMARY KEY, value TEXT, raw TEXT)")
+        self._db = connect_shared(path, setup=["CREATE TABLE IF NOT EXISTS verdicts (key TEXT PRIMARY KEY, value TEXT, raw TEXT)"])
 
     def get(self, key: str) -> Verdict | None:
         row = self._db.execute("SELECT value, raw FROM verdicts WHERE key = ?", (key,)).fetchone()
