@@ -152,7 +152,7 @@ def build_position_ids(
     """
     if input_ids.dim() != 2:
         raise ValueError(f"input_ids must be [B, T], got shape {tuple(input_ids.shape)}")
-    batch, length = input_ids.shape
+    batch = input_ids.shape[0]
     device = input_ids.device
     mask = torch.ones_like(input_ids, dtype=torch.bool) if attention_mask is None else attention_mask.bool()
     visual = ((input_ids == media.image_token_id) | (input_ids == media.video_token_id)) & mask

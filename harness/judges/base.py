@@ -46,11 +46,14 @@ class BudgetExceeded(RuntimeError):
     """More judge calls were needed than the configured budget allows."""
 
 
+VERDICTS_SCHEMA = "CREATE TABLE IF NOT EXISTS verdicts (key TEXT PRIMARY KEY, value TEXT, raw TEXT)"
+
+
 class JudgeCache:
     """SQLite store of successful verdicts; safe to share between concurrent runs."""
 
     def __init__(self, path: str | Path):
-        self._db = connect_shared(path, setup=["CREATE TABLE IF NOT EXISTS verdicts (key TEXT PRIMARY KEY, value TEXT, raw TEXT)"])
+        self._db = connect_shared(path, setup=[VERDICTS_SCHEMA])
 
     def get(self, key: str) -> Verdict | None:
         row = self._db.execute("SELECT value, raw FROM verdicts WHERE key = ?", (key,)).fetchone()

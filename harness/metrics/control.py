@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from harness.metrics.base import Metric, register_metric
-from harness.optional import require
 from harness.metrics.text import mean
+from harness.optional import require
 
 CANNY_LOW, CANNY_HIGH = 100, 200
 

@@ -22,6 +22,7 @@ from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
+from harness.optional import require
 from harness.registry import Registry
 
 ImageLike = Any  # a path, a PIL image, or an HxW / HxWxC uint8 array
@@ -69,13 +70,8 @@ def _require_dir(model_dir: str | Path | None, kind: str) -> Path:
 
 
 def _transformers():
-    try:
-        import torch
-        import transformers
-    except ImportError as e:  # pragma: no cover - both are core dependencies
-        raise ImportError("embedding metrics need torch and transformers: "
-                          "pip install torch transformers") from e
-    return torch, transformers
+    needed_by = "embedding metrics"
+    return require("torch", "torch", needed_by), require("transformers", "transformers", needed_by)
 
 
 def _features(output: Any) -> Any:

@@ -30,7 +30,7 @@ import torch
 
 from unimoe.probes import TEXT
 from unimoe.train.data import IGNORE, collate
-from unimoe.train.losses import aux_weight, dpo_loss, group_advantages, gspo_loss
+from unimoe.train.losses import dpo_loss, group_advantages, gspo_loss
 from unimoe.train.omniworld import MCQ_SUFFIX
 from unimoe.train.trainer import Trainer
 
@@ -176,20 +176,6 @@ class PreferenceTrainer(Trainer):
         rewards = [answer_reward(text, examples[i // self.stage.group_size]) for i, text in enumerate(texts)]
         answers = [t + ([self.eos] if reason == "eos" else []) for t, reason in zip(out.tokens, out.finish_reasons)]
         return Rollout(step, list(examples), answers, torch.tensor(rewards).view(len(examples), -1))
-
-    def parts(self, n: int) -> list[list[int]]:
-        """Row indices of each micro-batch (gradient accumulation), empty ones left out."""
-        return [p for p in (list(range(n))[k::self.stage.grad_accum] for k in range(self.stage.grad_accum)) if p]
-
-    def with_aux(self, loss: torch.Tensor, aux: torch.Tensor | None, logs: dict[str, float]) -> torch.Tensor:
-        """Add the decaying load-balancing loss as SFT does (when the stage asks for it)."""
-        if self.stage.aux and aux is not None:
-            cfg = self._core().config
-            lam = aux_weight(self._step, cfg.l_aux_weight, cfg.min_l_aux_weight, cfg.l_aux_weight_decay_steps)
-            loss = loss + lam * aux
-            logs["aux"] = aux.item()
-        logs["loss"] = loss.item()
-        return loss
 
 
 class GSPOTrainer(PreferenceTrainer):

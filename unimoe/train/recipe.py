@@ -30,7 +30,7 @@ from unimoe.processor import Processor
 from unimoe.tokenizer import load_tokenizer
 from unimoe.train.omniworld import MODALITIES, training_examples
 from unimoe.train.preference import DPOTrainer, GSPOTrainer
-from unimoe.train.trainer import Stage, Trainer
+from unimoe.train.trainer import Stage, Trainer, unwrap
 from unimoe.train.upcycle import dense_config, upcycle
 
 DENSE_STAGES = ("alignment", "warmup")
@@ -85,7 +85,7 @@ def export(model: torch.nn.Module, out: Path, dest: Path, recipe: dict[str, Any]
 
     import yaml
 
-    core = copy.deepcopy(model.module if hasattr(model, "module") else model).to(torch.bfloat16)
+    core = copy.deepcopy(unwrap(model)).to(torch.bfloat16)
     core.config = core.config.replace(torch_dtype="bfloat16")
     if dest.exists():
         shutil.rmtree(dest)
@@ -110,7 +110,7 @@ def _save_once(model: torch.nn.Module, directory: Path) -> None:
     import torch.distributed as dist
 
     distributed = dist.is_available() and dist.is_initialized()
-    core = model.module if hasattr(model, "module") else model
+    core = unwrap(model)
     if not distributed or dist.get_rank() == 0:
         save_pretrained(core, directory)
     if distributed:

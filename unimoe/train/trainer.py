@@ -56,6 +56,11 @@ class Stage:
         return Stage(**d)
 
 
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The model itself, out of its DistributedDataParallel wrapper if it has one."""
+    return model.module if hasattr(model, "module") else model
+
+
 def freeze(model: torch.nn.Module, patterns: Sequence[str]) -> list[str]:
     """Train exactly the parameters whose names match a pattern; return their names."""
     regexes = [re.compile(p) for p in patterns]
@@ -142,7 +147,7 @@ class Trainer:
         return int(state["step"])
 
     def _core(self) -> torch.nn.Module:
-        return self.model.module if hasattr(self.model, "module") else self.model
+        return unwrap(self.model)
 
     # ---- the loop
     def loss(self, batch) -> tuple[torch.Tensor, dict[str, float]]:
@@ -151,23 +156,29 @@ class Trainer:
         out = self.model(inputs_embeds=core.embed(batch), attention_mask=batch.attention_mask,
                          position_ids=batch.position_ids, labels=labels, labels_only_logits=True,
                          token_weights=batch.extras["token_weights"] if self.stage.aux else None)
-        total = out.loss
         logs = {"ce": out.loss.item()}
-        if self.stage.aux and out.aux_loss is not None:
-            cfg = core.config
+        return self.with_aux(out.loss, out.aux_loss, logs), logs
+
+    def with_aux(self, loss: torch.Tensor, aux: torch.Tensor | None, logs: dict[str, float]) -> torch.Tensor:
+        """``loss`` plus the decaying load-balancing loss when the stage trains with it; logs both."""
+        if self.stage.aux and aux is not None:
+            cfg = self._core().config
             lam = aux_weight(self._step, cfg.l_aux_weight, cfg.min_l_aux_weight, cfg.l_aux_weight_decay_steps)
-            total = total + lam * out.aux_loss
-            logs["aux"] = out.aux_loss.item()
-        logs["loss"] = total.item()
-        return total, logs
+            loss = loss + lam * aux
+            logs["aux"] = aux.item()
+        logs["loss"] = loss.item()
+        return loss
+
+    def parts(self, n: int) -> list[list[int]]:
+        """Row indices of each micro-batch of ``n`` rows (gradient accumulation), empty ones left out."""
+        return [p for p in (list(range(n))[k::self.stage.grad_accum] for k in range(self.stage.grad_accum)) if p]
 
     def micro_losses(self, rows: list[dict[str, Any]]) -> Iterator[tuple[torch.Tensor, dict[str, float]]]:
-        """The loss of each micro-batch of a step's rows (gradient accumulation); preference stages
-        override this to sample, reward and score answers instead."""
-        for micro in range(self.stage.grad_accum):
-            part = rows[micro::self.stage.grad_accum]
-            if part:
-                yield self.loss(collate(self.processor, part, self._core().config.aux_balance_weight, self.encode))
+        """The loss of each micro-batch of a step's rows; preference stages override this to sample, reward
+        and score answers instead."""
+        for part in self.parts(len(rows)):
+            examples = [rows[i] for i in part]
+            yield self.loss(collate(self.processor, examples, self._core().config.aux_balance_weight, self.encode))
 
     def run(self, stop_after: int | None = None) -> Path:
         """Train to ``stage.steps`` (or stop early after ``stop_after`` steps, to test resume)."""
