@@ -20,7 +20,9 @@ Both are read with ``torch.load(weights_only=True)``.
 
 Our model stacks each layer's experts into ``[E, ...]`` tensors; for Uni-MoE-2 the per-expert <-> stacked
 mapping is the only renaming (every other key already has its released name). v1 also renames the LLaVA
-connector keys and merges PEFT LoRA adapters of non-expert linears (see ``from_released``).
+connector keys and merges PEFT LoRA adapters of non-expert linears (see ``from_released``). The Hugging Face
+v1 releases come as several folders (LLM base, fine-tune, 8e expert files, the CLIP and Whisper towers apart);
+:func:`from_v1_release` assembles them in the released loaders' order.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from safetensors.torch import save_file
 
 from unimoe.config import PRESETS, UniMoEConfig
 from unimoe.model import UniMoEForCausalLM
+from unimoe.omni import UniMoEOmni
 from unimoe.rope import RotaryEmbedding
 
 SAFETENSORS_INDEX = "model.safetensors.index.json"
@@ -506,13 +509,34 @@ def _build_and_load(config: UniMoEConfig, placement_known: bool, raw: dict[str, 
 
 
 # ------------------------------------------------------------------------------------------------------
-# The 8e Hugging Face release: three folders (released loader: Uni_MoE_8e/.../model/all_builder.py,
-# ``load_all_pretrained_model_dp``)
+# The Hugging Face v1 releases (released loaders: Uni_MoE_speech/model/all_builder.py
+# ``load_all_pretrained_model`` for 4e; Uni_MoE_8e/.../model/all_builder.py ``load_all_pretrained_model_dp`` for 8e)
+#
+#   4e: Uni-MoE-speech-base (LLaMA + the 4 stage-2 experts) + Uni-MoE-speech-e2 (the LoRA fine-tune)
+#   8e: Uni-MoE-speech-base (its 4e MoE unused) + Uni-MoE-8e-Experts (mlp_*.bin) + Uni-MoE-8e-e2
+#   both: CLIP ViT-L/14-336 and Whisper-small in their own Hugging Face folders, named by the fine-tune's
+#   config.json (``mm_vision_tower``, ``mm_audio_tower``) or passed to the released loader as paths.
 
 # ``ori_expert_list``: the stage-2 dense FFN file each global expert starts from (two files serve twice)
 V1_8E_EXPERT_FILES = ("mlp_audiocap", "mlp_basev", "mlp_base", "mlp_base1", "mlp_base4", "mlp_base7", "mlp_base",
                       "mlp_base7")
 V1_EXPERT_PARAMS = {f"{p}{part}" for p in PROJECTIONS for part in ("", "_lora_A", "_lora_B")}
+PEFT_ADAPTER = "adapter_model"  # adapter_model.safetensors or adapter_model.bin, with adapter_config.json
+# The fine-tune's files in the order each released loader applies them (a later one wins), and whether the
+# released loader needs it. The PEFT adapter is merged where it stands in the order, as ``merge_and_unload``.
+V1_4E_FINETUNE_ORDER = (("non_lora_trainables.bin", True), (PEFT_ADAPTER, True), ("mm_audio_aligner.bin", True),
+                        ("mlp_gates.bin", False))
+V1_8E_FINETUNE_ORDER = (("non_lora_trainables.bin", False), ("mlp_gates.bin", False), (PEFT_ADAPTER, True),
+                        ("mm_audio_aligner.bin", True))
+PEFT_LORA_KEY = re.compile(r"(?P<linear>.+)\.lora_(?P<ab>[AB])(?:\.[^.]+)?\.weight")  # optional adapter name
+# 4e expert linears: their PEFT LoRA fills our stacked expert LoRA instead of being merged (same sum)
+V1_4E_EXPERT_LINEAR = re.compile(r"model\.layers\.\d+\.mlp\.experts\.\d+\.(?:gate|up|down)_proj")
+# (config field, argument, what to download) for each tower folder
+V1_TOWERS = {"vision": ("mm_vision_tower", "vision_tower", "openai/clip-vit-large-patch14-336"),
+             "audio": ("mm_audio_tower", "audio_tower", "openai/whisper-small")}
+# Parts of a full CLIPModel folder that CLIPVisionModel.from_pretrained (the released tower) leaves out
+CLIP_NON_VISION = ("text_model.", "text_projection.", "visual_projection.", "logit_scale")
+HF_BOOKKEEPING = {"transformers_version", "architectures", "dtype", "torch_dtype", "model_type", "_name_or_path"}
 
 
 def _strip_trainer_prefixes(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -524,15 +548,75 @@ def _strip_trainer_prefixes(state: dict[str, torch.Tensor]) -> dict[str, torch.T
     return state
 
 
+def _merge_peft_adapter(state: dict[str, torch.Tensor], finetune: Path) -> None:
+    """Fold the fine-tune's PEFT adapter into ``state`` now (``W += alpha/r · B @ A``, r and alpha from
+    ``adapter_config.json``), so that files applied later replace merged weights as in the released loaders.
+
+    Pairs whose linear is absent stay as ``{linear}.lora_A/B.weight`` for :func:`from_released` (merged or
+    reported there). 4e expert pairs stay too: our experts keep their LoRA apart (the same sum).
+    """
+    path = next((finetune / f"{PEFT_ADAPTER}.{ext}" for ext in ("safetensors", "bin")
+                 if (finetune / f"{PEFT_ADAPTER}.{ext}").is_file()), None)
+    if path is None:
+        raise CheckpointError(f"{finetune}: the PEFT adapter is missing (need {PEFT_ADAPTER}.safetensors or "
+                              f"{PEFT_ADAPTER}.bin, with adapter_config.json)")
+    config_path = finetune / "adapter_config.json"
+    if not config_path.is_file():
+        raise CheckpointError(f"{config_path}: missing (the PEFT adapter's r and lora_alpha)")
+    peft = json.loads(config_path.read_text())
+    if not peft.get("r") or "lora_alpha" not in peft:
+        raise CheckpointError(f"{config_path}: no r / lora_alpha")
+    scale = peft["lora_alpha"] / peft["r"]
+    adapter = _read_safetensors(path, lambda k: True) if path.suffix == ".safetensors" else _load_tensors(path)
+    pairs: dict[str, dict[str, torch.Tensor]] = {}
+    for key, value in adapter.items():
+        m = PEFT_LORA_KEY.fullmatch(key.removeprefix(PEFT_PREFIX))
+        if m is None:
+            raise CheckpointError(f"{path}: {key!r} is not a PEFT LoRA weight")
+        pairs.setdefault(m["linear"], {})[m["ab"]] = value
+    for linear, ab in pairs.items():
+        if set(ab) != {"A", "B"}:
+            raise CheckpointError(f"{path}: {linear} has lora_{''.join(ab)} only")
+        w_key = f"{linear}.weight"
+        if w_key in state and not V1_4E_EXPERT_LINEAR.fullmatch(linear):
+            w = state[w_key]
+            state[w_key] = (w.float() + scale * (ab["B"].float() @ ab["A"].float())).to(w.dtype)
+        else:
+            state[f"{linear}.lora_A.weight"], state[f"{linear}.lora_B.weight"] = ab["A"], ab["B"]
+
+
+def _apply_finetune(state: dict[str, torch.Tensor], finetune: Path,
+                    order: tuple[tuple[str, bool], ...]) -> None:
+    """The fine-tune folder's files over ``state``, in the released loader's ``order`` (shared by 4e and 8e)."""
+    for name, required in order:
+        if name == PEFT_ADAPTER:
+            _merge_peft_adapter(state, finetune)
+        elif (finetune / name).is_file():
+            state.update(_strip_trainer_prefixes(_load_tensors(finetune / name)))
+        elif required:
+            raise CheckpointError(f"{finetune / name}: missing (the released loader reads it from the fine-tune)")
+
+
+def read_v1_4e_release(base: str | Path, finetune: str | Path) -> dict[str, torch.Tensor]:
+    """One released-layout state dict from ``Uni-MoE-speech-base`` (``base``: LLaMA with the 4 experts, gates
+    ``mlp.gate``, experts ``mlp.experts.{i}``) and the LoRA fine-tune (``finetune``), in the released loader's
+    order (a later source wins): base; ``non_lora_trainables.bin``; the PEFT adapter, merged; then
+    ``mm_audio_aligner.bin`` and ``mlp_gates.bin`` over the merged weights. Every file is read with
+    ``weights_only=True``.
+    """
+    state = read_state_dict(base)
+    _apply_finetune(state, Path(finetune), V1_4E_FINETUNE_ORDER)
+    return state
+
+
 def read_v1_8e_release(base: str | Path, experts: str | Path, finetune: str | Path) -> dict[str, torch.Tensor]:
     """One released-layout state dict from ``Uni-MoE-speech-base`` (``base``), ``Uni-MoE-8e-Experts``
     (``experts``: ``mlp_*.bin``) and the ``Uni-MoE-8e-e2`` LoRA fine-tune (``finetune``), in the released
     loader's order (a later source wins): base; per global expert g, ``{g}_mlp_experts.bin`` (its LoRA)
     updated with its stage-2 FFN file, keys renamed as released (layer = 3rd dot field, parameter = the
-    second last); ``non_lora_trainables.bin``; ``mlp_gates.bin``; PEFT ``adapter_model.{safetensors,bin}``
-    (merged later by :func:`from_released`); ``mm_audio_aligner.bin``. The base is the 4-expert model, so its
-    ``mlp.experts.*`` / ``mlp.gate.*`` keys are not used (the released loader drops them as mismatched).
-    Every file is read with ``weights_only=True``.
+    second last); ``non_lora_trainables.bin``; ``mlp_gates.bin``; the PEFT adapter, merged;
+    ``mm_audio_aligner.bin``. The base is the 4-expert model, so its ``mlp.experts.*`` / ``mlp.gate.*`` keys are
+    not used (the released loader drops them as mismatched). Every file is read with ``weights_only=True``.
     """
     base, experts, finetune = Path(base), Path(experts), Path(finetune)
     four_e = re.compile(r"(?:.*\.)?model\.layers\.\d+\.mlp\.(experts\.|gate\.)")
@@ -549,44 +633,156 @@ def read_v1_8e_release(base: str | Path, experts: str | Path, finetune: str | Pa
             if len(parts) < 4 or not parts[2].isdigit() or parts[-2] not in V1_EXPERT_PARAMS:
                 raise CheckpointError(f"{files}: key {key!r} names no expert parameter of a layer")
             state[f"model.layers.{parts[2]}.mlp.{V1_DS_EXPERTS}.{g}.{parts[-2]}.weight"] = value
-    for name in ("non_lora_trainables.bin", "mlp_gates.bin"):
-        if (finetune / name).is_file():
-            state.update(_strip_trainer_prefixes(_load_tensors(finetune / name)))
     if (finetune / "fm_adapter.bin").is_file() and json.loads((finetune / "config.json").read_text()).get("use_fm_block"):
         raise NotImplementedError(f"{finetune}: modality 'fm' gate adapters (use_fm_block) are not implemented")
-    for name in ("adapter_model.safetensors", "adapter_model.bin"):
-        if (finetune / name).is_file():
-            state.update(_read_safetensors(finetune / name, lambda k: True) if name.endswith(".safetensors")
-                         else _load_tensors(finetune / name))
-            break
-    if (finetune / "mm_audio_aligner.bin").is_file():
-        state.update(_strip_trainer_prefixes(_load_tensors(finetune / "mm_audio_aligner.bin")))
+    _apply_finetune(state, finetune, V1_8E_FINETUNE_ORDER)
     return state
+
+
+def _tower_folder(kind: str, given: str | Path | None, config: UniMoEConfig, finetune: Path) -> Path | None:
+    """The local folder of one v1 tower: the argument, else the config's ``mm_*_tower`` if it is a local
+    folder (the released loader also takes either); None when neither names one."""
+    field_name, arg, hub_id = V1_TOWERS[kind]
+    if given is not None:
+        if not Path(given).is_dir():
+            raise CheckpointError(f"{arg}={str(given)!r}: not a folder (want the Hugging Face folder of {hub_id})")
+        return Path(given)
+    named = config.extra.get(field_name)
+    if not named:
+        return None
+    if Path(named).is_dir():
+        return Path(named)
+    looks_hub = re.fullmatch(r"[\w.-]+/[\w.-]+", str(named)) is not None
+    raise CheckpointError(
+        f"{finetune / 'config.json'}: {field_name}={named!r} is not a local folder. Download "
+        f"{named if looks_hub else hub_id} from the Hugging Face Hub (e.g. `huggingface-cli download "
+        f"{named if looks_hub else hub_id} --local-dir <dir>`) and pass {arg}=<dir>")
+
+
+def _clip_vision_config(folder: Path, config: UniMoEConfig) -> dict[str, Any]:
+    """Our ``vision_config`` for a v1 CLIP tower folder (a CLIPModel or CLIPVisionModel config.json): LLaVA's
+    layer -2 patch features, no pooling (one token per patch)."""
+    from transformers import CLIPVisionConfig
+
+    layer, feature = config.extra.get("mm_vision_select_layer", -2), config.extra.get("mm_vision_select_feature", "patch")
+    if (layer, feature) != (-2, "patch"):
+        raise NotImplementedError(f"mm_vision_select_layer={layer}, mm_vision_select_feature={feature!r}: only "
+                                  "layer -2 patch features (every released v1 config) are implemented")
+    hf = CLIPVisionConfig.from_pretrained(folder)
+    fields = {k: v for k, v in hf.to_diff_dict().items() if k not in HF_BOOKKEEPING}
+    return {"kind": "clip", **fields, "image_size": hf.image_size, "patch_size": hf.patch_size,
+            "spatial_pool": hf.image_size // hf.patch_size}
+
+
+def _whisper_audio_config(folder: Path, config: UniMoEConfig) -> dict[str, Any]:
+    """Our ``audio_config`` for a v1 Whisper folder: its geometry, ``query_tokens_size`` queries per chunk, and
+    chunks as long as the encoder's window (30 s for Whisper-small)."""
+    from transformers import WhisperConfig
+
+    hf = WhisperConfig.from_pretrained(folder)
+    fields = {k: v for k, v in hf.to_diff_dict().items() if k not in HF_BOOKKEEPING}
+    return {**fields, "num_mel_bins": hf.num_mel_bins, "query_tokens": int(config.extra.get("query_tokens_size", 50)),
+            "chunk_samples": 2 * hf.max_source_positions * 160}
+
+
+def read_clip_vision_folder(folder: str | Path) -> dict[str, torch.Tensor]:
+    """The CLIP vision weights of a Hugging Face folder (CLIPModel, or CLIPVisionModel of any transformers) under
+    the released v1 names ``model.vision_tower.vision_tower.vision_model.*``; the text half of a full CLIPModel
+    is left out, as ``CLIPVisionModel.from_pretrained`` does."""
+    out = {}
+    for key, value in read_state_dict(folder).items():
+        if key.startswith(CLIP_NON_VISION) or key.endswith("position_ids"):  # position ids: computed buffers
+            continue
+        out[f"model.vision_tower.vision_tower.vision_model.{key.removeprefix('vision_model.')}"] = value
+    return out
+
+
+def read_whisper_encoder_folder(folder: str | Path) -> dict[str, torch.Tensor]:
+    """The Whisper encoder of a Hugging Face folder (WhisperForConditionalGeneration ``model.encoder.*`` or
+    WhisperModel ``encoder.*``) under the released v1 name ``model.audio_tower.audio_tower.*``.
+
+    The decoder is left out: the released code seeds the Q-Former with it (``WhisperAudioDecoder.load_model``:
+    ``WhisperModel.from_pretrained(mm_audio_tower).decoder``), but ``mm_audio_aligner.bin`` holds every
+    ``mm_audio_aligner`` parameter (the trainer saves them all) and replaces that seed, so it never shows.
+    """
+    out = {}
+    for key, value in read_state_dict(folder).items():
+        inner = key.removeprefix("model.")
+        if inner.startswith("encoder."):
+            out[f"model.audio_tower.audio_tower.{inner.removeprefix('encoder.')}"] = value
+        elif not (inner.startswith("decoder.") or key == "proj_out.weight"):
+            raise CheckpointError(f"{folder}: {key!r} belongs to no Whisper encoder or decoder")
+    if not out:
+        raise CheckpointError(f"{folder}: no Whisper encoder weights (encoder.* or model.encoder.*)")
+    return out
+
+
+def _v1_towers(config: UniMoEConfig, finetune: Path, vision_tower: str | Path | None,
+               audio_tower: str | Path | None) -> tuple[UniMoEConfig, dict[str, dict[str, torch.Tensor]], list[Path]]:
+    """Tower weights from their folders, by our key prefix, and the config with the tower geometry filled in
+    from those folders where it was empty (a released LLaVA config.json names the towers, not their sizes)."""
+    towers: dict[str, dict[str, torch.Tensor]] = {}
+    folders = []
+    vision = _tower_folder("vision", vision_tower, config, finetune)
+    if vision is not None:
+        if not config.vision_config:
+            config = config.replace(vision_config=_clip_vision_config(vision, config))
+        towers["vision_tower."] = read_clip_vision_folder(vision)
+        folders.append(vision)
+    audio = _tower_folder("audio", audio_tower, config, finetune)
+    if audio is not None:
+        if not config.audio_config:
+            config = config.replace(audio_config=_whisper_audio_config(audio, config))
+        towers["audio_tower."] = read_whisper_encoder_folder(audio)
+        folders.append(audio)
+    return config, towers, folders
 
 
 def from_v1_release(
     base: str | Path,
-    experts: str | Path,
-    finetune: str | Path,
+    *folders: str | Path,
+    vision_tower: str | Path | None = None,
+    audio_tower: str | Path | None = None,
     strict: bool = True,
     dtype: torch.dtype | None = None,
     device: str | torch.device = "cpu",
-    model_class: type[UniMoEForCausalLM] = UniMoEForCausalLM,
+    model_class: type[UniMoEForCausalLM] | None = None,
 ) -> UniMoEForCausalLM:
-    """The 8e model from its three released folders (:func:`read_v1_8e_release`); the config is the fine-tune's
-    ``config.json`` (the 8e README has users copy ``8config.json`` over the base's). The PEFT adapter must use
-    the config's ``lora_r``/``lora_alpha`` (one scale merges every LoRA; checked)."""
-    finetune = Path(finetune)
+    """A v1 model from its released folders, listed as the releases list them: ``(base, finetune)`` for 4e
+    (:func:`read_v1_4e_release`) or ``(base, experts, finetune)`` for 8e (:func:`read_v1_8e_release`). The
+    config is the fine-tune's ``config.json`` (the 8e README has users copy ``8config.json`` over the base's).
+
+    The towers come last, from their own Hugging Face folders (``vision_tower=``/``audio_tower=``, else the
+    config's ``mm_vision_tower``/``mm_audio_tower`` when that is a local folder), replacing any tower weights the
+    base holds: the released towers load with ``delay_load`` after the LLM. An empty ``vision_config`` /
+    ``audio_config`` (a released LLaVA config) takes its geometry from those folders. ``model_class`` defaults to
+    the omni model; towers are only looked for when it has them. The PEFT adapter must use the config's
+    ``lora_r``/``lora_alpha`` (our expert LoRA uses that scale; checked).
+    """
+    if len(folders) not in (1, 2):
+        raise TypeError("from_v1_release(base, finetune) for 4e or from_v1_release(base, experts, finetune) for 8e")
+    *experts, finetune = (Path(f) for f in folders)
     config, placement_known = load_config(finetune)
+    if bool(experts) != (config.num_experts == 8):
+        want = "(base, experts, finetune)" if config.num_experts == 8 else "(base, finetune)"
+        raise CheckpointError(f"{finetune / 'config.json'}: num_experts={config.num_experts}; that release is "
+                              f"given as {want} (only the 8e release has an experts folder)")
     adapter_config = finetune / "adapter_config.json"
     if adapter_config.is_file():
         peft = json.loads(adapter_config.read_text())
         if (peft.get("r"), peft.get("lora_alpha")) != (config.lora_r, config.lora_alpha):
             raise CheckpointError(f"{adapter_config}: r={peft.get('r')}, lora_alpha={peft.get('lora_alpha')} differ "
                                   f"from the config's lora_r={config.lora_r}, lora_alpha={config.lora_alpha}")
-    raw = read_v1_8e_release(base, experts, finetune)
-    return _build_and_load(config, placement_known, raw, f"{base} + {experts} + {finetune}", strict, dtype, device,
-                           model_class)
+    raw = read_v1_8e_release(base, experts[0], finetune) if experts else read_v1_4e_release(base, finetune)
+    model_class = model_class or UniMoEOmni
+    tower_folders: list[Path] = []
+    if issubclass(model_class, UniMoEOmni):
+        config, towers, tower_folders = _v1_towers(config, finetune, vision_tower, audio_tower)
+        for prefix, weights in towers.items():
+            raw = {k: v for k, v in raw.items() if not _v1_top_level(k.removeprefix(PEFT_PREFIX)).startswith(prefix)}
+            raw.update(weights)
+    source = " + ".join(str(p) for p in (base, *experts, finetune, *tower_folders))
+    return _build_and_load(config, placement_known, raw, source, strict, dtype, device, model_class)
 
 
 def save_pretrained(
