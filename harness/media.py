@@ -46,6 +46,21 @@ def load_image(path: str | Path) -> "Image.Image":  # noqa: F821  (PIL is import
         raise MediaError(f"image file {path} cannot be decoded ({type(e).__name__}: {e})") from e
 
 
+def image_array(image: Any) -> np.ndarray:
+    """A uint8 array from an image path (decoded to RGB), a PIL image (as RGB) or a uint8 array (grey or RGB,
+    kept as it is): the one entry point for metrics that take images in any of these forms."""
+    from PIL import Image
+
+    if isinstance(image, (str, Path)):
+        return np.asarray(load_image(image))
+    if isinstance(image, Image.Image):
+        return np.asarray(image.convert("RGB"))
+    array = np.asarray(image)
+    if array.dtype != np.uint8:
+        raise ValueError(f"image arrays must be uint8 (0..255), got {array.dtype}")
+    return array
+
+
 # --------------------------------------------------------------------------------------------------
 # Video frames
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.media import image_array
 from harness.metrics.base import Metric, register_metric
 from harness.metrics.text import mean
 from harness.optional import require
@@ -33,29 +34,14 @@ def _cv2():
     return require("cv2", "opencv-python-headless", "canny_f1")
 
 
-def _uint8_image(image: Any) -> np.ndarray:
-    from PIL import Image
-
-    if isinstance(image, (str, Path)):
-        from harness.media import load_image
-
-        return np.asarray(load_image(image))
-    if isinstance(image, Image.Image):
-        return np.asarray(image.convert("RGB"))
-    array = np.asarray(image)
-    if array.dtype != np.uint8:
-        raise ValueError(f"canny_f1 expects uint8 images, got {array.dtype}")
-    return array
-
-
 def canny_edges(image: Any, low: int = CANNY_LOW, high: int = CANNY_HIGH) -> np.ndarray:
     """Boolean edge map of an image (path, PIL or uint8 array, grey or RGB)."""
-    return _cv2().Canny(np.ascontiguousarray(_uint8_image(image)), low, high) > 0
+    return _cv2().Canny(np.ascontiguousarray(image_array(image)), low, high) > 0
 
 
 def _edge_map(image: Any) -> np.ndarray:
     """An existing edge map as booleans (values above 127 are edges)."""
-    array = _uint8_image(image)
+    array = image_array(image)
     return (array.max(axis=-1) if array.ndim == 3 else array) > 127
 
 

@@ -22,6 +22,7 @@ from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
+from harness.media import image_array
 from harness.optional import require
 from harness.registry import Registry
 
@@ -46,16 +47,7 @@ def to_pil(image: ImageLike) -> "Image.Image":  # noqa: F821  (PIL is imported l
     """An RGB PIL image from a path, a PIL image or a uint8 array (grey or RGB)."""
     from PIL import Image
 
-    if isinstance(image, (str, Path)):
-        from harness.media import load_image
-
-        return load_image(image)
-    if isinstance(image, Image.Image):
-        return image.convert("RGB")
-    array = np.asarray(image)
-    if array.dtype != np.uint8:
-        raise ValueError(f"image arrays must be uint8 (0..255), got {array.dtype}")
-    return Image.fromarray(array).convert("RGB")
+    return Image.fromarray(image_array(image)).convert("RGB")
 
 
 def _require_dir(model_dir: str | Path | None, kind: str) -> Path:
