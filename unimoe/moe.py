@@ -194,22 +194,22 @@ def _build_rows_gemv(cc: str, flags: list[str]):
     return fn
 
 
-def _one_openmp_runtime() -> bool:
-    """True when the process maps a single OpenMP runtime: the kernel's libgomp.so.1 resolved to the copy torch
-    loaded, so its threads are torch's. Two runtimes would each keep a pool spinning on the same cores."""
+def _openmp_runtimes() -> set[str] | None:
+    """Paths of the OpenMP runtimes mapped into this process (None where /proc cannot tell)."""
     try:
         with open("/proc/self/maps") as maps:
-            paths = {line.split()[-1] for line in maps
-                     if line.rstrip().rsplit("/", 1)[-1].startswith(("libgomp", "libiomp", "libomp"))}
+            return {line.split()[-1] for line in maps
+                    if line.rstrip().rsplit("/", 1)[-1].startswith(("libgomp", "libiomp", "libomp"))}
     except OSError:
-        return False
-    return len(paths) == 1
+        return None
 
 
 def _rows_gemv():
     """The compiled kernel, or None: not an AVX-512 CPU, no C compiler, ``DECODE_KERNEL`` off, or a failed
     build (then the stock kernels serve, with the same results to fp32 rounding). Built with OpenMP when the
-    compiler has it; multi-threaded only when that shares torch's runtime (:func:`_one_openmp_runtime`)."""
+    compiler has it; multi-threaded only when loading it mapped no OpenMP runtime of its own: its libgomp.so.1
+    then resolved to the copy torch had loaded, so its threads are torch's (two runtimes would each keep a pool
+    spinning on the same cores). Other packages' private runtimes (scikit-learn, OpenCV) do not matter."""
     global _rows_gemv_fn, _rows_gemv_parallel
     if not DECODE_KERNEL:
         return None
@@ -225,13 +225,15 @@ def _rows_gemv():
         return None
     flags = ["-O3", "-funroll-loops", "-mavx512f", "-mfma", "-shared", "-fPIC"]
     errors = []
+    runtimes = _openmp_runtimes()
     for extra in (["-fopenmp"], []):
         try:
             _rows_gemv_fn = _build_rows_gemv(cc, flags + extra)
         except Exception as error:  # no OpenMP in this compiler, or no working compiler at all
             errors.append(error)
             continue
-        _rows_gemv_parallel = bool(extra) and "OpenMP" in torch.__config__.parallel_info() and _one_openmp_runtime()
+        _rows_gemv_parallel = (bool(extra) and "OpenMP" in torch.__config__.parallel_info()
+                               and runtimes is not None and _openmp_runtimes() == runtimes)
         return _rows_gemv_fn
     import warnings
 
