@@ -46,6 +46,32 @@ def write_video(path: Path, frames: np.ndarray, fps: int, gop: int | None = None
     return path
 
 
+def write_video_with_audio(path: Path, frames: np.ndarray, fps: int, audio: np.ndarray, rate: int) -> Path:
+    """H.264 video plus a mono AAC audio track in one MP4 (benchmarks that feed a video's own sound)."""
+    import av
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=fps)
+        video.width, video.height = frames.shape[2], frames.shape[1]
+        video.pix_fmt = "yuv420p"
+        video.options = {"crf": "18", "preset": "medium", "threads": "1"}
+        sound = container.add_stream("aac", rate=rate)
+        sound.layout = "mono"
+        for frame in frames:
+            container.mux(video.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(video.encode(None))
+        chunk = 1024
+        for start in range(0, len(audio), chunk):
+            piece = av.AudioFrame.from_ndarray(audio[start:start + chunk].astype(np.float32)[None, :], format="fltp",
+                                               layout="mono")
+            piece.sample_rate = rate
+            piece.pts, piece.time_base = start, Fraction(1, rate)
+            container.mux(sound.encode(piece))
+        container.mux(sound.encode(None))
+    return path
+
+
 def write_wav(path: Path, samples: np.ndarray, rate: int) -> Path:
     """16-bit PCM WAV from float samples in [-1, 1] (``[n]`` mono or ``[n, channels]``)."""
     import soundfile as sf
@@ -413,6 +439,245 @@ def build_rain100l(out: Path) -> None:
 
 
 # --------------------------------------------------------------------------------------------------
+# Video and omni benchmarks (VSI-Bench, WorldSense, OmniBench, MVBench, LongVideoBench, EgoSchema, TOMATO,
+# Charades-STA): generated clips and sounds, rows in each hub schema, answers true of the media
+
+
+_AV_RATE = 16_000
+
+
+def _tone(seconds: float, freq: float, on: tuple[float, float] = (0.0, 1e9)) -> np.ndarray:
+    t = np.arange(int(_AV_RATE * seconds)) / _AV_RATE
+    gate = (t >= on[0]) & (t < on[1])
+    return 0.4 * np.sin(2 * np.pi * freq * t) * gate
+
+
+def _bursts(seconds: float, starts: Sequence[float], length: float = 0.3, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(_AV_RATE * seconds)) / _AV_RATE
+    out = np.zeros_like(t)
+    for start in starts:
+        on = (t >= start) & (t < start + length)
+        out[on] = rng.normal(0, 0.25, on.sum())
+    return out
+
+
+def _layout_clip(objects: Sequence[tuple[str, float, float, tuple[int, int, int], float]], pan: float = 0.0) -> np.ndarray:
+    """Objects ``(shape, x, y, colour, appears_at)`` (progress in [0, 1]) seen by a camera panning ``pan`` px."""
+    def draw(img: np.ndarray, p: float) -> None:
+        dx = pan * (p - 0.5)
+        for shape, x, y, colour, appears in objects:
+            if p >= appears:
+                (_square if shape == "square" else _disc)(img, x + dx, y, 8 if shape == "square" else 7, colour)
+    return _clip(draw)
+
+
+# VSI-Bench. Top-down synthetic rooms: one pixel is 5 cm; facing along +x, the image's "up" is to the left.
+_VSI_SCENES = {
+    ("arkitscenes", "41069025"): [("square", 20, 40, _RED, 0.0), ("square", 76, 40, _GREEN, 0.0),
+                                  ("disc", 48, 14, _BLUE, 0.0)],
+    ("scannet", "scene0011_00"): [("square", 16, 48, _RED, 0.0), *[("disc", x, 18, _BLUE, 0.33) for x in (34, 56, 78)],
+                                  ("square", 80, 48, _GREEN, 0.66)],
+}
+_VSI_ROWS = [
+    # (dataset, scene_name, question_type, question, options, ground_truth)
+    ("arkitscenes", "41069025", "object_rel_direction_easy",
+     "If I am standing by the red square and facing the green square, is the blue circle to my left or to my right?",
+     ["A. left", "B. right"], "A"),
+    ("arkitscenes", "41069025", "object_rel_direction_hard",
+     "If I am standing by the green square and facing the blue circle, is the red square to my front-left, "
+     "front-right, back-left, or back-right? The directions refer to the quadrants of a Cartesian plane (if I am "
+     "standing at the origin and facing along the positive y-axis).",
+     ["A. front-right", "B. back-left", "C. front-left", "D. back-right"], "C"),
+    ("arkitscenes", "41069025", "object_abs_distance",
+     "Measuring from the closest point of each object, what is the direct distance between the red square and the "
+     "green square (in meters)?", None, "2.0"),
+    ("scannet", "scene0011_00", "object_counting", "How many blue circle(s) are in this room?", None, "3"),
+    ("scannet", "scene0011_00", "obj_appearance_order",
+     "What will be the first-time appearance order of the following categories in the video: green square, "
+     "red square, blue circle?",
+     ["A. red square, blue circle, green square", "B. green square, red square, blue circle",
+      "C. blue circle, green square, red square", "D. red square, green square, blue circle"], "A"),
+    ("scannet", "scene0011_00", "room_size_estimation",
+     "What is the size of this room (in square meters)? If multiple rooms are shown, estimate the size of the "
+     "combined space.", None, "15.4"),  # 96 x 64 px = 4.8 m x 3.2 m = 15.36 m^2
+]
+
+
+def build_vsibench(out: Path) -> None:
+    """Rows as in ``nyu-visionx/VSI-Bench`` (test); videos at ``<dataset>/<scene_name>.mp4``."""
+    for (dataset, scene), objects in _VSI_SCENES.items():
+        write_video(out / dataset / f"{scene}.mp4", _layout_clip(objects, pan=8.0), _FPS)
+    rows = [{"id": i, "dataset": d, "scene_name": sc, "question_type": qt, "question": q, "ground_truth": gt,
+             "options": opts} for i, (d, sc, qt, q, opts, gt) in enumerate(_VSI_ROWS)]
+    write_docs(out, rows)
+
+
+# WorldSense: videos whose own audio track carries the answer
+def build_worldsense(out: Path) -> None:
+    """Rows as in ``lmms-lab/worldsense`` (test): ``candidates`` stored as "A. text"; 3- and 4-option rows."""
+    seconds = _SECONDS
+    beep = _clip(lambda img, p: _square(img, _W / 2, _H / 2, 12, _RED) if 0.25 <= p < 0.75 else None)
+    write_video_with_audio(out / "videos" / "beep_red_square.mp4", beep, _FPS, _tone(seconds, 440, (1.0, 3.0)),
+                           _AV_RATE)
+    starts = (0.5, 1.7, 2.9)
+    flashes = _clip(lambda img, p: _disc(img, _W / 2, _H / 2, 12, (235, 235, 235))
+                    if any(s <= p * seconds < s + 0.4 for s in starts) else None)
+    write_video_with_audio(out / "videos" / "three_bursts.mp4", flashes, _FPS, _bursts(seconds, starts), _AV_RATE)
+    common = {"task_domain": "Tech & Science", "duration": "<1min"}
+    rows = [
+        {"index": 0, "video_path": "videos/beep_red_square.mp4",
+         "question": "What sound can be heard while the red square is on screen?",
+         "candidates": ["A. A dog barking.", "B. A steady beep.", "C. Human speech.", "D. Nothing, it is silent."],
+         "answer": "B", "task_type": "Audio Recognition", **common, "audio_class": ["Sound"]},
+        {"index": 1, "video_path": "videos/beep_red_square.mp4", "question": "When does the beep start?",
+         "candidates": ["A. When the square appears.", "B. Before the video starts.", "C. After the square disappears."],
+         "answer": "A", "task_type": "Temporal Localization", **common, "audio_class": ["Sound"]},
+        {"index": 2, "video_path": "videos/three_bursts.mp4", "question": "How many bursts of noise are heard?",
+         "candidates": ["A. One.", "B. Two.", "C. Three.", "D. Five."], "answer": "C", "task_type": "Audio Counting",
+         **common, "audio_class": ["Sound", "Noise"]},
+    ]
+    write_docs(out, rows)
+
+
+# OmniBench: a photo and a sound; the answer is the option's text
+_OMNIBENCH_ROWS = [
+    ("rocket", "rising_whistle", "Sound Event", "Action and Activity",
+     "A tone rises steadily in pitch. What is the object in the picture most likely about to do?",
+     ["Sink into the sea", "Lift off", "Fall asleep", "Melt in the sun"], "Lift off",
+     "A rocket stands on its launch pad.", "A whistle rising from low to high pitch."),
+    ("coffee", "steady_beep", "Sound Event", "Object Identification & Description",
+     "What is shown in the picture, and what is heard?",
+     ["A cup of coffee and a steady beep", "A cup of coffee and a rising whistle", "A cat and a steady beep",
+      "A rocket and bursts of static"], "A cup of coffee and a steady beep",
+     "A cup of coffee on a saucer.", "A steady electronic beep."),
+    ("chelsea", "static_bursts", "Sound Event", "Count & Quantity",
+     "How many bursts of noise are heard while the animal in the picture looks on?",
+     ["Two", "Four", "One", "Three"], "Three", "A tabby cat.", "Three short bursts of static."),
+]
+
+
+def build_omnibench(out: Path) -> None:
+    """Rows as in ``m-a-p/OmniBench`` / ``lmms-lab/Omni_Bench_fix`` (train); image and audio as file paths."""
+    sounds = _clotho_sounds()
+    rows = []
+    for i, (name, sound, audio_type, task_type, question, options, answer, image_c, audio_c) in enumerate(_OMNIBENCH_ROWS):
+        _save_jpeg(out / "images" / f"{name}.jpg", photo(name, _fit(photo(name).shape, 128)))
+        # every tone is under 2 kHz: 8 kHz keeps them and halves the files (the adapter resamples to 16 kHz)
+        write_wav(out / "audio" / f"{sound}.wav", sounds[f"{sound}.wav"][::2], _CLOTHO_RATE // 2)
+        rows.append({"index": i, "task type": task_type, "audio type": audio_type, "question": question,
+                     "options": options, "answer": answer, "image content": image_c, "audio content": audio_c,
+                     "audio": f"audio/{sound}.wav", "image": f"images/{name}.jpg"})
+    write_docs(out, rows)
+
+
+def _write_shapes(out: Path, names: dict[str, str]) -> None:
+    """The Video-MME shape clips under new file names (``{clip: relative path}``)."""
+    clips = _videomme_clips()
+    for clip, relative in names.items():
+        write_video(out / relative, clips[clip], _FPS)
+
+
+def build_mvbench(out: Path) -> None:
+    """Rows as in ``OpenGVLab/MVBench`` (one config per sub-task; columns video, question, candidates, answer),
+    with the config name added as ``sub_task`` because this one file holds two sub-tasks."""
+    _write_shapes(out, {"shapes_red_square_left_to_right": "clevrer/video_validation/video_10001.mp4",
+                        "shapes_three_blue_circles_bouncing": "clevrer/video_validation/video_10002.mp4",
+                        "shapes_square_green_then_yellow": "perception/videos/video_2001.mp4"})
+    rows = [
+        {"sub_task": "moving_direction", "video": "video_10001.mp4",
+         "question": "In which direction does the red square move?", "candidates": ["Left", "Right", "Up"],
+         "answer": "Right"},
+        {"sub_task": "moving_direction", "video": "video_10002.mp4", "question": "How do the blue circles move?",
+         "candidates": ["They stay still", "To the left", "Up and down", "In a circle"], "answer": "Up and down"},
+        {"sub_task": "action_count", "video": "video_2001.mp4",
+         "question": "How many times does the square change colour?", "candidates": ["2", "0", "1"], "answer": "1"},
+    ]
+    write_docs(out, rows)
+
+
+def build_longvideobench(out: Path) -> None:
+    """Rows as in ``longvideobench/LongVideoBench`` (validation): option0..option4 ("N/A" when unused),
+    ``correct_choice`` a 0-based index, videos at ``videos/<video_path>``."""
+    _write_shapes(out, {"shapes_red_square_left_to_right": "videos/lvb_red_square.mp4",
+                        "shapes_three_blue_circles_bouncing": "videos/lvb_blue_circles.mp4"})
+    base = {"position": [0], "topic_category": "NP-News-Programs", "level": "L1-Perception",
+            "subtitle_path": "", "duration_group": 15, "starting_timestamp_for_subtitles": 0.0, "duration": 4.0,
+            "view_count": 0}
+    rows = [
+        {"video_id": "lvb_red_square", "question": "What colour is the square that moves across the screen?",
+         "question_wo_referring_query": "What colour is the square?", "option0": "Green", "option1": "Blue",
+         "option2": "Yellow", "option3": "Red", "option4": "Purple", "correct_choice": 3,
+         "question_category": "S2A", "id": "lvb_red_square_0", "video_path": "lvb_red_square.mp4", **base},
+        {"video_id": "lvb_blue_circles", "question": "How many circles are visible?",
+         "question_wo_referring_query": "How many circles are visible?", "option0": "Three", "option1": "One",
+         "option2": "Two", "option3": "Six", "option4": "N/A", "correct_choice": 0,
+         "question_category": "S2O", "id": "lvb_blue_circles_0", "video_path": "lvb_blue_circles.mp4", **base},
+        {"video_id": "lvb_red_square", "question": "Where is the square at the end of the video?",
+         "question_wo_referring_query": "Where is the square at the end?", "option0": "At the top",
+         "option1": "On the left", "option2": "On the right", "option3": "At the bottom", "option4": "N/A",
+         "correct_choice": 2, "question_category": "E2O", "id": "lvb_red_square_1",
+         "video_path": "lvb_red_square.mp4", **base},
+    ]
+    write_docs(out, rows)
+
+
+def build_egoschema(out: Path) -> None:
+    """Rows as in ``lmms-lab/egoschema`` config ``Subset`` (test): five "A. text" options, ``answer`` the index
+    as a string, videos at ``videos/<video_idx>.mp4``."""
+    ids = {"shapes_red_square_left_to_right": "0074f737-11cb-497d-8d07-77c3a8127391",
+           "shapes_square_green_then_yellow": "00b9a0de-c59e-49cb-a127-6081e2fb8c8e"}
+    _write_shapes(out, {clip: f"videos/{uid}.mp4" for clip, uid in ids.items()})
+    red, green = ids.values()
+    rows = [
+        {"question_idx": "0", "video_idx": red,
+         "question": "What is the overall movement of the object seen throughout the video?",
+         "option": ["A. It stays in the centre.", "B. It moves steadily from left to right.",
+                    "C. It moves from right to left.", "D. It moves up and down.", "E. It spins in place."],
+         "answer": "1"},
+        {"question_idx": "1", "video_idx": green,
+         "question": "Summarise how the object changes over the course of the video.",
+         "option": ["A. It shrinks.", "B. It turns from yellow to green.", "C. It splits into two.",
+                    "D. It turns from green to yellow.", "E. It moves to the corner."], "answer": "3"},
+        {"question_idx": "2", "video_idx": red, "question": "What colour is the object throughout the video?",
+         "option": ["A. Red.", "B. Green.", "C. Blue.", "D. Yellow.", "E. White."], "answer": "0"},
+    ]
+    write_docs(out, rows)
+
+
+def build_tomato(out: Path) -> None:
+    """Rows as in ``lmms-lab/TOMATO`` (test): bare option texts, ``answer`` a 0-based index, videos at
+    ``videos/<reason_type>/<key>.mp4``."""
+    _write_shapes(out, {"shapes_red_square_left_to_right": "videos/direction/human_001.mp4",
+                        "shapes_three_blue_circles_bouncing": "videos/count/simulated_001.mp4"})
+    rows = [
+        {"id": "direction_001", "question": "Which direction is the red square moving in?",
+         "options": ["Left", "Right", "Up", "Down", "Not moving"], "answer": 1,
+         "video_path": "videos/direction/human_001.mp4", "reason_type": "Direction", "demonstration_type": "Object"},
+        {"id": "count_001", "question": "How many times does the leftmost circle reach its highest point?",
+         "options": ["0", "1", "2", "3", "4", "5"], "answer": 2,
+         "video_path": "videos/count/simulated_001.mp4", "reason_type": "Count", "demonstration_type": "Simulated"},
+    ]
+    write_docs(out, rows)
+
+
+def build_charades(out: Path) -> None:
+    """Rows as in ``lmms-lab/charades_sta`` (test): video file name, caption, ``timestamp`` [start, end] in s."""
+    def shown(start: float, end: float, colour: tuple[int, int, int]) -> np.ndarray:
+        return _clip(lambda img, p: _square(img, _W / 2, _H / 2, 12, colour) if start <= p * _SECONDS < end else None)
+
+    write_video(out / "Charades_v1_480" / "3MSZA.mp4", shown(1.0, 2.5, _RED), _FPS)
+    write_video(out / "Charades_v1_480" / "8W7Q2.mp4", shown(0.0, 2.0, _GREEN), _FPS)
+    rows = [
+        {"video": "3MSZA.mp4", "caption": "a red square appears in the middle", "timestamp": [1.0, 2.5],
+         "duration": 4.0},
+        {"video": "3MSZA.mp4", "caption": "the screen is empty again", "timestamp": [2.5, 4.0], "duration": 4.0},
+        {"video": "8W7Q2.mp4", "caption": "a green square is shown", "timestamp": [0.0, 2.0], "duration": 4.0},
+    ]
+    write_docs(out, rows)
+
+
+# --------------------------------------------------------------------------------------------------
 
 
 BUILDERS: dict[str, Callable[[Path], None]] = {
@@ -422,6 +687,14 @@ BUILDERS: dict[str, Callable[[Path], None]] = {
     "gpqa_diamond": build_gpqa,
     "clotho_v2_caption": build_clotho,
     "rain100l_derain": build_rain100l,
+    "vsibench": build_vsibench,
+    "worldsense": build_worldsense,
+    "omnibench": build_omnibench,
+    "mvbench": build_mvbench,
+    "longvideobench_val": build_longvideobench,
+    "egoschema": build_egoschema,
+    "tomato": build_tomato,
+    "charades_sta": build_charades,
 }
 
 

@@ -5,6 +5,7 @@ from harness.metrics import (  # noqa: F401  (register the built-in metrics)
     asr_zh,
     caption,
     control,
+    grouped,
     image,
     image_features,
     qa,

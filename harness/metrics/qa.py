@@ -3,6 +3,7 @@ MMMU's open-answer match, and VSI-Bench's mean relative accuracy."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from rapidfuzz.distance import Levenshtein
@@ -69,11 +70,15 @@ def mmmu_open_item(prediction: Any, target: Any) -> float:
     return 0.0
 
 
-MRA_THRESHOLDS = tuple(round(0.50 + 0.05 * i, 2) for i in range(10))  # 0.50 .. 0.95, hard-coded as VSI-Bench
+# VSI-Bench's thresholds 0.50, 0.55, ..., 0.95: ten points, hard-coded (the reference derives the count from
+# (0.95 - 0.5) / 0.05 + 2, which gives 10 only through float rounding). The values are numpy.linspace's, so a
+# relative error exactly on a boundary (e.g. 0.25 against 1 - 0.75) compares as in the reference.
+MRA_THRESHOLDS = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.8999999999999999, 0.95)
 
 
 def mra_item(prediction: Any, target: Any) -> float:
-    """VSI-Bench mean relative accuracy: mean over theta of 1[|y_hat - y| / y < 1 - theta]; non-numbers score 0."""
+    """VSI-Bench mean relative accuracy (paper-era lmms-eval ``mean_relative_accuracy``): the mean over theta of
+    1[|y_hat - y| / y <= 1 - theta] (``<=``, as the code has it; the paper writes ``<``); non-numbers score 0."""
     try:
         p, y = float(prediction), float(target)
     except (TypeError, ValueError):
@@ -81,7 +86,7 @@ def mra_item(prediction: Any, target: Any) -> float:
     if y == 0:
         return float(p == 0)
     rel = abs(p - y) / abs(y)
-    return sum(rel < 1 - t for t in MRA_THRESHOLDS) / len(MRA_THRESHOLDS)
+    return sum(rel <= 1 - t for t in MRA_THRESHOLDS) / len(MRA_THRESHOLDS)
 
 
 def iou(prediction: Any, target: Any) -> float:
@@ -103,8 +108,12 @@ for metric in (
     Metric("relaxed_accuracy", relaxed_item, mean, best=1.0, description="ChartQA: numbers within 5%"),
     Metric("existence_match", existence_item, mean, best=1.0, description="gold string occurs in the response"),
     Metric("mmmu_open_match", mmmu_open_item, mean, best=1.0, description="MMMU open-answer match"),
-    Metric("mra", mra_item, mean, best=1.0, description="VSI-Bench mean relative accuracy"),
+    Metric("mra", mra_item, mean, best=1.0, version="2",
+           description="VSI-Bench mean relative accuracy (<= at the thresholds, as the reference code)"),
     Metric("miou", iou, mean, best=1.0, description="mean temporal IoU (Charades-STA)"),
     Metric("recall_at_iou", recall_item, mean, best=1.0, description="R@IoU>=threshold (option `threshold`)"),
+    # Charades-STA reports R@1 at IoU 0.3 / 0.5 / 0.7 next to mIoU: one named metric per threshold.
+    *(Metric(f"recall_at_iou_{t}", partial(recall_item, threshold=t), mean, best=1.0, description=f"R@IoU>={t}")
+      for t in (0.3, 0.5, 0.7)),
 ):
     register_metric(metric)

@@ -1,0 +1,202 @@
+"""Multiple choice over video, image and audio, configured by YAML: one plugin for the video and omni sets
+whose rows hold a question, a list of options and the answer (WorldSense, OmniBench, LongVideoBench,
+EgoSchema, TOMATO), with small subclasses where scoring is not a plain mean (VSI-Bench, MVBench).
+
+``options`` knobs (all optional except ``media``):
+
+* ``media``: list of ``{kind: video|image|audio, field: <column>}`` (a path, or a hub feature read with
+  ``decode=False``) or ``{kind, path: "<template over the row>"}``, in the order the protocol feeds them;
+  ``use_audio: true`` on a video asks the adapter for its audio track too. ``fps`` / ``max_frames``: sampling.
+* ``options_field``: the list column (``"A. text"`` strings when ``options_prefixed``, else bare texts);
+  or ``option_columns``: columns read in order up to the first ``"N/A"`` (LongVideoBench).
+* ``option_line``: how the prompt's ``{options}`` lists bare texts (joined by newlines); prefixed options are
+  shown as stored. ``{options_dict}`` is the Python repr of ``{letter: text}`` (TOMATO's prompt).
+* ``answer``: ``letter`` (default), ``index`` (0-based int or digit string) or ``text`` (the option's text);
+  ``answer_field`` names the column (default ``answer``).
+* ``context``: ``text`` (default) hands the rule letter -> option text; ``raw`` the stored strings (EgoSchema's
+  parser matches the whole "A. text").
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Mapping
+
+from harness.api import AudioPart, DocumentError, ImagePart, Part, Reference, VideoPart
+from harness.extract.base import ExtractContext
+from harness.task import Sample, Task
+from tasks.common import LETTERS, media_field
+
+
+class MediaMCQ(Task):
+    # ---- options
+    def raw_options(self, doc: Mapping[str, Any]) -> list[str]:
+        opts = self.config.options
+        if "option_columns" in opts:
+            out = []
+            for column in opts["option_columns"]:
+                if doc.get(column) in (None, "N/A"):
+                    break
+                out.append(str(doc[column]))
+            return out
+        values = doc.get(opts.get("options_field", "options"))
+        return [str(v) for v in values] if values else []
+
+    def options(self, doc: Mapping[str, Any]) -> dict[str, str]:
+        """letter -> option text (the stored "A. " prefix removed)."""
+        raw = self.raw_options(doc)
+        if not self.config.options.get("options_prefixed"):
+            return dict(zip(LETTERS, raw))
+        out = {}
+        for letter, option in zip(LETTERS, raw):
+            head, sep, text = option.partition(".")
+            if not sep or head.strip() != letter:
+                raise DocumentError(f"task {self.name}: option {option!r} is not '{letter}. text'")
+            out[letter] = text.strip()
+        return out
+
+    def choices(self, doc: Mapping[str, Any]) -> tuple[str, ...]:
+        return tuple(self.options(doc))
+
+    # ---- prompt and media
+    def prompt_fields(self, doc: Mapping[str, Any]) -> dict[str, Any]:
+        opts = self.config.options
+        options = self.options(doc)
+        if opts.get("options_prefixed"):
+            listed = "\n".join(self.raw_options(doc))
+        else:
+            line = opts.get("option_line", "{letter}. {text}")
+            listed = "\n".join(line.format(letter=k, text=v) for k, v in options.items())
+        return {**doc, "options": listed, "options_dict": repr(options)}
+
+    def prompt_text(self, doc: Mapping[str, Any]) -> str:
+        return super().prompt_text(self.prompt_fields(doc))
+
+    def media_parts(self, doc: Mapping[str, Any]) -> list[Part]:
+        opts = self.config.options
+        parts: list[Part] = []
+        for spec in opts["media"]:
+            if "field" in spec:
+                relative = media_field(doc, spec["field"], self.name)
+            else:
+                try:
+                    relative = spec["path"].format(**doc)
+                except KeyError as e:
+                    raise DocumentError(f"task {self.name}: row lacks field {e} of the media path") from None
+            path = self.media_path(relative)
+            kind = spec["kind"]
+            if kind == "video":
+                parts.append(VideoPart(path, fps=float(opts.get("fps", 1.0)), max_frames=int(opts.get("max_frames", 64)),
+                                       use_audio=bool(spec.get("use_audio", False))))
+            elif kind == "image":
+                parts.append(ImagePart(path))
+            elif kind == "audio":
+                parts.append(AudioPart(path))
+            else:
+                raise ValueError(f"task {self.name}: unknown media kind {kind!r}")
+        return parts
+
+    # ---- scoring
+    def target(self, doc: Mapping[str, Any]) -> Any:
+        opts = self.config.options
+        value = doc.get(opts.get("answer_field", "answer"))
+        style = opts.get("answer", "letter")
+        if style == "letter":
+            return value
+        if style == "index":
+            return LETTERS[int(value)]
+        if style == "text":
+            for letter, text in self.options(doc).items():
+                if text == value:
+                    return letter
+            raise DocumentError(f"task {self.name}: answer {value!r} is none of the options")
+        raise ValueError(f"task {self.name}: unknown answer style {style!r}")
+
+    def oracle(self, doc: Mapping[str, Any]) -> Reference:
+        return Reference(text=str(self.target(doc)))
+
+    def extract_context(self, doc: Mapping[str, Any]) -> ExtractContext:
+        options = self.options(doc)
+        if self.config.options.get("context") == "raw":
+            options = dict(zip(options, self.raw_options(doc)))
+        return ExtractContext(options=options, doc=doc, seed=self.seed)
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+NA_TYPES = ("object_abs_distance", "object_counting", "object_size_estimation", "room_size_estimation")
+
+
+class VSIBench(MediaMCQ):
+    """VSI-Bench: numeric-answer (NA) questions get a short-answer prompt and MRA, multiple-choice (MCA) ones
+    the options and exact match; the overall score is the unweighted mean of the 8 task scores, the three
+    rel_direction levels averaged into one task first (metric ``group_mean``)."""
+
+    def is_numeric(self, doc: Mapping[str, Any]) -> bool:
+        return doc["question_type"] in NA_TYPES
+
+    def prompt_text(self, doc: Mapping[str, Any]) -> str:
+        key = "na" if self.is_numeric(doc) else "mca"
+        try:
+            return self.config.prompt[key].format(**self.prompt_fields(doc))
+        except KeyError as e:
+            raise DocumentError(f"task {self.name}: row lacks field {e} used by the prompt") from None
+
+    def target(self, doc: Mapping[str, Any]) -> Any:
+        return str(doc["ground_truth"])
+
+    def group(self, doc: Mapping[str, Any]) -> tuple[str, ...]:
+        qtype = str(doc["question_type"])
+        if qtype.startswith("object_rel_direction_"):
+            return ("object_rel_direction", qtype.rsplit("_", 1)[1])
+        return (qtype,)
+
+    def score(self, doc: Mapping[str, Any], prediction: Any, target: Any) -> dict[str, Any]:
+        from harness.metrics.base import get_metric
+
+        inner = "mra" if self.is_numeric(doc) else "accuracy"
+        return {m: get_metric(m).item(prediction, target, group=self.group(doc), inner=inner)
+                for m in self.config.metrics}
+
+
+class MVBench(MediaMCQ):
+    """MVBench: 20 hub configs (one per sub-task); rows have no id or sub-task column, so the loader adds
+    ``sub_task`` and ``question_id`` (``<sub_task>_<row>``). Options are shown as ``(A) text``; the gold is the
+    letter of the answer text. The score is the mean over sub-tasks (metric ``group_mean``); as in the
+    reference aggregation, an EMPTY response is left out of the denominator instead of counting as wrong."""
+
+    def docs(self) -> Iterator[dict[str, Any] | DocumentError]:
+        counters: dict[str, int] = {}
+        for row in super().docs():
+            if isinstance(row, DocumentError):
+                yield row
+                continue
+            sub_task = str(row.get("sub_task", ""))
+            counters[sub_task] = counters.get(sub_task, 0) + 1
+            yield {**row, "question_id": row.get("question_id", f"{sub_task}_{counters[sub_task] - 1}"),
+                   "video_dir": self.config.options["video_dirs"].get(sub_task, sub_task)}
+
+    def _hub_docs(self) -> Iterator[dict[str, Any]]:
+        import datasets
+
+        ds = self.config.dataset
+        for sub_task in self.config.options["video_dirs"]:
+            for row in datasets.load_dataset(ds.hub_id, sub_task, split=ds.split, revision=ds.revision):
+                yield {**row, "sub_task": sub_task}
+
+    def score(self, doc: Mapping[str, Any], prediction: Any, target: Any) -> dict[str, Any]:
+        from harness.metrics.base import get_metric
+
+        return {m: get_metric(m).item(prediction, target, group=(doc["sub_task"],), inner="accuracy")
+                for m in self.config.metrics}
+
+    @staticmethod
+    def answered(samples: list[Sample]) -> list[Sample]:
+        return [s for s in samples if s.response is None or (s.response.text or "") != ""]
+
+    def aggregate(self, samples):  # type: ignore[override]
+        return super().aggregate(self.answered(list(samples)))
+
+    def breakdown(self, samples):  # type: ignore[override]
+        return super().breakdown(self.answered(list(samples)))
+
