@@ -27,3 +27,10 @@ def present(value: Any) -> bool:
     if isinstance(value, float) and value != value:
         return False
     return str(value).strip().lower() not in ("", "nan")
+
+
+def audio_parts(task: Any, doc: Mapping[str, Any], key: str | None) -> list[Any]:
+    """The row's audio clip as the one media part (none when ``key`` is unset: text-only variants)."""
+    from harness.api import AudioPart
+
+    return [AudioPart(task.media_path(media_field(doc, key, task.name)))] if key else []

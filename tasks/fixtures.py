@@ -678,6 +678,280 @@ def build_charades(out: Path) -> None:
 
 
 # --------------------------------------------------------------------------------------------------
+# MMLU-Pro: our own questions in TIGER-Lab/MMLU-Pro's columns; ten options A-J, and one question with four
+# (the hub keeps the shorter option lists of questions it could not extend to ten)
+
+
+_MMLU_PRO_QUESTIONS = [
+    # (category, src, question, options, answer index)
+    ("math", "ori_mmlu-high_school_mathematics",
+     "What is the remainder when 2^10 is divided by 7?",
+     ["0", "3", "5", "6", "1", "4", "2", "7", "9", "8"], 6),
+    ("physics", "stemez-Physics",
+     "A ball is dropped from rest. Ignoring air resistance and taking g = 10 m/s^2, how far does it fall in the "
+     "first 3 seconds?",
+     ["15 m", "30 m", "60 m", "90 m", "10 m", "20 m", "120 m", "35 m", "50 m", "45 m"], 9),
+    ("computer science", "ori_mmlu-college_computer_science",
+     "How many edges does a tree with 12 vertices have?",
+     ["11", "12", "13", "10", "24", "6", "22", "66", "132", "1"], 0),
+    ("history", "ori_mmlu-high_school_world_history",
+     "In which century did the printing press with movable metal type spread across Europe after Gutenberg?",
+     ["The 15th century", "The 12th century", "The 18th century", "The 20th century"], 0),
+    ("economics", "ori_mmlu-high_school_macroeconomics",
+     "If nominal GDP grows by 5% and the GDP deflator rises by 2%, real GDP grows by approximately",
+     ["7%", "2.5%", "10%", "2%", "5%", "1%", "3%", "0%", "-3%", "12%"], 6),
+]
+
+
+def build_mmlu_pro(out: Path) -> None:
+    rows = []
+    for i, (category, src, question, options, answer) in enumerate(_MMLU_PRO_QUESTIONS):
+        rows.append({"question_id": 70001 + i, "question": question, "options": options,
+                     "answer": "ABCDEFGHIJ"[answer], "answer_index": answer, "cot_content": "",
+                     "category": category, "src": src})
+    write_docs(out, rows)
+
+
+# --------------------------------------------------------------------------------------------------
+# Audio question answering (MMAU, EHSL, RACE-audio, MELD, ClothoAQA, spoken QA): speech from the offline
+# neural TTS (hibari-tts, seeded: deterministic; the omniworld generator's Speaker), sounds and music made
+# here, all 16 kHz mono, so every question is true of its clip
+
+
+_QA_RATE = 16_000
+_SPEAKER: list[Any] = []
+
+
+def speak(text: str) -> np.ndarray:
+    """``text`` read by the offline TTS at 16 kHz (one Speaker per process: loading it takes a second)."""
+    if not _SPEAKER:
+        from unimoe.train.omniworld import Speaker
+
+        _SPEAKER.append(Speaker())
+    return _SPEAKER[0](text)
+
+
+def tone(freq: float | np.ndarray, seconds: float, amplitude: float = 0.3) -> np.ndarray:
+    """A sine at ``freq`` Hz (or a per-sample frequency track) with 10 ms fades: no clicks."""
+    n = int(round(seconds * _QA_RATE))
+    track = np.broadcast_to(np.asarray(freq, dtype=np.float64), (n,))
+    t = np.arange(n) / _QA_RATE
+    fade = np.minimum(1.0, np.minimum(t, t[-1] - t) / 0.01)
+    return amplitude * np.sin(2 * np.pi * np.cumsum(track) / _QA_RATE) * fade
+
+
+def silence(seconds: float) -> np.ndarray:
+    return np.zeros(int(round(seconds * _QA_RATE)))
+
+
+def _beeps(count: int, freq: float = 1000.0, on: float = 0.15, off: float = 0.25) -> np.ndarray:
+    return np.concatenate([np.concatenate([tone(freq, on), silence(off)]) for _ in range(count)])
+
+
+def _notes(freqs: Iterable[float], seconds: float) -> np.ndarray:
+    return np.concatenate([tone(f, seconds) for f in freqs])
+
+
+def _chord(freqs: Iterable[float], seconds: float) -> np.ndarray:
+    return sum(tone(f, seconds, amplitude=0.15) for f in freqs)
+
+
+def _clicks(bpm: float, seconds: float) -> np.ndarray:
+    out = silence(seconds)
+    for start in np.arange(0.0, seconds - 0.05, 60.0 / bpm):
+        i = int(start * _QA_RATE)
+        click = tone(1500.0, 0.03, amplitude=0.5)
+        out[i: i + len(click)] = click
+    return out
+
+
+_C4, _D4, _E4, _F4, _G4, _A4, _B4, _C5 = 261.63, 293.66, 329.63, 349.23, 392.00, 440.00, 493.88, 523.25
+
+# (id, task, audio maker, question, choices, answer as stored, category, sub-category, difficulty)
+_MMAU_ITEMS: list[tuple[str, str, Callable[[], np.ndarray], str, list[str], str, str, str, str]] = [
+    ("mmau-speech-1", "speech", lambda: speak("Could you please close the window? It is cold in here."),
+     "What does the speaker ask the listener to do?",
+     ["Open the door", "Close the window", "Turn on the heater", "Leave the room"], "Close the window",
+     "Speaker intent", "Request understanding", "easy"),
+    ("mmau-speech-2", "speech", lambda: speak("I have three cats and two dogs at home."),
+     "How many pets does the speaker have in total?", ["Three", "Six", "Two", "Five"], "Five",
+     "Conversational fact retrieval", "Counting", "medium"),
+    ("mmau-speech-3", "speech", lambda: speak("The train to Boston leaves at half past seven."),
+     "Where is the train going?", ["Chicago", "Denver", "Boston"], "Boston",  # three choices only
+     "Conversational fact retrieval", "Destination", "easy"),
+    ("mmau-sound-1", "sound", lambda: _beeps(3), "How many beeps are heard in the clip?",
+     ["Two", "Three", "Four", "Five"], "Three", "Counting", "Event counting", "easy"),
+    ("mmau-sound-2", "sound", lambda: tone(np.linspace(300.0, 1800.0, 2 * _QA_RATE), 2.0),
+     "How does the pitch of the sound change over time?",
+     ["It stays the same", "It falls", "It rises", "It alternates between two pitches"], "It rises",
+     "Acoustic scene reasoning", "Pitch contour", "medium"),
+    ("mmau-sound-3", "sound", lambda: np.concatenate([silence(1.0), _beeps(1, freq=600.0, on=0.6, off=0.4)]),
+     "When does the sound occur in the clip?",
+     ["Only in the first half", "Throughout the whole clip", "Only in the second half", "Never"],
+     "only in the second half",  # gold stored in another case than the choice: compared lower-cased
+     "Temporal reasoning", "Onset", "hard"),
+    ("mmau-music-1", "music", lambda: _notes([_C4, _D4, _E4, _F4, _G4, _A4, _B4, _C5], 0.25),
+     "Is the melody ascending or descending?", ["Descending", "Ascending"], "Ascending",  # two choices
+     "Melodic structure", "Contour", "easy"),
+    ("mmau-music-2", "music", lambda: _clicks(120.0, 2.0), "What is the approximate tempo of the beat?",
+     ["60 BPM", "90 BPM", "120 BPM", "180 BPM"], "120 BPM", "Rhythm and tempo", "Tempo", "medium"),
+    ("mmau-music-3", "music", lambda: _chord([_C4, _E4, _G4], 2.0), "What quality is the chord that is played?",
+     ["Major", "Minor", "Diminished", "Augmented"], "Major", "Harmony", "Chord quality", "hard"),
+]
+
+
+def build_mmau(out: Path) -> None:
+    """Rows as in ``lmms-lab/mmau`` test-mini: ``choices`` a JSON string, ``answer`` the choice text; one
+    folder for the speech, sound and music tasks (each keeps its ``task`` rows)."""
+    rows = []
+    for i, (item_id, task, make, question, choices, answer, category, sub, difficulty) in enumerate(_MMAU_ITEMS):
+        audio = f"audio/{item_id}.wav"
+        write_wav(out / audio, make(), _QA_RATE)
+        rows.append({"id": item_id, "audio_id": f"{item_id}.wav", "audio": audio, "question": question,
+                     "choices": json.dumps(choices), "answer": answer, "dataset": "unimoe-harness-fixture",
+                     "task": task, "split": "test-mini", "category": category, "sub-category": sub,
+                     "difficulty": difficulty})
+    write_docs(out, rows)
+
+
+# ClothoAQA: two generated clips, several single-word questions each (yes/no and open, as in Clotho-AQA)
+
+_CLOTHO_AQA_CLIPS: dict[str, Callable[[], np.ndarray]] = {
+    "three_beeps.wav": lambda: _beeps(3),
+    "low_hum.wav": lambda: tone(120.0, 2.0, amplitude=0.4),
+}
+_CLOTHO_AQA_QUESTIONS = [  # (clip, question, answer as crowd-sourced: lower case, one word)
+    ("three_beeps.wav", "Is there a beeping sound?", "yes"),
+    ("three_beeps.wav", "How many beeps are there?", "three"),
+    ("three_beeps.wav", "Is a person speaking?", "no"),
+    ("low_hum.wav", "Is the sound high pitched?", "no"),
+    ("low_hum.wav", "Does the sound stop and start?", "no"),
+]
+
+
+def build_clotho_aqa(out: Path) -> None:
+    """Rows as in ``lmms-lab/ClothoAQA`` (config clotho_aqa): ``audio, question, answer``."""
+    for name, make in _CLOTHO_AQA_CLIPS.items():
+        write_wav(out / "audio" / name, make(), _QA_RATE)
+    write_docs(out, ({"audio": f"audio/{clip}", "question": q, "answer": a} for clip, q, a in _CLOTHO_AQA_QUESTIONS))
+
+
+# Spoken QA: the question is the audio; the reply must contain a gold answer string
+
+_LLAMA_QUESTIONS = [  # (question read aloud, answer)
+    ("What is the capital of France?", "Paris"),
+    ("How many legs does a spider have?", "eight"),
+    ("What colour is a ripe banana?", "yellow"),
+]
+_WEB_QUESTIONS = [  # (question, answers), lower-case questions as in WebQuestions
+    ("what language do people speak in brazil?", ["Portuguese", "Portuguese Language"]),
+    ("who wrote romeo and juliet?", ["William Shakespeare"]),
+    ("what is the largest ocean on earth?", ["Pacific Ocean"]),
+]
+
+
+def build_llama_questions(out: Path) -> None:
+    """Rows as in ``fixie-ai/llama-questions`` (test): ``question, answer, audio``."""
+    rows = []
+    for i, (question, answer) in enumerate(_LLAMA_QUESTIONS):
+        audio = f"audio/llama_q{i:03d}.wav"
+        write_wav(out / audio, speak(question), _QA_RATE)
+        rows.append({"question": question, "answer": answer, "audio": audio})
+    write_docs(out, rows)
+
+
+def build_web_questions_spoken(out: Path) -> None:
+    """Rows as WebQuestions test (``url, question, answers``) plus the spoken question's ``audio``."""
+    rows = []
+    for i, (question, answers) in enumerate(_WEB_QUESTIONS):
+        audio = f"audio/webq_{i:04d}.wav"
+        write_wav(out / audio, speak(question), _QA_RATE)
+        slug = answers[0].replace(" ", "_")
+        rows.append({"url": f"http://www.freebase.com/view/en/{slug.lower()}", "question": question,
+                     "answers": answers, "audio": audio})
+    write_docs(out, rows)
+
+
+# MELD: utterances whose words carry the emotion (TTS prosody is neutral), as AAC-in-MP4 like the release's
+# dia{D}_utt{U}.mp4 clips (audio track only)
+
+_MELD_UTTERANCES = [  # (Dialogue_ID, Utterance_ID, Speaker, Utterance, Emotion, Sentiment)
+    (0, 0, "Monica", "Okay, the meeting starts at three.", "neutral", "neutral"),
+    (0, 1, "Chandler", "This is the best day of my life, I am so happy!", "joy", "positive"),
+    (1, 0, "Ross", "I cannot believe you did that. I am furious!", "anger", "negative"),
+    (1, 1, "Rachel", "My old dog died yesterday. I miss him so much.", "sadness", "negative"),
+]
+
+
+def build_meld(out: Path) -> None:
+    """Rows as MELD's ``test_sent_emo.csv``; media ``dia{Dialogue_ID}_utt{Utterance_ID}.mp4``."""
+    rows = []
+    for sr, (dia, utt, speaker, text, emotion, sentiment) in enumerate(_MELD_UTTERANCES, 1):
+        write_aac(out / "audio" / f"dia{dia}_utt{utt}.mp4", speak(text), _QA_RATE)
+        rows.append({"Sr No.": sr, "Utterance": text, "Speaker": speaker, "Emotion": emotion,
+                     "Sentiment": sentiment, "Dialogue_ID": dia, "Utterance_ID": utt, "Season": 1,
+                     "Episode": 1, "StartTime": "00:00:01,000", "EndTime": "00:00:03,000"})
+    write_docs(out, rows)
+
+
+# Listening comprehension (EHSL, RACE-audio): a spoken passage (AAC in MP4: small) and lettered questions on it
+
+_EHSL_PASSAGES = [  # (clip, subset, passage, [(question, options, answer letter)])
+    ("ehsl_short_01", "short", "Excuse me, which bus goes to the city library? Take number twelve.",
+     [("Which bus goes to the city library?", ["Number two", "Number twelve", "Number twenty", "Number ten"], "B")]),
+    ("ehsl_short_02", "short", "I liked the blue coat, but it was too expensive, so I bought the grey one.",
+     [("What colour is the coat the speaker bought?", ["Blue", "Black", "Grey", "Brown"], "C")]),
+    ("ehsl_long_01", "long",
+     "Good morning, everyone. Our school trip to the science museum starts at nine o'clock. Please bring your "
+     "own lunch, because the museum cafe is closed on Mondays.",
+     [("Where are the students going?", ["To a zoo", "To the science museum", "To a park", "To a theatre"], "B"),
+      ("Why should the students bring their own lunch?",
+       ["The trip is long", "Lunch is expensive there", "The cafe is closed", "The teacher will check"], "C"),
+      ("When does the trip start?", ["At eight", "At nine", "At ten", "At noon"], "B")]),
+]
+
+_RACE_PASSAGES = {  # level -> (example_id, passage, [(question, options, answer)]); "_" marks RACE's cloze gap
+    "middle": ("middle1001.txt", "Tom gets up at six every morning. He walks his dog in the park, then he has "
+               "bread and milk for breakfast.",
+               [("Tom gets up at _ every morning.", ["five", "six", "seven", "eight"], "B"),
+                ("What does Tom do after he gets up?",
+                 ["He walks his dog.", "He reads a book.", "He goes swimming.", "He cooks rice."], "A"),
+                ("What does Tom have for breakfast?", ["Rice", "Eggs", "Bread and milk", "Noodles"], "C")]),
+    "high": ("high2001.txt", "Scientists have found that people who sleep less than six hours a night catch "
+             "colds more easily. Sleep helps the immune system fight infections.",
+             [("According to the passage, people who sleep little are more likely to _.",
+               ["catch colds", "gain weight", "feel happy", "work harder"], "A"),
+              ("What is the main idea of the passage?",
+               ["Colds are common in winter.", "Sleep supports the body's defences.", "Scientists sleep little.",
+                "Infections are rare."], "B")]),
+}
+
+
+def build_ehsl(out: Path) -> None:
+    """Rows in the documented local schema (``id, audio, question, options, answer, subset``)."""
+    rows = []
+    for clip, subset, passage, questions in _EHSL_PASSAGES:
+        audio = f"audio/{clip}.m4a"
+        write_aac(out / audio, speak(passage), _QA_RATE)
+        for k, (question, options, answer) in enumerate(questions, 1):
+            rows.append({"id": f"{clip}-q{k}", "audio": audio, "question": question, "options": options,
+                         "answer": answer, "subset": subset})
+    write_docs(out, rows)
+
+
+def _race_builder(level: str) -> Callable[[Path], None]:
+    def build(out: Path) -> None:
+        """ehovy/race columns (``example_id, article, question, options, answer``) + ``id`` and ``audio``."""
+        example_id, passage, questions = _RACE_PASSAGES[level]
+        audio = f"audio/{example_id.removesuffix('.txt')}.m4a"
+        write_aac(out / audio, speak(passage), _QA_RATE)
+        write_docs(out, ({"id": f"{example_id}-{k}", "example_id": example_id, "article": passage, "question": q,
+                          "options": options, "answer": a, "audio": audio}
+                         for k, (q, options, a) in enumerate(questions)))
+    return build
+
+
+# --------------------------------------------------------------------------------------------------
 
 
 BUILDERS: dict[str, Callable[[Path], None]] = {
@@ -695,6 +969,15 @@ BUILDERS: dict[str, Callable[[Path], None]] = {
     "egoschema": build_egoschema,
     "tomato": build_tomato,
     "charades_sta": build_charades,
+    "mmlu_pro": build_mmlu_pro,
+    "mmau": build_mmau,
+    "clotho_aqa": build_clotho_aqa,
+    "llama_questions": build_llama_questions,
+    "web_questions_spoken": build_web_questions_spoken,
+    "meld": build_meld,
+    "ehsl": build_ehsl,
+    "race_audio_middle": _race_builder("middle"),
+    "race_audio_high": _race_builder("high"),
 }
 
 

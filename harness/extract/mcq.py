@@ -206,3 +206,27 @@ def option_text(response: str, ctx: ExtractContext) -> str:
     For benchmarks whose gold answer is the option text (OmniBench, MMAU)."""
     hits = [v for v in ctx.options.values() if v and v.lower() in response.lower()]
     return max(hits, key=len) if hits else ""
+
+
+@register_rule("mmau", "1")
+def mmau(response: str, ctx: ExtractContext) -> str:
+    """lmms-eval 0.5 MMAU: strip ``, . ! ? ; : '`` from the ends and pad with spaces; candidates are the
+    letters A-D (only these, whatever the number of choices) found as ``(X)``, else `` X ``, else ``X.``;
+    several: the largest ``rfind(" X ")`` wins (-1 for bracket-only hits, so then the first); none: a
+    random letter. The letter is mapped to its choice TEXT (the metric compares texts). Deviations, both
+    documented: the random draw uses an RNG seeded by (run seed, question id), not the global one; a letter
+    past the last choice (where the reference raises IndexError) gives '' (scored wrong)."""
+    letters = "ABCD"
+    for ch in (",", ".", "!", "?", ";", ":", "'"):
+        response = response.strip(ch)
+    response = f" {response} "
+    candidates = ([c for c in letters if f"({c})" in response] or [c for c in letters if f" {c} " in response]
+                  or [c for c in letters if f"{c}." in response])
+    if not candidates:
+        letter = random.Random(f"{ctx.seed}:{ctx.doc.get('id', '')}").choice(letters)
+    elif len(candidates) == 1:
+        letter = candidates[0]
+    else:
+        starts = [response.rfind(f" {c} ") for c in candidates]
+        letter = candidates[max(range(len(candidates)), key=starts.__getitem__)]
+    return ctx.options.get(letter, "")

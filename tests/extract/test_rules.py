@@ -96,3 +96,42 @@ def test_mmmu_open_candidates():
 ])
 def test_protocol_rules(rule, response, expected):
     assert get_rule(rule)(response, CTX) == expected
+
+
+MMAU_OPTIONS = {"A": "Dog barking", "B": "Rain", "C": "Car horn"}  # three choices: D maps to nothing
+
+
+@pytest.mark.parametrize("response, expected", [
+    ("B", "Rain"),
+    ("(C) Car horn", "Car horn"),
+    ("The answer is B.", "Rain"),  # trailing "." stripped, then " B " found
+    ("A.", "Dog barking"),  # "A." stripped to "A"
+    ("Options A and C fit, but C is better", "Car horn"),  # several: the LAST " X " wins
+    ("(A) or (B)", "Dog barking"),  # several bracketed: rfind(" X ") is -1 for both, so the first
+    ("D", ""),  # a letter past the last choice (lmms-eval raises IndexError): scored wrong
+    ("E", None),  # E is never a candidate (A-D only): random letter, seeded per question
+])
+def test_mmau(response, expected):
+    got = get_rule("mmau")(response, ExtractContext(options=MMAU_OPTIONS, doc={"id": "q1"}))
+    if expected is None:
+        assert got in {"Dog barking", "Rain", "Car horn", ""}
+    else:
+        assert got == expected
+
+
+def test_mmau_random_fallback_is_seeded_per_question():
+    def draw(qid: str, seed: int = 0) -> str:
+        return get_rule("mmau")("no idea", ExtractContext(options=OPTIONS, doc={"id": qid}, seed=seed))
+
+    assert [draw(str(i)) for i in range(40)] == [draw(str(i)) for i in range(40)]
+    assert {draw(str(i)) for i in range(40)} == set(OPTIONS.values())
+    assert [draw(str(i), seed=1) for i in range(40)] != [draw(str(i)) for i in range(40)]
+
+
+@pytest.mark.parametrize("response, expected", [
+    ("The answer is (J).", "J"), ("the answer is B", "B"), ("answer is I", "I"),
+    ("B", ""),  # no "answer is": a parse error, as in lmms-eval's custom-extract
+    ("The Answer is (C)", ""),  # case-sensitive
+])
+def test_mmlu_pro(response, expected):
+    assert get_rule("mmlu_pro")(response, CTX) == expected

@@ -1,0 +1,1 @@
+"""ehsl: sample fixture only; the plugin is the shared ``listening_mcq`` (tasks/list_mcq)."""

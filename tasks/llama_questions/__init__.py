@@ -1,0 +1,1 @@
+"""llama_questions: sample fixture only; the plugin is the shared ``audio_qa`` (tasks/audio_qa)."""

@@ -1,0 +1,1 @@
+"""MMLU-Pro: sample fixture only; the plugin is the shared ``list_mcq`` (tasks/list_mcq)."""

@@ -1,0 +1,1 @@
+"""web_questions_spoken: sample fixture only; the plugin is the shared ``audio_qa`` (tasks/audio_qa)."""
