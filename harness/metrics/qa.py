@@ -69,6 +69,24 @@ def mmmu_open_item(prediction: Any, target: Any) -> float:
     return 0.0
 
 
+def mmmu_acc_item(prediction: Any, target: Any, question_type: str = "multiple-choice") -> float:
+    """MMMU ``evaluate_mmmu`` per question: a choice must equal the gold letter exactly (``eval_multi_choice``);
+    an open answer goes through ``eval_open`` with every parsed candidate (the official MMMU code)."""
+    if question_type == "open":
+        return mmmu_open_item(prediction, target)
+    return float(prediction == target)
+
+
+def mmmu_acc_lmms05_item(prediction: Any, target: Any, question_type: str = "multiple-choice") -> float:
+    """As lmms-eval 0.5.x scores MMMU: its ``mmmu_process_results`` keeps only ``str(candidates[0])`` of an
+    open answer and ``eval_open`` then walks that string character by character, so no open answer can
+    match (lmms-eval PR #1471 fixed it in 2026). Multiple choice as the official code."""
+    if question_type == "open":
+        candidates = prediction if isinstance(prediction, list) else [prediction]
+        return mmmu_open_item(list(str(candidates[0])) if candidates else [], target)
+    return float(prediction == target)
+
+
 MRA_THRESHOLDS = tuple(round(0.50 + 0.05 * i, 2) for i in range(10))  # 0.50 .. 0.95, hard-coded as VSI-Bench
 
 
@@ -103,6 +121,10 @@ for metric in (
     Metric("relaxed_accuracy", relaxed_item, mean, best=1.0, description="ChartQA: numbers within 5%"),
     Metric("existence_match", existence_item, mean, best=1.0, description="gold string occurs in the response"),
     Metric("mmmu_open_match", mmmu_open_item, mean, best=1.0, description="MMMU open-answer match"),
+    Metric("mmmu_acc", mmmu_acc_item, mean, best=1.0, description="MMMU accuracy (official eval_open)"),
+    # No `best`: with open questions present even a perfect model cannot reach 1 under this metric.
+    Metric("mmmu_acc_lmms05", mmmu_acc_lmms05_item, mean,
+           description="MMMU accuracy as lmms-eval 0.5.x computes it (open questions never match)"),
     Metric("mra", mra_item, mean, best=1.0, description="VSI-Bench mean relative accuracy"),
     Metric("miou", iou, mean, best=1.0, description="mean temporal IoU (Charades-STA)"),
     Metric("recall_at_iou", recall_item, mean, best=1.0, description="R@IoU>=threshold (option `threshold`)"),
