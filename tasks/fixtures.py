@@ -269,11 +269,22 @@ _MMBENCH_QUESTIONS = [
 ]
 
 
-def build_mmbench(out: Path) -> None:
-    """Rows as in ``lmms-lab/MMBench`` (en, dev): a question with k options appears k times, its options
+_MMBENCH_CN_QUESTIONS = [
+    ("astronaut", None, "图中的人穿着什么？", ["宇航服", "泳衣", "厨师服", "燕尾服"], "A",
+     "attribute_recognition", "finegrained_perception (instance-level)"),
+    ("coffee", "图片拍摄于桌面上方。", "图中是哪种饮品？", ["橙汁", "咖啡", "牛奶", "红酒"], "B",
+     "object_localization", "coarse_perception"),
+    ("chelsea", None, "图中是哪种动物？", ["狗", "马", "猫", "鹦鹉"], "C", "image_topic", "coarse_perception"),
+    ("rocket", None, "图中的火箭是在地面上还是在飞行中？", ["在飞行中", "在地面上"], "B",
+     "physical_property_reasoning", "attribute_reasoning"),
+]
+
+
+def build_mmbench(out: Path, questions: Sequence[tuple] = tuple(_MMBENCH_QUESTIONS)) -> None:
+    """Rows as in ``lmms-lab/MMBench`` (en/cn, dev): a question with k options appears k times, its options
     rotated by one each time; copy ``c`` has ``index = c * 1_000_000 + original index``."""
     rows = []
-    for index, (name, hint, question, options, answer, category, l2) in enumerate(_MMBENCH_QUESTIONS):
+    for index, (name, hint, question, options, answer, category, l2) in enumerate(questions):
         image = f"images/{name}.jpg"
         _save_jpeg(out / image, photo(name, _fit(photo(name).shape, 224)))
         correct = options["ABCD".index(answer)]
@@ -286,6 +297,10 @@ def build_mmbench(out: Path) -> None:
                         "comment": None, "split": "dev"})
             rows.append(row)
     write_docs(out, rows)
+
+
+def build_mmbench_cn(out: Path) -> None:
+    build_mmbench(out, _MMBENCH_CN_QUESTIONS)
 
 
 def _fit(shape: Sequence[int], longest: int) -> tuple[int, int]:
@@ -949,6 +964,279 @@ def _race_builder(level: str) -> Callable[[Path], None]:
                           "options": options, "answer": a, "audio": audio}
                          for k, (q, options, a) in enumerate(questions)))
     return build
+# Image multiple choice (tasks/image_mcq): real photos, and drawn diagrams, charts and question screenshots
+# whose answers are true by construction. Rows follow each benchmark's hub schema.
+
+
+def _small_photo(out: Path, name: str, longest: int = 160) -> str:
+    relative = f"images/{name}.jpg"
+    _save_jpeg(out / relative, photo(name, _fit(photo(name).shape, longest)))
+    return relative
+
+
+def _drawing(size: tuple[int, int], draw_fn: Callable[[Any], None]) -> np.ndarray:
+    """A white canvas drawn on with PIL (default bundled font) as uint8 RGB."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", size, "white")
+    draw_fn(ImageDraw.Draw(image))
+    return np.asarray(image)
+
+
+def _font(size: int = 13) -> Any:
+    from PIL import ImageFont
+
+    return ImageFont.load_default(size=size)
+
+
+def _save_png(out: Path, relative: str, image: np.ndarray) -> str:
+    write_png(out / relative, image)
+    return relative
+
+
+def _boxes(out: Path, name: str, boxes: Sequence[tuple[int, int, int, int, str]]) -> str:
+    """Filled rectangles ``(x0, y0, x1, y1, colour)`` on a 160x120 canvas, in drawing order (later on top)."""
+    return _save_png(out, f"images/{name}.png", _drawing((160, 120), lambda d: [
+        d.rectangle(b[:4], fill=b[4], outline="black") for b in boxes]))
+
+
+def _text_card(out: Path, name: str, lines: Sequence[str], width: int = 320) -> str:
+    """Lines of text on a white card: a screenshot of a question (MMMU-Pro vision) or a web page."""
+    font = _font(13)
+    height = 12 + 18 * len(lines)
+    return _save_png(out, f"images/{name}.png", _drawing((width, height), lambda d: [
+        d.text((8, 6 + 18 * i), line, fill="black", font=font) for i, line in enumerate(lines)]))
+
+
+def build_mmstar(out: Path) -> None:
+    """``Lin-Chen/MMStar`` (val): options inside the question ("Options: A: ..., B: ..."); ``l2_category``
+    groups of unequal size, since the reported average is an unweighted mean over them."""
+    rows = [
+        (0, "chelsea", "What animal is shown in the image?\nOptions: A: A dog, B: A cat, C: A rabbit, D: A bird",
+         "B", "coarse perception", "image scene and topic"),
+        (1, "rocket", "Is the rocket standing on the ground? Please answer yes or no.\nOptions: A: yes, B: no",
+         "A", "coarse perception", "image scene and topic"),
+        (2, "coffee", "What drink is in the cup?\nOptions: A: Tea, B: Milk, C: Orange juice, D: Coffee",
+         "D", "fine-grained perception", "recognition"),
+        (3, "astronaut", "What is the person in the image wearing?\nOptions: A: A tuxedo, B: A raincoat, "
+         "C: A spacesuit, D: A wetsuit", "C", "instance reasoning", "single-instance reasoning"),
+    ]
+    write_docs(out, [{"index": i, "question": q, "image": _small_photo(out, name), "answer": a, "category": cat,
+                      "l2_category": l2, "meta_info": {"source": "skimage", "split": "val",
+                                                       "image_path": f"images/{name}.jpg"}}
+                     for i, name, q, a, cat, l2 in rows])
+
+
+_RWQA_TAIL = "\nPlease answer directly with only the letter of the correct option and nothing else."
+
+
+def build_realworldqa(out: Path) -> None:
+    """``lmms-lab/RealWorldQA`` (test): ``image, question, answer``; options and instruction are part of the
+    question; some answers are numbers (the number-words filter) rather than letters."""
+    rows = [
+        ("rocket", "Is the rocket in flight or on the ground?\nA. In flight\nB. On the ground" + _RWQA_TAIL, "B"),
+        ("chelsea", "How many cats are in the image? Please answer directly with a single word or number.", "1"),
+        ("astronaut", "What is the person wearing?\nA. A raincoat\nB. A wetsuit\nC. A spacesuit" + _RWQA_TAIL, "C"),
+        ("coffee", "What is on the saucer?\nA. A cup of coffee\nB. A glass of water\nC. A bowl of soup"
+         + _RWQA_TAIL, "A"),
+    ]
+    write_docs(out, [{"image": _small_photo(out, name), "question": q, "answer": a} for name, q, a in rows])
+
+
+def _life_cycle(d: Any) -> None:
+    font = _font(13)
+    for i, stage in enumerate(("egg", "larva", "pupa", "adult")):
+        x = 8 + 78 * i
+        d.rectangle((x, 40, x + 56, 72), outline="black", width=2)
+        d.text((x + 8, 48), stage, fill="black", font=font)
+        if i < 3:
+            d.line((x + 58, 56, x + 76, 56), fill="black", width=2)
+            d.polygon([(x + 76, 56), (x + 70, 52), (x + 70, 60)], fill="black")
+
+
+def _labelled_shapes(d: Any) -> None:
+    font = _font(14)
+    d.ellipse((20, 30, 80, 90), outline="black", width=2)
+    d.text((44, 94), "X", fill="black", font=font)
+    d.rectangle((110, 30, 170, 90), outline="black", width=2)
+    d.text((134, 94), "Y", fill="black", font=font)
+    d.polygon([(200, 90), (230, 30), (260, 90)], outline="black", width=2)
+    d.text((224, 94), "Z", fill="black", font=font)
+
+
+def build_ai2d(out: Path) -> None:
+    """``lmms-lab/ai2d`` (test): ``question, options`` (list), ``answer`` (the option's index as a string)."""
+    cycle = _save_png(out, "images/life_cycle.png", _drawing((320, 112), _life_cycle))
+    shapes = _save_png(out, "images/labelled_shapes.png", _drawing((280, 120), _labelled_shapes))
+    rows = [
+        ("Which stage comes directly after the egg?", ["adult", "larva", "pupa", "nymph"], "1", cycle),
+        ("How many stages are shown in the life cycle?", ["2", "3", "4", "5"], "2", cycle),
+        ("Which label marks the triangle?", ["X", "Y", "Z"], "2", shapes),
+        ("What shape is labelled X?", ["circle", "square", "triangle"], "0", shapes),
+    ]
+    write_docs(out, [{"question": q, "options": o, "answer": a, "image": img} for q, o, a, img in rows])
+
+
+def build_cv_bench(out: Path) -> None:
+    """``nyu-visionx/CV-Bench`` (test): 2D rows from ADE20K and COCO, 3D rows from Omni3D, in unequal numbers
+    so that the official overall (1/2 * ((ADE20K + COCO)/2 + Omni3D)) differs from the plain mean."""
+    scenes = {
+        "three_red_boxes": [(10, 40, 40, 70, "red"), (65, 40, 95, 70, "red"), (120, 40, 150, 70, "red")],
+        "blue_left_green_right": [(10, 40, 50, 80, "blue"), (110, 40, 150, 80, "green")],
+        "two_yellow_boxes": [(20, 30, 60, 70, "yellow"), (100, 50, 140, 90, "yellow")],
+        "red_in_front_of_blue": [(70, 20, 130, 70, "blue"), (20, 40, 100, 110, "red")],
+        "red_near_green_far_blue": [(20, 50, 50, 80, "red"), (60, 55, 85, 80, "green"), (130, 60, 150, 80, "blue")],
+    }
+    choose = "Select from the following choices."
+    rows = [  # (idx, type, task, scene, question, choices, answer, source)
+        (0, "2D", "Count", "three_red_boxes", "How many red boxes are in the image?", ["2", "3", "4", "1"], "(B)",
+         "ADE20K"),
+        (1, "2D", "Relation", "blue_left_green_right",
+         "Considering the relative positions of the blue box and the green box in the image provided, where is "
+         "the blue box located with respect to the green box?", ["left", "right"], "(A)", "ADE20K"),
+        (2, "2D", "Count", "two_yellow_boxes", "How many yellow boxes are in the image?", ["3", "1", "2", "0"],
+         "(C)", "COCO"),
+        (3, "3D", "Depth", "red_in_front_of_blue",
+         "Which object is closer to the camera taking this photo, the red box or the blue box?",
+         ["blue box", "red box"], "(B)", "Omni3D"),
+        (4, "3D", "Distance", "red_near_green_far_blue",
+         "Which of these two, the green box or the blue box, is closer to the red box?",
+         ["green box", "blue box"], "(A)", "Omni3D"),
+    ]
+    docs = []
+    for idx, kind, task, scene, question, choices, answer, source in rows:
+        image = _boxes(out, scene, scenes[scene])
+        prompt = f"{question} {choose}\n" + "\n".join(f"({'ABCDE'[i]}) {c}" for i, c in enumerate(choices))
+        docs.append({"idx": idx, "type": kind, "task": task, "image": image, "question": question,
+                     "choices": choices, "answer": answer, "prompt": prompt, "filename": image, "source": source,
+                     "source_dataset": f"{source} fixture", "source_filename": image, "target_class": None,
+                     "target_size": None, "bbox": None})
+    write_docs(out, docs)
+
+
+def build_mme_realworld(out: Path) -> None:
+    """``yifanzhang114/MME-RealWorld-Lmms-eval`` (train): the image is base64 text in ``bytes``; options are
+    stored labelled, "(A) ...", five of them."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    def b64(name: str) -> str:
+        buffer = io.BytesIO()
+        Image.fromarray(photo(name, _fit(photo(name).shape, 128))).save(buffer, format="JPEG", quality=80)
+        return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+    rows = [
+        (0, "rocket", "Where is the rocket?", ["In flight above the clouds", "On the launch pad", "Inside a hangar",
+         "Floating in the sea", "The image does not feature the rocket."], "B", "Perception/Remote Sensing",
+         "position"),
+        (1, "chelsea", "What is the colour of the animal's fur?", ["Black", "White", "Green",
+         "Orange and brown striped", "The image does not feature the animal."], "D", "Perception/Monitoring",
+         "attribute/color"),
+        (2, "coffee", "What can be inferred about the drink?", ["It is a cold soda", "It is a hot coffee",
+         "It is a glass of wine", "It is orange juice", "The image does not feature a drink."], "B",
+         "Reasoning/Diagram and Table", "intention"),
+    ]
+    write_docs(out, [{"index": i, "question": q, "multi-choice options": [f"({'ABCDE'[k]}) {o}" for k, o in enumerate(opts)],
+                      "answer": a, "category": cat, "l2-category": l2, "bytes": b64(name)}
+                     for i, name, q, opts, a, cat, l2 in rows])
+
+
+def _bar_chart(d: Any) -> None:
+    font = _font(12)
+    for i, (label, value, colour) in enumerate((("2021", 30, "grey"), ("2022", 70, "steelblue"), ("2023", 50, "grey"))):
+        x = 30 + 60 * i
+        d.rectangle((x, 100 - value, x + 36, 100), fill=colour, outline="black")
+        d.text((x + 4, 104), label, fill="black", font=font)
+    d.line((20, 100, 210, 100), fill="black")
+
+
+def _map(d: Any) -> None:
+    font = _font(12)
+    d.rectangle((10, 10, 110, 110), fill="lightgreen", outline="black")
+    d.text((30, 52), "Park", fill="black", font=font)
+    d.rectangle((120, 10, 220, 110), fill="lightblue", outline="black")
+    d.text((150, 52), "Lake", fill="black", font=font)
+
+
+def build_seedbench_2_plus(out: Path) -> None:
+    """``doolayer/SEED-Bench-2-Plus`` (test): four ``choice_*`` columns; ``question_image_type`` chart / map /
+    web, the reported sub-scores."""
+    chart = _save_png(out, "images/bar_chart.png", _drawing((230, 124), _bar_chart))
+    park_map = _save_png(out, "images/park_map.png", _drawing((230, 120), _map))
+    web = _text_card(out, "web_page", ["Example Store  |  Home  Products  Cart", "",
+                                        "Summer sale: 20% off all shoes", "Free delivery on orders over $50"])
+    rows = [
+        ("0", "chart", "bar chart", chart, "Which year has the tallest bar?", ["2021", "2022", "2023", "2020"], "B"),
+        ("1", "chart", "bar chart", chart, "How many bars are in the chart?", ["2", "4", "3", "5"], "C"),
+        ("2", "map", "park map", park_map, "What lies to the right of the park?",
+         ["A road", "A forest", "A school", "A lake"], "D"),
+        ("3", "web", "shopping", web, "What discount does the sale offer on shoes?", ["20%", "50%", "10%", "5%"],
+         "A"),
+    ]
+    write_docs(out, [{"question_id": qid, "question_image_type": kind, "question_image_subtype": sub,
+                      "data_id": image, "image": image, "question": q,
+                      **{f"choice_{k}": c for k, c in zip("ABCD", choices)}, "answer": a}
+                     for qid, kind, sub, image, q, choices, a in rows])
+
+
+def build_mmmu_val(out: Path) -> None:
+    """``lmms-lab/MMMU`` (validation): ``options`` is a Python-literal string; ``<image k>`` tags (also inside
+    options, and out of order) name the ``image_k`` columns; one open question with a numeric answer."""
+    cat, rocket, coffee = (_small_photo(out, n) for n in ("chelsea", "rocket", "coffee"))
+    squares = _boxes(out, "three_red_boxes", [(10, 40, 40, 70, "red"), (65, 40, 95, 70, "red"),
+                                              (120, 40, 150, 70, "red")])
+    empty = {f"image_{k}": None for k in range(1, 8)}
+    rows = [
+        ("validation_Art_1", "<image 1> Which animal is shown in the painting-like photo?",
+         "['A dog', 'A cat', 'A horse', 'A cow']", "B", "multiple-choice", {"image_1": cat}, "Art History"),
+        ("validation_Design_2", "Which of the two pictures shows a drink, <image 2> or <image 1>?",
+         "['<image 1>', '<image 2>']", "B", "multiple-choice", {"image_1": rocket, "image_2": coffee},
+         "Industrial Design"),
+        ("validation_Math_3", "<image 1> How many red squares are in the figure?", "[]", "3", "open",
+         {"image_1": squares}, "Arithmetic"),
+        ("validation_Physics_4", "<image 1> Is the rocket standing on the ground?",
+         "['Yes', 'No', 'It is in orbit']", "A", "multiple-choice", {"image_1": rocket}, "Mechanics"),
+    ]
+    write_docs(out, [{"id": i, "question": q, "options": o, "explanation": "", **empty, **images,
+                      "img_type": "['Photographs']", "answer": a, "topic_difficulty": "Easy", "question_type": t,
+                      "subfield": sub} for i, q, o, a, t, images, sub in rows])
+
+
+_TEN = "ABCDEFGHIJ"
+
+
+def build_mmmu_pro_standard(out: Path) -> None:
+    """``MMMU/MMMU_Pro`` ("standard (10 options)", test): ten options A-J, answers beyond D."""
+    cat, coffee = _small_photo(out, "chelsea"), _small_photo(out, "coffee")
+    empty = {f"image_{k}": None for k in range(1, 8)}
+    rows = [
+        ("test_Biology_1", "<image 1> Which animal is shown?", ["dog", "horse", "cow", "sheep", "goat", "rabbit",
+         "cat", "fox", "bear", "deer"], "G", {"image_1": cat}, "Biology"),
+        ("test_Art_2", "<image 1> What is served in the cup?", ["tea", "milk", "water", "juice", "soup", "wine",
+         "cocoa", "soda", "beer", "coffee"], "J", {"image_1": coffee}, "Art"),
+        ("test_Math_3", "What is 6 x 7?", ["36", "40", "42", "48", "49", "54", "56", "63", "64", "72"], "C", {},
+         "Math"),
+    ]
+    write_docs(out, [{"id": i, "question": q, "options": str(opts), "explanation": "", **empty, **images,
+                      "img_type": "['Photographs']", "answer": a, "topic_difficulty": "Easy", "subject": subj}
+                     for i, q, opts, a, images, subj in rows])
+
+
+def build_mmmu_pro_vision(out: Path) -> None:
+    """``MMMU/MMMU_Pro`` (vision, test): ``id, image, answer, subject``; the question and its options exist
+    only inside the screenshot."""
+    rows = [
+        ("test_Math_1", ["Question: What is 6 x 7?", "A. 36   B. 40   C. 42   D. 48   E. 49",
+                         "F. 54   G. 56   H. 63   I. 64   J. 72"], "C", "Math"),
+        ("test_Geography_2", ["Question: Which is the largest ocean on Earth?", "A. Atlantic   B. Indian",
+                              "C. Arctic   D. Southern   E. Pacific"], "E", "Geography"),
+        ("test_Chemistry_3", ["Question: What is the chemical symbol for gold?", "A. Ag   B. Au   C. Gd",
+                              "D. Go   E. Al"], "B", "Chemistry"),
+    ]
+    write_docs(out, [{"id": i, "image": _text_card(out, i, lines), "answer": a, "subject": subj}
+                     for i, lines, a, subj in rows])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -978,6 +1266,16 @@ BUILDERS: dict[str, Callable[[Path], None]] = {
     "ehsl": build_ehsl,
     "race_audio_middle": _race_builder("middle"),
     "race_audio_high": _race_builder("high"),
+    "mmbench_cn_dev": build_mmbench_cn,
+    "mmstar": build_mmstar,
+    "realworldqa": build_realworldqa,
+    "ai2d": build_ai2d,
+    "cv_bench": build_cv_bench,
+    "mme_realworld": build_mme_realworld,
+    "seedbench_2_plus": build_seedbench_2_plus,
+    "mmmu_val": build_mmmu_val,
+    "mmmu_pro_standard": build_mmmu_pro_standard,
+    "mmmu_pro_vision": build_mmmu_pro_vision,
 }
 
 

@@ -179,25 +179,79 @@ def mmlu_pro(response: str, ctx: ExtractContext) -> str:
     return match[1] if match else ""
 
 
-@register_rule("ai2d", "1")
+@register_rule("ai2d", "2")
 def ai2d(response: str, ctx: ExtractContext) -> str:
-    """lmms-eval AI2D flexible-extract: the first ``X.``; else the response stripped."""
-    match = re.search(r"([A-Z])\.", response)
-    return match[1] if match else response.strip()
+    """lmms-eval 0.5.x AI2D flexible-extract: its MultiChoiceRegexFilter ignores the YAML regex and only
+    takes a letter written ``X.`` at the very START of the response (``^\\s*([A-Z])\\.``); anything else
+    is kept as written and compared whole (so "B" scores, "The answer is B." does not)."""
+    match = re.match(r"\s*([A-Z])\.", response)
+    return match[1] if match else response
 
 
-_NUMBER_WORDS = {w: str(i) for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen twenty".split())}
+# RealWorldQA's NumberWordsToDigitsFilter: a WHOLE response that is one of these words becomes the digit.
+_NUMBER_WORDS = {w: str(i) for i, w in enumerate("zero one two three four five six seven eight nine ten".split())}
+_INLINE_CHOICE = re.compile(r"\b([A-Z])\.\s+([^\n]*)")
 
 
-@register_rule("realworldqa", "1")
+@register_rule("realworldqa", "2")
 def realworldqa(response: str, ctx: ExtractContext) -> str:
-    """lmms-eval RealWorldQA: number words to digits, then the first ``(X)`` if any, else the stripped text
-    without a trailing period (lower-cased comparison happens in the metric)."""
-    text = " ".join(_NUMBER_WORDS.get(w.lower(), w) for w in response.split())
-    match = re.search(r"\(([A-Z])\)", text)
-    return match[1] if match else text.strip().rstrip(".")
+    """lmms-eval 0.5.x RealWorldQA flexible-extract. (1) A response that is exactly a number word (any case)
+    becomes its digit. (2) The YAML regex ``(\\([A-Z]\\))`` is never used: the filter reads the options
+    ``X. text`` out of the question, strips punctuation from the response and, if an option's text occurs in
+    it (case-sensitive, leftmost), answers that option's letter; otherwise the punctuation-free response."""
+    response = _NUMBER_WORDS.get(response.lower(), response)
+    choices: dict[str, str] = {}
+    for i, (_, text) in enumerate(_INLINE_CHOICE.findall(str(ctx.doc.get("question", "")))):
+        choices[text.strip()] = chr(ord("A") + i)  # letters by position, as the filter assigns them
+    cleaned = re.sub(r"[^\w\s]", "", response).strip()
+    match = re.search("|".join(re.escape(t) for t in choices), cleaned)
+    return choices[match[0]] if match and match[0] in choices else cleaned
+
+
+@register_rule("mmstar", "1")
+def mmstar(response: str, ctx: ExtractContext) -> str:
+    """MMStar's ``exact_match`` as a rule: after lower-casing and stripping, the gold letter may be the first
+    character, the one after "(", after "option " or after "the answer is ". Returned: the first of these
+    that is an option letter (the gold is always one, so the score is the reference's); '' if none."""
+    p = response.lower().replace("\n", " ").strip()
+    letters = "".join(ctx.options).lower() or "abcde"
+    candidates = [p[:1], p[1:2] if p[:1] == "(" else "", p[7:8] if p[:7] == "option " else "",
+                  p[14:15] if p[:14] == "the answer is " else ""]
+    return next((c.upper() for c in candidates if c and c in letters), "")
+
+
+@register_rule("cv_bench", "1")
+def cv_bench(response: str, ctx: ExtractContext) -> str:
+    """lmms-eval CV-Bench: ``re.match(r"[\\(\\s]*([A-Z])[\\)\\.\\s]*", text, IGNORECASE)`` on the stripped response,
+    upper-cased: the first letter of the response whatever follows ("The answer is B" gives "T")."""
+    match = re.match(r"[\(\s]*([A-Z])[\)\.\s]*", response.strip(), flags=re.I)
+    return match[1].upper() if match else ""
+
+
+_MME_RW_PREFIXES = ("The best answer is", "The correct answer is", "The answer is", "The answer",
+                    "The best option is", "The correct option is", "Best answer:", "Best option:")
+
+
+@register_rule("mme_realworld", "1")
+def mme_realworld(response: str, ctx: ExtractContext) -> str:
+    """lmms-eval MME-RealWorld ``extract_characters_regex``: strip the eight answer prefixes; more than 10
+    words and no A-E: ''; else the FIRST A-E character; with none, the first of "(A)".."(E)" that contains
+    the (lower-cased) rest, so an empty rest answers "A" and "b" answers "B"."""
+    s = response.strip()
+    for prefix in _MME_RW_PREFIXES:
+        s = s.replace(prefix, "")
+    if len(s.split()) > 10 and not re.search("[ABCDE]", s):
+        return ""
+    match = re.search("[ABCDE]", s)
+    if match:
+        return match[0]
+    return next((c[1] for c in ("(A)", "(B)", "(C)", "(D)", "(E)") if s.lower() in c.lower()), "")
+
+
+@register_rule("first_char", "1")
+def first_char(response: str, ctx: ExtractContext) -> str:
+    """SEED-Bench-2-Plus: the stripped response, cut to its first character when longer than one."""
+    return response.strip()[:1]
 
 
 @register_rule("option_text", "1")

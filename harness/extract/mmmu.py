@@ -42,7 +42,7 @@ def mmmu_mcq(response: str, ctx: ExtractContext) -> str:
 _NUMBER_PATTERNS = (
     re.compile(r"-?\b\d{1,3}(?:,\d{3})+\b"),  # 1,234,567
     re.compile(r"-?\d+(?:\.\d+)?[eE][+-]?\d+"),  # 1.5e-3
-    re.compile(r"-?(?:\d+\.\d+|\.\d+|\d+)(?![eE][+-]?\d+)(?![,\d])"),  # 12, 3.5, .5
+    re.compile(r"-?(?:\d+\.\d+|\.\d+|\d+\b)(?![eE][+-]?\d+)(?![,\d])"),  # 12, 3.5, .5 (not "12" of "12kg")
 )
 _INDICATORS = ("could be ", "so ", "is ", "thus ", "therefore ", "final ", "answer ", "result ")
 
@@ -72,14 +72,14 @@ def _key_subresponses(response: str) -> list[str]:
         for indicator in indicators:
             if indicator in part:
                 tail = part.split(indicator)[-1].strip()
-                if shortest is None or len(tail) < len(shortest):
+                if not shortest or len(tail) < len(shortest):  # MMMU: an empty tail is replaced
                     shortest = tail
         if shortest and shortest not in (":", ",", ".", "!", "?", ";", "'"):
             keys.append(shortest)
     return keys or [response]
 
 
-@register_rule("mmmu_open", "1")
+@register_rule("mmmu_open", "2")
 def mmmu_open(response: str, ctx: ExtractContext) -> list[Any]:
     """The candidate answers of an open response: key sub-responses after indicator words, plus every number
     in them, normalised (a list: the open metric counts a hit if any candidate matches the gold answer)."""

@@ -70,6 +70,24 @@ def mmmu_open_item(prediction: Any, target: Any) -> float:
     return 0.0
 
 
+def mmmu_acc_item(prediction: Any, target: Any, question_type: str = "multiple-choice") -> float:
+    """MMMU ``evaluate_mmmu`` per question: a choice must equal the gold letter exactly (``eval_multi_choice``);
+    an open answer goes through ``eval_open`` with every parsed candidate (the official MMMU code)."""
+    if question_type == "open":
+        return mmmu_open_item(prediction, target)
+    return float(prediction == target)
+
+
+def mmmu_acc_lmms05_item(prediction: Any, target: Any, question_type: str = "multiple-choice") -> float:
+    """As lmms-eval 0.5.x scores MMMU: its ``mmmu_process_results`` keeps only ``str(candidates[0])`` of an
+    open answer and ``eval_open`` then walks that string character by character, so no open answer can
+    match (lmms-eval PR #1471 fixed it in 2026). Multiple choice as the official code."""
+    if question_type == "open":
+        candidates = prediction if isinstance(prediction, list) else [prediction]
+        return mmmu_open_item(list(str(candidates[0])) if candidates else [], target)
+    return float(prediction == target)
+
+
 # VSI-Bench's thresholds 0.50, 0.55, ..., 0.95: ten points, hard-coded (the reference derives the count from
 # (0.95 - 0.5) / 0.05 + 2, which gives 10 only through float rounding). The values are numpy.linspace's, so a
 # relative error exactly on a boundary (e.g. 0.25 against 1 - 0.75) compares as in the reference.
@@ -108,6 +126,10 @@ for metric in (
     Metric("relaxed_accuracy", relaxed_item, mean, best=1.0, description="ChartQA: numbers within 5%"),
     Metric("existence_match", existence_item, mean, best=1.0, description="gold string occurs in the response"),
     Metric("mmmu_open_match", mmmu_open_item, mean, best=1.0, description="MMMU open-answer match"),
+    Metric("mmmu_acc", mmmu_acc_item, mean, best=1.0, description="MMMU accuracy (official eval_open)"),
+    # No `best`: with open questions present even a perfect model cannot reach 1 under this metric.
+    Metric("mmmu_acc_lmms05", mmmu_acc_lmms05_item, mean,
+           description="MMMU accuracy as lmms-eval 0.5.x computes it (open questions never match)"),
     Metric("mra", mra_item, mean, best=1.0, version="2",
            description="VSI-Bench mean relative accuracy (<= at the thresholds, as the reference code)"),
     Metric("miou", iou, mean, best=1.0, description="mean temporal IoU (Charades-STA)"),

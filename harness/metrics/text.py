@@ -57,7 +57,26 @@ def _circular_aggregate(items: Sequence[dict[str, Any]]) -> float:
     return sum(groups.values()) / len(groups)
 
 
+def _macro_item(prediction: Any, target: Any, groups: Sequence[Any] = ()) -> dict[str, Any]:
+    return {"groups": tuple(groups), "correct": _accuracy_item(prediction, target)}
+
+
+def _macro_aggregate(items: Sequence[dict[str, Any]]) -> float:
+    """Unweighted mean over the first group level of the unweighted means over the next level, and so on
+    (no levels: the plain mean). MMStar averages its l2 categories; CV-Bench's official overall is
+    mean(mean(ADE20K, COCO), Omni3D), i.e. groups (type, source)."""
+    if not items or not items[0]["groups"]:
+        return mean([item["correct"] for item in items])
+    levels: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    for item in items:
+        levels[item["groups"][0]].append({"groups": item["groups"][1:], "correct": item["correct"]})
+    return mean([_macro_aggregate(members) for members in levels.values()])
+
+
 register_metric(Metric("accuracy", _accuracy_item, mean, best=1.0, description="extracted answer == gold"))
 register_metric(Metric("exact_match", _exact_match_item, mean, best=1.0, description="lm-eval exact match"))
 register_metric(Metric("circular_accuracy", _circular_item, _circular_aggregate, stderr="bootstrap", best=1.0,
                        description="MMBench CircularEval: all copies of a question correct"))
+register_metric(Metric("macro_accuracy", _macro_item, _macro_aggregate, stderr="bootstrap", best=1.0,
+                       description="accuracy averaged without weights over groups (nested levels; the task "
+                                   "names the fields with metric option `by`)"))

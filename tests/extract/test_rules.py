@@ -87,8 +87,10 @@ def test_mmmu_open_candidates():
     ("worldsense", "Because of the sound, the answer is C", "B"),  # "Because": any capital letter counts, first wins
     ("worldsense", "no letters here", "A"),
     ("mmlu_pro", "Let's think. The answer is (H).", "H"),
-    ("ai2d", "I pick C. because", "C"),
-    ("realworldqa", "There are three cars.", "There are 3 cars"),
+    ("ai2d", "C. a green triangle", "C"),
+    ("ai2d", "I pick C. because", "I pick C. because"),  # a letter only counts at the start
+    ("realworldqa", "Three", "3"),  # the whole response is a number word
+    ("realworldqa", "There are three cars.", "There are three cars"),  # not a whole number word: kept, minus punctuation
     ("vsibench", "3.5 meters.", "3.5"),
     ("numeric", "about 1,200 people", 1200.0),
     ("charades_time", "It happens at 12.5-20 s.", (12.5, 20.0)),
@@ -135,3 +137,57 @@ def test_mmau_random_fallback_is_seeded_per_question():
 ])
 def test_mmlu_pro(response, expected):
     assert get_rule("mmlu_pro")(response, CTX) == expected
+
+
+RWQA_DOC = {"question": "Which way does the road turn?\nA. Left\nB. Straight\nC. Right\nPlease answer directly with "
+                        "only the letter of the correct option and nothing else."}
+
+
+@pytest.mark.parametrize("response, expected", [
+    ("C", "C"), ("(C)", "C"), ("C. Right", "C"),  # option text found after punctuation is removed
+    ("It turns right", "It turns right"),  # option texts match case-sensitively
+    ("The answer is C", "The answer is C"),  # the YAML regex "(\\([A-Z]\\))" is never applied
+    ("Left or Right", "A"),  # the leftmost option text wins
+])
+def test_realworldqa_reads_the_options_from_the_question(response, expected):
+    assert get_rule("realworldqa")(response, ExtractContext(doc=RWQA_DOC)) == expected
+
+
+@pytest.mark.parametrize("response, expected", [
+    ("B", "B"), ("b", "B"), ("(c) green", "C"), ("Option D", "D"), ("The answer is A.", "A"),
+    ("Answer: B", "A"),  # MMStar compares the first character: "a" of "Answer"
+    ("I think B", ""), ("", ""),
+])
+def test_mmstar(response, expected):
+    assert get_rule("mmstar")(response, CTX) == expected
+
+
+@pytest.mark.parametrize("response, expected", [
+    ("B", "B"), ("(b) 3", "B"), (" C.", "C"), ("The answer is B", "T"), ("", ""), ("42", ""),
+])
+def test_cv_bench(response, expected):
+    assert get_rule("cv_bench")(response, CTX) == expected
+
+
+@pytest.mark.parametrize("response, expected", [
+    ("E", "E"), ("The best answer is: (D)", "D"), ("Best option: C", "C"),
+    ("As the picture shows, it is D", "A"),  # the first capital A-E anywhere
+    ("", "A"),  # empty text is "in" "(a)": the reference answers A
+    ("b", "B"), ("(c)", "C"),  # no capital letter: the choice "(X)" containing the text
+    ("the vehicle in the picture is parked next to a tall building on the left", ""),  # > 10 words, no A-E
+    ("xyz", ""),
+])
+def test_mme_realworld(response, expected):
+    assert get_rule("mme_realworld")(response, CTX) == expected
+
+
+def test_first_char():
+    assert get_rule("first_char")("  B. a blue circle", CTX) == "B"
+    assert get_rule("first_char")("The answer is B", CTX) == "T"
+    assert get_rule("first_char")("", CTX) == ""
+
+
+def test_mmmu_open_follows_the_reference_number_pattern_and_shortest_tail():
+    assert 12.0 not in get_rule("mmmu_open")("it weighs 12kg", CTX)  # \d+\b: no number inside a word
+    assert 12.0 in get_rule("mmmu_open")("it weighs 12 kg", CTX)
+    assert get_rule("mmmu_open").id == "mmmu_open@2"

@@ -49,3 +49,31 @@ def test_existence_and_mmmu_open():
     preds = get_rule("mmmu_open")("Therefore, the answer is 42.0", ExtractContext())
     assert item("mmmu_open_match", preds, "42") == 1.0
     assert item("mmmu_open_match", get_rule("mmmu_open")("so it is blue", ExtractContext()), "red") == 0.0
+
+
+def test_mmmu_acc_choices_exact_and_open_answers_official():
+    assert item("mmmu_acc", "B", "B") == 1.0
+    assert item("mmmu_acc", "b", "B") == 0.0  # eval_multi_choice: exact equality
+    preds = get_rule("mmmu_open")("Therefore, the answer is 42.0", ExtractContext())
+    assert item("mmmu_acc", preds, "42", question_type="open") == 1.0
+
+
+def test_mmmu_acc_lmms05_never_credits_an_open_answer():
+    for response, gold in [("Therefore, the answer is 42.0", "42"), ("hepatitis", "hepatitis"), ("a", "a")]:
+        preds = get_rule("mmmu_open")(response, ExtractContext())
+        assert item("mmmu_acc", preds, gold, question_type="open") == 1.0
+        assert item("mmmu_acc_lmms05", preds, gold, question_type="open") == 0.0
+    assert item("mmmu_acc_lmms05", "C", "C") == 1.0
+    assert get_metric("mmmu_acc_lmms05").best is None  # a perfect model cannot reach 1 with open questions
+
+
+def test_macro_accuracy_nests_unweighted_means():
+    m = get_metric("macro_accuracy")
+    # CV-Bench official: 1/2 * ((ADE20K + COCO)/2 + Omni3D)
+    rows = [("2D", "ADE20K", "A", "A"), ("2D", "ADE20K", "B", "A"), ("2D", "COCO", "C", "C"),
+            ("3D", "Omni3D", "A", "B"), ("3D", "Omni3D", "B", "B"), ("3D", "Omni3D", "C", "C")]
+    items = [m.item(p, t, groups=(a, b)) for a, b, p, t in rows]
+    assert m.aggregate(items) == pytest.approx(0.5 * ((0.5 + 1.0) / 2 + 2 / 3))
+    flat = [m.item(p, t, groups=(b,)) for _, b, p, t in rows]
+    assert m.aggregate(flat) == pytest.approx((0.5 + 1.0 + 2 / 3) / 3)
+    assert m.aggregate([m.item("a", "A"), m.item("b", "C")]) == 0.5  # no groups: plain mean, case-insensitive
