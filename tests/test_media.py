@@ -10,7 +10,7 @@ import torch
 
 from harness.api import MediaError
 from harness.media import load_audio, load_image, load_video_audio, load_video_frames, sample_times
-from tasks.fixtures import photo, write_aac, write_png, write_video, write_wav
+from tasks.fixtures.writers import photo, write_aac, write_png, write_video, write_wav
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
 FPS = 10
