@@ -62,12 +62,12 @@ def normalize_answer(value: str) -> list[Any]:
         return [" " + value, value + " "] if len(value) == 1 else [value]
 
 
-def _key_subresponses(response: str) -> list[str]:
+def _key_subresponses(response: str, indicator_words: tuple[str, ...] = _INDICATORS) -> list[str]:
     response = response.strip().strip(".").lower()
     parts = re.split(r"\.\s(?=[A-Z])|\n", response)
     keys = []
     for index, part in enumerate(parts):
-        indicators = list(_INDICATORS) + (["="] if index == len(parts) - 1 else [])
+        indicators = list(indicator_words) + (["="] if index == len(parts) - 1 else [])
         shortest = None
         for indicator in indicators:
             if indicator in part:
@@ -84,6 +84,71 @@ def mmmu_open(response: str, ctx: ExtractContext) -> list[Any]:
     """The candidate answers of an open response: key sub-responses after indicator words, plus every number
     in them, normalised (a list: the open metric counts a hit if any candidate matches the gold answer)."""
     keys = _key_subresponses(response)
+    preds = keys + [n for k in keys for n in extract_numbers(k)]
+    out: list[Any] = []
+    for p in preds:
+        for norm in normalize_answer(p):
+            if norm not in out:
+                out.append(norm)
+    return out
+
+
+# VideoMMMU (lmms-eval 0.5.x tasks/videommmu/utils.py) ships its own copies of both parsers, changed from MMMU's:
+# the multiple-choice one tries "A." and "A:" before "(A)" and "A ", and returns no letter instead of a random one;
+# the open one knows more indicator words. An EMPTY response is "API Error" there and is left out of the score
+# (the task drops it from aggregation; the rules return "" for it).
+_VIDEOMMMU_INDICATORS = _INDICATORS + (
+    "are ", "in total ", "total ", "identify ", "recognize ", "calculated as ", "counted as ", "measured as ",
+    "observed as ", "concluded as ", "found to be ", "equals ", "determined to be ", "number of ", "value is ",
+    "adds up to ", "have ", "has ",
+)
+NO_ANSWER = "No Answer Found."
+
+
+@register_rule("videommmu_mcq", "1")
+def videommmu_mcq(response: str, ctx: ExtractContext) -> str:
+    """VideoMMMU's multiple-choice parser: candidates from "A." and "A:" (both passes run), else "(A)", else
+    "A "; for responses over 5 words, option text; several: the last occurrence of the first form that matched
+    (a colon candidate is ranked by its "A." position, i.e. -1, when a period candidate exists); none:
+    "No Answer Found." (scored wrong)."""
+    if response == "":
+        return ""
+    choices = list(ctx.options)
+    for ch in (",", ".", "!", "?", ";", ":", "'"):
+        response = response.strip(ch)
+    response = f" {response} "
+    by_period = [c for c in choices if f"{c}." in response]
+    by_colon = [c for c in choices if f"{c}:" in response]
+    candidates = by_period + by_colon
+    by_bracket = [] if candidates else [c for c in choices if f"({c})" in response]
+    candidates = candidates or by_bracket or [c for c in choices if f"{c} " in response]
+    by_text = False
+    if not candidates and len(response.split()) > 5:
+        candidates = [c for c, text in ctx.options.items() if text.lower() in response.lower()]
+        by_text = bool(candidates)
+    if not candidates:
+        return NO_ANSWER
+    if len(candidates) == 1:
+        return candidates[0]
+    if by_text:
+        starts = [response.lower().rfind(ctx.options[c].lower()) for c in candidates]
+    elif by_period:
+        starts = [response.rfind(f"{c}.") for c in candidates]
+    elif by_colon:
+        starts = [response.rfind(f"{c}:") for c in candidates]
+    elif by_bracket:
+        starts = [response.rfind(f"({c})") for c in candidates]
+    else:
+        starts = [response.rfind(f" {c} ") for c in candidates]
+    return candidates[max(range(len(candidates)), key=starts.__getitem__)]
+
+
+@register_rule("videommmu_open", "1")
+def videommmu_open(response: str, ctx: ExtractContext) -> list[Any]:
+    """MMMU's open parser with VideoMMMU's longer indicator list ("are ", "total ", "equals ", "has ", ...)."""
+    if response == "":
+        return []
+    keys = _key_subresponses(response, _VIDEOMMMU_INDICATORS)
     preds = keys + [n for k in keys for n in extract_numbers(k)]
     out: list[Any] = []
     for p in preds:

@@ -107,6 +107,22 @@ def mra_item(prediction: Any, target: Any) -> float:
     return sum(rel <= 1 - t for t in MRA_THRESHOLDS) / len(MRA_THRESHOLDS)
 
 
+def _verdict_item(prediction: Any, target: Any) -> dict[str, Any]:
+    """A Video-ChatGPT-style verdict ``{"pred": bool, "score": int}`` (the task puts it in the prediction)."""
+    verdict = prediction if isinstance(prediction, dict) else {}
+    return {"pred": bool(verdict.get("pred")), "score": int(verdict.get("score") or 0)}
+
+
+def _verdict_accuracy(items: Any) -> float:
+    """Share of "yes" verdicts (Video-ChatGPT / lmms-eval ``activitynetqa_aggregate_accuracy``)."""
+    return mean([float(item["pred"]) for item in items])
+
+
+def _verdict_score(items: Any) -> float:
+    """Mean 0-5 score over all verdicts (``activitynetqa_aggregate_score``)."""
+    return mean([float(item["score"]) for item in items])
+
+
 def iou(prediction: Any, target: Any) -> float:
     """Temporal IoU of two (start, end) spans; 0 for a missing prediction."""
     if not prediction:
@@ -133,6 +149,14 @@ for metric in (
     Metric("mra", mra_item, mean, best=1.0, version="2",
            description="VSI-Bench mean relative accuracy (<= at the thresholds, as the reference code)"),
     Metric("miou", iou, mean, best=1.0, description="mean temporal IoU (Charades-STA)"),
+    Metric("judge_accuracy", _verdict_item, _verdict_accuracy, stderr="bootstrap", best=1.0,
+           sample_scores=lambda items: [float(i["pred"]) for i in items],
+           description="Video-ChatGPT judged accuracy: share of 'yes' verdicts"),
+    # No `best` for the score: tasks scale it by 1 (a 0-5 mean) while `validate` multiplies `best` by the
+    # task's scale; tests check that the oracle reaches 5.
+    Metric("judge_score", _verdict_item, _verdict_score, stderr="bootstrap",
+           sample_scores=lambda items: [float(i["score"]) for i in items],
+           description="Video-ChatGPT judged score: mean of the 0-5 scores"),
     Metric("recall_at_iou", recall_item, mean, best=1.0, description="R@IoU>=threshold (option `threshold`)"),
     # Charades-STA reports R@1 at IoU 0.3 / 0.5 / 0.7 next to mIoU: one named metric per threshold.
     *(Metric(f"recall_at_iou_{t}", partial(recall_item, threshold=t), mean, best=1.0, description=f"R@IoU>={t}")

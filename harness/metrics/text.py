@@ -30,7 +30,11 @@ def _exact_match_item(prediction: Any, target: Any, ignore_case: bool = True, ig
 
     ``normalize="vqa"`` first puts both sides through the official VQA answer normalisation (digit words,
     articles, contractions), for VQA-style sets with a single gold answer (v1 scores OK-VQA this way).
+    A list of gold answers (A-OKVQA's ten direct answers) scores 1 when ANY of them matches.
     """
+    if isinstance(target, (list, tuple)):
+        return max((_exact_match_item(prediction, t, ignore_case, ignore_punctuation, normalize) for t in target),
+                   default=0.0)
     p, t = str(prediction or "").strip(), str(target).strip()
     if normalize == "vqa":
         from harness.metrics.vqa import normalize_vqa_answer

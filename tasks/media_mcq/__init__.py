@@ -1,6 +1,6 @@
 """Multiple choice over video, image and audio, configured by YAML: one plugin for the video and omni sets
 whose rows hold a question, a list of options and the answer (WorldSense, OmniBench, LongVideoBench,
-EgoSchema, TOMATO), with small subclasses where scoring is not a plain mean (VSI-Bench, MVBench).
+EgoSchema, TOMATO), with small subclasses where scoring is not a plain mean (VSI-Bench, MVBench, VideoMMMU).
 
 ``options`` knobs (all optional except ``media``):
 
@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Mapping
 
-from harness.api import AudioPart, DocumentError, ImagePart, Part, Reference, VideoPart
-from harness.extract.base import ExtractContext
+from harness.api import AudioPart, DocumentError, ImagePart, Part, Reference, Response, VideoPart
+from harness.extract.base import ExtractContext, get_rule
 from harness.task import Sample, Task
 from tasks.common import LETTERS, media_field
 
@@ -200,3 +200,81 @@ class MVBench(MediaMCQ):
     def breakdown(self, samples):  # type: ignore[override]
         return super().breakdown(self.answered(list(samples)))
 
+
+
+class VideoMMMU(MediaMCQ):
+    """VideoMMMU: three hub configs (tracks Perception, Comprehension, Adaptation; 300 questions each), one
+    lecture video per ``id`` shared by its three questions (so ``track`` joins ``id`` in the document id).
+    Prompts differ by track and, in Adaptation, by question type; multiple-choice answers go through the
+    ``videommmu_mcq`` rule, the rest through ``videommmu_open``. The score is the unweighted mean of the track
+    accuracies (``group_mean`` over ``track`` with MMMU's per-question scoring, ``mmmu_acc``), and, as in the
+    reference aggregation, an EMPTY response ("API Error" there) is left out instead of counting as wrong."""
+
+    MULTIPLE_CHOICE = "multiple-choice"
+
+    def docs(self) -> Iterator[dict[str, Any] | DocumentError]:
+        disciplines = self.config.options["disciplines"]
+        for row in super().docs():
+            if isinstance(row, DocumentError):
+                yield row
+                continue
+            subject = "_".join(str(row.get("id", "")).split("_")[1:-1])  # "<prefix>_<Subject>_<n>"
+            if subject not in disciplines:
+                yield DocumentError(f"task {self.name}: row {row.get('id')!r} names no known subject")
+                continue
+            yield {**row, "discipline": disciplines[subject], "track_id": f"{row.get('track')}/{row.get('id')}"}
+
+    def _hub_docs(self) -> Iterator[dict[str, Any]]:
+        import datasets
+
+        ds = self.config.dataset
+        for track in self.config.options["tracks"]:
+            for row in datasets.load_dataset(ds.hub_id, track, split=ds.split, revision=ds.revision):
+                yield {**row, "track": track}
+
+    def is_mcq(self, doc: Mapping[str, Any]) -> bool:
+        return doc.get("question_type") == self.MULTIPLE_CHOICE
+
+    def options(self, doc: Mapping[str, Any]) -> dict[str, str]:
+        """letter -> option as stored (the reference matches option text against the stored string)."""
+        return dict(zip(LETTERS, self.raw_options(doc)))
+
+    def options_block(self, doc: Mapping[str, Any]) -> str:
+        raw = self.raw_options(doc)
+        if all(o.startswith(f"{letter}.") for o, letter in zip(raw, LETTERS)):
+            return "\n".join(raw)
+        return "\n".join(f"{letter}. {o}" for letter, o in zip(LETTERS, raw))
+
+    def prompt_text(self, doc: Mapping[str, Any]) -> str:
+        p = self.config.prompt
+        question = str(doc["question"])
+        if doc.get("track") != "Adaptation":
+            return f"{question}\n{self.options_block(doc)}{p['perception_and_comprehension']}"
+        if self.is_mcq(doc):
+            return f"{p['adaptation_pre']}{p['adaptation_mcq']}{question}\n{self.options_block(doc)}"
+        return f"{p['adaptation_pre']}{p['adaptation_open']}{question}"
+
+    def choices(self, doc: Mapping[str, Any]) -> tuple[str, ...]:
+        return tuple(self.options(doc)) if self.is_mcq(doc) else ()
+
+    def target(self, doc: Mapping[str, Any]) -> Any:
+        return str(doc["answer"])
+
+    def extract(self, doc: Mapping[str, Any], response: Response) -> Any:
+        rule = self.config.extract if self.is_mcq(doc) else self.config.options.get("open_extract", "videommmu_open")
+        return get_rule(rule)(response.text, self.extract_context(doc))
+
+    def score(self, doc: Mapping[str, Any], prediction: Any, target: Any) -> dict[str, Any]:
+        from harness.metrics.base import get_metric
+
+        # the reference scores "multiple-choice" and "perception" rows by letter, everything else as open
+        qtype = "multiple-choice" if doc.get("question_type") in (self.MULTIPLE_CHOICE, "perception") else "open"
+        return {m: get_metric(m).item(prediction, target, group=(str(doc["track"]),), inner="mmmu_acc",
+                                      question_type=qtype)
+                for m in self.config.metrics}
+
+    def aggregate(self, samples):  # type: ignore[override]
+        return super().aggregate(MVBench.answered(list(samples)))
+
+    def breakdown(self, samples):  # type: ignore[override]
+        return super().breakdown(MVBench.answered(list(samples)))
