@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import re
+import string
 
 from harness.extract.base import ExtractContext, register_rule
 
@@ -284,3 +285,25 @@ def mmau(response: str, ctx: ExtractContext) -> str:
         starts = [response.rfind(f" {c} ") for c in candidates]
         letter = candidates[max(range(len(candidates)), key=starts.__getitem__)]
     return ctx.options.get(letter, "")
+
+
+@register_rule("omnivideobench", "1")
+def omnivideobench(response: str, ctx: ExtractContext) -> str:
+    """OmniVideoBench's reference (utils.extract_model_answer + clean_text): keep the text after the last
+    "assistant" (a chat-template marker there; it also cuts a reply that says "assistant"), take the inside
+    of /box{..} or \\boxed{..}, lower-case, keep the first character when the second is "." ("c. angry" ->
+    "c"), delete punctuation and collapse spaces. The result must equal the gold letter: "C)" and "(C)" pass,
+    "The answer is C" does not."""
+    text = response.split("assistant")[-1].strip() if "assistant" in response else response.strip()
+    for pattern in (r"/box\{([^}]+)\}", r"\\boxed\{([^}]+)\}"):
+        match = re.search(pattern, text)
+        if match:
+            text = match.group(1).strip()
+    text = text.lower()
+    match = re.search(r"/box\{([^}]+)\}", text)
+    if match:
+        text = match.group(1)
+    if len(text) > 1 and text[1] == ".":
+        text = text[0]
+    text = text.translate(str.maketrans("", "", string.punctuation))
+    return " ".join(text.split())

@@ -278,3 +278,29 @@ class VideoMMMU(MediaMCQ):
 
     def breakdown(self, samples):  # type: ignore[override]
         return super().breakdown(MVBench.answered(list(samples)))
+
+
+class OmniVideoBench(MediaMCQ):
+    """OmniVideoBench: the release nests questions under their video (``video, video_type, duration
+    ("MM:SS"), questions: [{question, question_type, audio_type, reasoning_steps, answer, options,
+    correct_option}]``); the loader flattens it to one row per question, with ``qid = "<video>#<k>"``."""
+
+    def docs(self) -> Iterator[dict[str, Any] | DocumentError]:
+        for row in super().docs():
+            if isinstance(row, DocumentError) or "questions" not in row:
+                yield row
+                continue
+            video = {k: v for k, v in row.items() if k != "questions"}
+            for k, qa in enumerate(row["questions"] or []):
+                yield {**video, **qa, "qid": f"{row.get('video')}#{k}"}
+
+    def _local_docs(self, path):  # type: ignore[override]
+        """The release's ``.json`` list (data_example/data.json layout) is read as rows, like a JSONL file."""
+        import json
+        from pathlib import Path
+
+        path = Path(path)
+        if path.is_file() and path.suffix == ".json":
+            yield from json.loads(path.read_text(encoding="utf-8"))
+        else:
+            yield from super()._local_docs(path)

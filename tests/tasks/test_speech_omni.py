@@ -1,5 +1,5 @@
 """Spoken-question and audio-visual benchmarks (VideoMMMU, A-OKVQA / VQAv2 / ActivityNet-QA with spoken
-questions, MMBench with a spoken hint, Big Bench Audio): exact prompts and media order, the reference parsers'
+questions, MMBench with a spoken hint, Big Bench Audio, OmniVideoBench): exact prompts and media order, the reference parsers'
 quirks, protocol aggregation, oracle at the best score and a wrong model at the worst."""
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from harness.judges.base import Verdict
 from harness.metrics.base import get_metric
 from tests.tasks.helpers import answer_all, load_task, oracle_response, sample_docs, validate_with_oracle
 
-TASKS = ["videommmu", "aokvqa_speech", "vqav2_speech", "activitynet_speech", "mmbench_hint_speech", "big_bench_audio"]
+TASKS = ["videommmu", "aokvqa_speech", "vqav2_speech", "activitynet_speech", "mmbench_hint_speech", "big_bench_audio",
+         "omnivideobench"]
 
 
 def _doc(task, doc_id: str):
@@ -269,3 +270,39 @@ def test_big_bench_audio_breakdown_by_category() -> None:
     assert task.breakdown(samples)["category"] == {"formal_fallacies": 0.0, "navigate": 0.0,
                                                    "object_counting": 100.0, "web_of_lies": 0.0}
     assert get_metric("existence_match").item("Four", "4") == 0.0  # digits as stored: no number words
+
+
+# ---- OmniVideoBench
+
+
+def test_omnivideobench_flattens_videos_and_prompts_as_the_reference() -> None:
+    task = load_task("omnivideobench")
+    assert [task.doc_id(d) for d in sample_docs(task)] == ["video_1#0", "video_1#1", "video_2#0"]
+    request = task.build_request(_doc(task, "video_1#1"))
+    assert request.text() == (
+        "You are given a video. Based on the content of the video, answer the following question:\n\nQuestion:\n"
+        "When does the beep stop?\n\nOptions:\nA. Before the square appears\nB. When the square appears\n"
+        "C. When the square disappears\nD. It never stops\n\nAnswer with the option's letter directly(e.g., A, B, "
+        "C, or D).If your access to the video content is limited, at least one option that is more likely than the "
+        "others must be chosen.Mustn't give any other reason for can not choose!")
+    assert "Options:\nA.Blue\nB.Red\n" in task.build_request(_doc(task, "video_1#0")).text()  # shown as stored
+    (video,) = request.media()
+    assert isinstance(video, VideoPart) and video.use_audio and video.path.endswith("omnivideobench/sample/video_1.mp4")
+    assert task.target(_doc(task, "video_1#1")) == "C"
+
+
+@pytest.mark.parametrize("response, correct", [
+    ("C", True),
+    ("C. When the square disappears", True),   # second character "." -> the first
+    ("(C)", True),                             # punctuation removed
+    ("\\boxed{C}", True),
+    ("I am your assistant.\nC", True),         # only the text after the last "assistant" is kept
+    ("As an assistant, I pick C", False),      # ", i pick c" -> "i pick c"
+    ("C) When the square disappears", False),  # "c when the square disappears"
+    ("The answer is C", False),
+    ("c", True),
+])
+def test_omnivideobench_exact_cleaned_letter(response: str, correct: bool) -> None:
+    task = load_task("omnivideobench")
+    sample = task.process(_doc(task, "video_1#1"), Response(text=response))
+    assert sample.items["accuracy"] == float(correct)
