@@ -17,34 +17,38 @@ def _golds(target: Any) -> list[str]:
 
 
 def anls_item(prediction: Any, target: Any, threshold: float = 0.5) -> float:
-    """Max over gold answers of 1 - normalised Levenshtein distance, zeroed below the threshold (DocVQA)."""
-    pred = " ".join(str(prediction or "").lower().split())
-    best = 0.0
+    """DocVQA ANLS per question as lmms-eval 0.5.x computes it (``api/metrics.anls``): the smallest over gold
+    answers of Levenshtein distance (on lower-cased, whitespace-collapsed strings) / the longer RAW length
+    (un-collapsed, as written), then 1 - that, zeroed only when BELOW the threshold (0.5 itself is kept)."""
+    pred = str(prediction or "")
+    ratios = []
     for gold in _golds(target):
-        gold = " ".join(gold.lower().split())
-        dist = Levenshtein.distance(pred, gold) / max(len(pred), len(gold), 1)
-        best = max(best, 1.0 - dist if dist < threshold else 0.0)
-    return best
+        dist = Levenshtein.distance(" ".join(gold.strip().lower().split()), " ".join(pred.strip().lower().split()))
+        length = max(len(gold.upper()), len(pred.upper()))
+        ratios.append(0.0 if length == 0 else dist / length)
+    score = 1.0 - min(ratios) if ratios else 0.0
+    return 0.0 if score < threshold else score
 
 
 def _to_float(text: str) -> float | None:
-    text = text.strip().rstrip(".")
+    """ChartQA's converter: ``float()`` (which tolerates surrounding white space), "12%" as 0.12."""
     try:
-        return float(text.rstrip("%")) / (100.0 if text.endswith("%") else 1.0)
+        return float(text.rstrip("%")) / 100.0 if text.endswith("%") else float(text)
     except ValueError:
         return None
 
 
 def relaxed_item(prediction: Any, target: Any, tolerance: float = 0.05) -> float:
-    """ChartQA: numbers within 5% relative error count (exact when the gold is 0); other answers by
-    case-insensitive exact match; best over gold answers."""
+    """ChartQA ``relaxed_correctness`` (lmms-eval 0.5.x, from Qwen-VL): when both sides are numbers and the
+    gold is non-zero, a relative error up to 5% counts; otherwise (a zero gold included: "0.0" against "0"
+    fails) the strings must match ignoring case only, not surrounding space. Best over gold answers."""
     pred = str(prediction or "")
     for gold in _golds(target):
         p, g = _to_float(pred), _to_float(gold)
-        if p is not None and g is not None:
-            if (g == 0 and p == 0) or (g != 0 and abs(p - g) / abs(g) <= tolerance):
+        if p is not None and g:
+            if abs(p - g) / abs(g) <= tolerance:
                 return 1.0
-        elif pred.strip().lower() == gold.strip().lower():
+        elif pred.lower() == gold.lower():
             return 1.0
     return 0.0
 
@@ -122,8 +126,10 @@ def recall_item(prediction: Any, target: Any, threshold: float = 0.5) -> float:
 
 
 for metric in (
-    Metric("anls", anls_item, mean, best=1.0, description="average normalised Levenshtein similarity (DocVQA)"),
-    Metric("relaxed_accuracy", relaxed_item, mean, best=1.0, description="ChartQA: numbers within 5%"),
+    Metric("anls", anls_item, mean, best=1.0, version="2",
+           description="average normalised Levenshtein similarity (DocVQA; lmms-eval 0.5.x lengths and threshold)"),
+    Metric("relaxed_accuracy", relaxed_item, mean, best=1.0, version="2",
+           description="ChartQA relaxed correctness: numbers within 5% of a non-zero gold, else case-blind match"),
     Metric("existence_match", existence_item, mean, best=1.0, description="gold string occurs in the response"),
     Metric("mmmu_open_match", mmmu_open_item, mean, best=1.0, description="MMMU open-answer match"),
     Metric("mmmu_acc", mmmu_acc_item, mean, best=1.0, description="MMMU accuracy (official eval_open)"),
