@@ -92,6 +92,16 @@ def mmmu_acc_lmms05_item(prediction: Any, target: Any, question_type: str = "mul
     return float(prediction == target)
 
 
+def mathvista_item(prediction: Any, target: Any, question_type: str = "free_form", answer_type: str = "text",
+                   choices: Any = None, precision: Any = None, precision_as_stored: bool = False) -> float:
+    """MathVista: the extracted answer normalised to the question's type, then ``safe_equal`` (stripped string
+    equality with the gold). See :func:`harness.extract.mathvista.normalize_mathvista` for the float quirk."""
+    from harness.extract.mathvista import normalize_mathvista
+
+    norm = normalize_mathvista(prediction, choices, question_type, answer_type, precision, precision_as_stored)
+    return float(str(norm).strip() == str(target).strip())
+
+
 # VSI-Bench's thresholds 0.50, 0.55, ..., 0.95: ten points, hard-coded (the reference derives the count from
 # (0.95 - 0.5) / 0.05 + 2, which gives 10 only through float rounding). The values are numpy.linspace's, so a
 # relative error exactly on a boundary (e.g. 0.25 against 1 - 0.75) compares as in the reference.
@@ -136,6 +146,11 @@ for metric in (
     # No `best`: with open questions present even a perfect model cannot reach 1 under this metric.
     Metric("mmmu_acc_lmms05", mmmu_acc_lmms05_item, mean,
            description="MMMU accuracy as lmms-eval 0.5.x computes it (open questions never match)"),
+    Metric("mathvista_acc", mathvista_item, mean, best=1.0,
+           description="MathVista accuracy, float answers rounded to their (integer) precision"),
+    # No `best`: float answers can never match under the lmms-eval 0.5.x normalisation.
+    Metric("mathvista_acc_lmms05", partial(mathvista_item, precision_as_stored=True), mean,
+           description="MathVista accuracy as lmms-eval 0.5.x computes it (float answers never match)"),
     Metric("mra", mra_item, mean, best=1.0, version="2",
            description="VSI-Bench mean relative accuracy (<= at the thresholds, as the reference code)"),
     Metric("miou", iou, mean, best=1.0, description="mean temporal IoU (Charades-STA)"),
