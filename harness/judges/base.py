@@ -98,11 +98,14 @@ class CachedJudge:
         return raw.strip()
 
     # ---- the shared machinery
-    def key(self, prompt: str) -> str:
-        return stable_hash([self.identity(), self.prompt_version, prompt], n=32)
+    def key(self, prompt: str, version: str | None = None) -> str:
+        return stable_hash([self.identity(), version or self.prompt_version, prompt], n=32)
 
-    def judge(self, prompt: str) -> Verdict:
-        key = self.key(prompt)
+    def judge(self, prompt: str, version: str | None = None, parse: Callable[[str], Any] | None = None) -> Verdict:
+        """One verdict; ``version``/``parse`` name and read a prompt other than the judge's own (a task asking
+        its protocol's prompt of a run-wide judge)."""
+        parse = parse or self.parse
+        key = self.key(prompt, version)
         if self.cache and (hit := self.cache.get(key)) is not None:
             self.stats.cached += 1
             return hit
@@ -121,7 +124,7 @@ class CachedJudge:
                 last_error = f"{type(e).__name__}: {e}"
                 continue
             try:
-                verdict = Verdict(self.parse(raw), raw)
+                verdict = Verdict(parse(raw), raw)
             except ValueError as e:  # malformed output: retried too (sampling judges may recover)
                 last_error = f"malformed judge output ({e}): {raw[:200]!r}"
                 continue

@@ -62,6 +62,53 @@ def _parse_pred_score(raw: str) -> dict[str, Any]:
     return {"pred": pred == "yes", "score": score}
 
 
+def _parse_nonempty(raw: str) -> str:
+    """Free-text extraction (MathVista): the stripped reply; an empty one is retried, as the reference does."""
+    text = raw.strip()
+    if not text:
+        raise ValueError("empty extraction")
+    return text
+
+
+# MathVista's answer-extraction examples (lmms-eval 0.5.x tasks/mathvista/mathvista_evals.py DEMO_PROMPT, the
+# MathVista authors' text), stripped as the reference strips it before use. Protocol text: keep it verbatim.
+MATHVISTA_DEMO = """Please read the following example. Then extract the answer from the model response and type it at the end of the prompt.
+
+Hint: Please answer the question requiring an integer answer and provide the final value, e.g., 1, 2, 3, at the end.
+Question: Which number is missing?
+
+Model response: The number missing in the sequence is 14.
+
+Extracted answer: 14
+
+Hint: Please answer the question requiring a floating-point number with one decimal place and provide the final value, e.g., 1.2, 1.3, 1.4, at the end.
+Question: What is the fraction of females facing the camera?
+
+Model response: The fraction of females facing the camera is 0.6, which means that six out of ten females in the group are facing the camera.
+
+Extracted answer: 0.6
+
+Hint: Please answer the question requiring a floating-point number with two decimal places and provide the final value, e.g., 1.23, 1.34, 1.45, at the end.
+Question: How much money does Luca need to buy a sour apple candy and a butterscotch candy? (Unit: $)
+
+Model response: Luca needs $1.45 to buy a sour apple candy and a butterscotch candy.
+
+Extracted answer: 1.45
+
+Hint: Please answer the question requiring a Python list as an answer and provide the final list, e.g., [1, 2, 3], [1.2, 1.3, 1.4], at the end.
+Question: Between which two years does the line  graph saw its maximum peak?
+
+Model response: The line graph saw its maximum peak between 2007 and 2008.
+
+Extracted answer: [2007, 2008]
+
+Hint: Please answer the question and provide the correct option letter, e.g., A, B, C, D, at the end.
+Question: What fraction of the shape is blue?\nChoices:\n(A) 3/11\n(B) 8/11\n(C) 6/11\n(D) 3/5
+
+Model response: The correct answer is (B) 8/11.
+
+Extracted answer: B"""
+
 PROMPTS: dict[str, JudgePrompt] = {
     p.name: p
     for p in (
@@ -90,6 +137,14 @@ PROMPTS: dict[str, JudgePrompt] = {
             "Question: {question}\nCorrect Answer: {reference}\nPredicted Answer: {answer}",
             _parse_pred_score,
         ),
+        # MathVista answer extraction (create_test_prompt): examples, a blank line, the row's official `query`,
+        # a blank line, the response, then "Extracted answer: " (trailing space kept); gpt-4o-2024-11-20 in the
+        # vendored code (MODEL_VERSION), temperature 0, 256 tokens.
+        JudgePrompt(
+            "mathvista_extract", "1",
+            MATHVISTA_DEMO.replace("{", "{{").replace("}", "}}") + "\n\n{query}\n\n{response}\n\nExtracted answer: ",
+            _parse_nonempty,
+        ),
     )
 }
 
@@ -105,8 +160,11 @@ class LLMJudge(CachedJudge):
     def parse(self, raw: str) -> Any:
         return self.prompt.parse(raw)
 
-    def ask(self, **fields: Any):
-        return self.judge(self.prompt.render(**fields))
+    def ask(self, using: str | None = None, **fields: Any):
+        """Render and judge the judge's own prompt, or the registered prompt ``using`` names (a task whose
+        protocol fixes its prompt, e.g. MathVista's answer extractor, asks it of whatever judge the run has)."""
+        prompt = PROMPTS[using] if using else self.prompt
+        return self.judge(prompt.render(**fields), version=f"{prompt.name}@{prompt.version}", parse=prompt.parse)
 
 
 class OpenAICompatibleJudge(LLMJudge):
@@ -174,7 +232,8 @@ def build_judge(config: Mapping[str, Any], cache: JudgeCache | None = None) -> L
     policy = CallPolicy(**(config.get("policy") or {}))
     if kind == "openai":
         return OpenAICompatibleJudge(config["base_url"], config["model"], config["prompt"],
-                                     api_key_env=config.get("api_key_env"), cache=cache, policy=policy)
+                                     api_key_env=config.get("api_key_env"), max_tokens=int(config.get("max_tokens", 64)),
+                                     cache=cache, policy=policy)
     if kind == "adapter":
         from harness.evaluate import _model_config
         from harness.models import build_model

@@ -17,34 +17,38 @@ def _golds(target: Any) -> list[str]:
 
 
 def anls_item(prediction: Any, target: Any, threshold: float = 0.5) -> float:
-    """Max over gold answers of 1 - normalised Levenshtein distance, zeroed below the threshold (DocVQA)."""
-    pred = " ".join(str(prediction or "").lower().split())
-    best = 0.0
+    """DocVQA ANLS per question as lmms-eval 0.5.x computes it (``api/metrics.anls``): the smallest over gold
+    answers of Levenshtein distance (on lower-cased, whitespace-collapsed strings) / the longer RAW length
+    (un-collapsed, as written), then 1 - that, zeroed only when BELOW the threshold (0.5 itself is kept)."""
+    pred = str(prediction or "")
+    ratios = []
     for gold in _golds(target):
-        gold = " ".join(gold.lower().split())
-        dist = Levenshtein.distance(pred, gold) / max(len(pred), len(gold), 1)
-        best = max(best, 1.0 - dist if dist < threshold else 0.0)
-    return best
+        dist = Levenshtein.distance(" ".join(gold.strip().lower().split()), " ".join(pred.strip().lower().split()))
+        length = max(len(gold.upper()), len(pred.upper()))
+        ratios.append(0.0 if length == 0 else dist / length)
+    score = 1.0 - min(ratios) if ratios else 0.0
+    return 0.0 if score < threshold else score
 
 
 def _to_float(text: str) -> float | None:
-    text = text.strip().rstrip(".")
+    """ChartQA's converter: ``float()`` (which tolerates surrounding white space), "12%" as 0.12."""
     try:
-        return float(text.rstrip("%")) / (100.0 if text.endswith("%") else 1.0)
+        return float(text.rstrip("%")) / 100.0 if text.endswith("%") else float(text)
     except ValueError:
         return None
 
 
 def relaxed_item(prediction: Any, target: Any, tolerance: float = 0.05) -> float:
-    """ChartQA: numbers within 5% relative error count (exact when the gold is 0); other answers by
-    case-insensitive exact match; best over gold answers."""
+    """ChartQA ``relaxed_correctness`` (lmms-eval 0.5.x, from Qwen-VL): when both sides are numbers and the
+    gold is non-zero, a relative error up to 5% counts; otherwise (a zero gold included: "0.0" against "0"
+    fails) the strings must match ignoring case only, not surrounding space. Best over gold answers."""
     pred = str(prediction or "")
     for gold in _golds(target):
         p, g = _to_float(pred), _to_float(gold)
-        if p is not None and g is not None:
-            if (g == 0 and p == 0) or (g != 0 and abs(p - g) / abs(g) <= tolerance):
+        if p is not None and g:
+            if abs(p - g) / abs(g) <= tolerance:
                 return 1.0
-        elif pred.strip().lower() == gold.strip().lower():
+        elif pred.lower() == gold.lower():
             return 1.0
     return 0.0
 
@@ -86,6 +90,16 @@ def mmmu_acc_lmms05_item(prediction: Any, target: Any, question_type: str = "mul
         candidates = prediction if isinstance(prediction, list) else [prediction]
         return mmmu_open_item(list(str(candidates[0])) if candidates else [], target)
     return float(prediction == target)
+
+
+def mathvista_item(prediction: Any, target: Any, question_type: str = "free_form", answer_type: str = "text",
+                   choices: Any = None, precision: Any = None, precision_as_stored: bool = False) -> float:
+    """MathVista: the extracted answer normalised to the question's type, then ``safe_equal`` (stripped string
+    equality with the gold). See :func:`harness.extract.mathvista.normalize_mathvista` for the float quirk."""
+    from harness.extract.mathvista import normalize_mathvista
+
+    norm = normalize_mathvista(prediction, choices, question_type, answer_type, precision, precision_as_stored)
+    return float(str(norm).strip() == str(target).strip())
 
 
 # VSI-Bench's thresholds 0.50, 0.55, ..., 0.95: ten points, hard-coded (the reference derives the count from
@@ -138,14 +152,21 @@ def recall_item(prediction: Any, target: Any, threshold: float = 0.5) -> float:
 
 
 for metric in (
-    Metric("anls", anls_item, mean, best=1.0, description="average normalised Levenshtein similarity (DocVQA)"),
-    Metric("relaxed_accuracy", relaxed_item, mean, best=1.0, description="ChartQA: numbers within 5%"),
+    Metric("anls", anls_item, mean, best=1.0, version="2",
+           description="average normalised Levenshtein similarity (DocVQA; lmms-eval 0.5.x lengths and threshold)"),
+    Metric("relaxed_accuracy", relaxed_item, mean, best=1.0, version="2",
+           description="ChartQA relaxed correctness: numbers within 5% of a non-zero gold, else case-blind match"),
     Metric("existence_match", existence_item, mean, best=1.0, description="gold string occurs in the response"),
     Metric("mmmu_open_match", mmmu_open_item, mean, best=1.0, description="MMMU open-answer match"),
     Metric("mmmu_acc", mmmu_acc_item, mean, best=1.0, description="MMMU accuracy (official eval_open)"),
     # No `best`: with open questions present even a perfect model cannot reach 1 under this metric.
     Metric("mmmu_acc_lmms05", mmmu_acc_lmms05_item, mean,
            description="MMMU accuracy as lmms-eval 0.5.x computes it (open questions never match)"),
+    Metric("mathvista_acc", mathvista_item, mean, best=1.0,
+           description="MathVista accuracy, float answers rounded to their (integer) precision"),
+    # No `best`: float answers can never match under the lmms-eval 0.5.x normalisation.
+    Metric("mathvista_acc_lmms05", partial(mathvista_item, precision_as_stored=True), mean,
+           description="MathVista accuracy as lmms-eval 0.5.x computes it (float answers never match)"),
     Metric("mra", mra_item, mean, best=1.0, version="2",
            description="VSI-Bench mean relative accuracy (<= at the thresholds, as the reference code)"),
     Metric("miou", iou, mean, best=1.0, description="mean temporal IoU (Charades-STA)"),

@@ -13,8 +13,13 @@ The benchmarks differ only in where the options live and how the prompt is laid 
   list) or inside the image (MMMU-Pro vision).
   ``option_line`` (default ``"{letter}. {text}"``), ``image_choice`` (SEED-Bench-2-Plus shows an option
   that names an image file as this token), ``question_drop`` (substrings removed from the question),
-  ``strip_question``, ``answer``: ``letter`` (default), ``index`` (AI2D stores "0".."3") or
-  ``parenthesised`` (CV-Bench stores "(A)").
+  ``strip_question``, ``answer``: ``letter`` (default), ``index`` (AI2D stores "0".."3"),
+  ``parenthesised`` (CV-Bench stores "(A)") or ``raw`` (open answers: the field as stored, a string or a
+  list of accepted answers; the oracle writes the first; a row without one, e.g. DocVQA test, keeps its
+  response but is not scored).
+  ``image_by_key``: the image is not in the row but found by a key column (GQA's ``imageId``):
+  ``{field, path}`` for sample/local data (``path`` formatted with the row, under the media root) and
+  ``hub: {config, split, id_field, image_field}`` for the hub table holding the images.
 ``prompt``: ``pre``/``template``/``post`` over the row's fields plus ``question`` (as above), ``options``
   (one line per option) and ``letters`` ("A, B, C, D").
 ``metric_options``: a metric given ``by: [field, ...]`` receives those fields' values as its ``groups``
@@ -30,7 +35,7 @@ from typing import Any, Iterator, Mapping
 from harness.api import DocumentError, ImagePart, Part, Reference, Response
 from harness.extract.base import ExtractContext, get_rule
 from harness.metrics.base import get_metric
-from harness.task import Task
+from harness.task import Sample, Task
 from tasks.common import LETTERS, embedded_image_path, media_field, present
 
 _BASE64_START = re.compile(r"^[A-Za-z0-9+/]{64}")  # a path never looks like this; base64 image text does
@@ -43,12 +48,34 @@ class ImageMCQ(Task):
 
     def docs(self) -> Iterator[dict[str, Any] | DocumentError]:
         """Rows as stored; with ``doc_id: _row`` (sets without an id column: RealWorldQA, AI2D) each row also
-        gets its position in the split as ``_row``."""
-        if self.config.doc_id != "_row":
-            yield from super().docs()
-            return
+        gets its position in the split as ``_row``; with ``image_by_key`` each row gets its ``image``."""
         for i, row in enumerate(super().docs()):
-            yield row if isinstance(row, DocumentError) else {**row, "_row": i}
+            if isinstance(row, DocumentError):
+                yield row
+                continue
+            if self.config.doc_id == "_row":
+                row = {**row, "_row": i}
+            if self.opts.get("image_by_key") and "image" not in row:
+                row = {**row, "image": self._keyed_image(row)}
+            yield row
+
+    def _keyed_image(self, row: Mapping[str, Any]) -> Any:
+        spec = self.opts["image_by_key"]
+        if self.data == "full" and not self.data_dir:
+            return self._hub_images().get(row[spec["field"]])
+        return spec["path"].format(**row)
+
+    def _hub_images(self) -> dict[Any, Any]:
+        """The hub's image table (GQA ``testdev_balanced_images``), undecoded, by id; loaded once."""
+        if not hasattr(self, "_image_table"):
+            import datasets
+
+            hub = self.opts["image_by_key"]["hub"]
+            table = datasets.load_dataset(self.config.dataset.hub_id, hub["config"], split=hub["split"],
+                                          revision=self.config.dataset.revision)
+            table = table.cast_column(hub["image_field"], datasets.Image(decode=False))
+            self._image_table = {r[hub["id_field"]]: r[hub["image_field"]] for r in table}
+        return self._image_table
 
     # ---- options
     def option_texts(self, doc: Mapping[str, Any]) -> list[str]:
@@ -120,9 +147,11 @@ class ImageMCQ(Task):
         return tuple(self.options(doc))
 
     # ---- scoring
-    def target(self, doc: Mapping[str, Any]) -> str:
-        answer = str(doc[self.opts.get("target_field", "answer")])
+    def target(self, doc: Mapping[str, Any]) -> Any:
         style = self.opts.get("answer", "letter")
+        if style == "raw":
+            return doc.get(self.opts.get("target_field", "answer"))
+        answer = str(doc[self.opts.get("target_field", "answer")])
         if style == "index":
             return LETTERS[int(answer)]
         if style == "parenthesised":
@@ -130,7 +159,19 @@ class ImageMCQ(Task):
         return answer
 
     def oracle(self, doc: Mapping[str, Any]) -> Reference:
-        return Reference(text=self.target(doc))
+        target = self.target(doc)
+        if isinstance(target, (list, tuple)):
+            target = target[0] if target else None
+        return Reference(text="" if target is None else str(target))
+
+    def process(self, doc: Mapping[str, Any], response: Response, request_hash: str = "") -> Sample:
+        """As the base class; a row without a gold answer (a hidden test split) keeps its response in the
+        sample log, marked as an error so that no metric counts it."""
+        if self.target(doc) in (None, [], ()):
+            return Sample(doc_id=self.doc_id(doc), request_hash=request_hash, response=response,
+                          error=response.error or f"no gold answer in {self.data_source()}: prediction logged, "
+                                                  f"not scored")
+        return super().process(doc, response, request_hash)
 
     def extract_context(self, doc: Mapping[str, Any]) -> ExtractContext:
         return ExtractContext(options=self.options(doc), doc=doc, seed=self.seed)

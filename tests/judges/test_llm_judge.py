@@ -163,3 +163,22 @@ def test_run_with_a_judge_records_its_identity_and_calls(server, tmp_path):
     assert rec["judge"]["stats"]["calls"] == server.calls == rec["n_docs"]
     samples = summary.outcomes[0].samples
     assert {s.fields["answer_source"] for s in samples} == {"judge"}
+
+
+def test_a_task_can_ask_its_own_registered_prompt(server, tmp_path):
+    prompts = []
+    server.reply = lambda p: prompts.append(p) or ("  14 " if "Extracted answer: " in p else "B")
+    j = judge(server, tmp_path)  # configured with the MMBench matcher
+    v = j.ask(using="mathvista_extract", query="Which number is missing?", response="It is 14.")
+    assert v.value == "14"  # parsed by the extractor's own parser (stripped text), not the letter parser
+    assert prompts[-1].endswith("Which number is missing?\n\nIt is 14.\n\nExtracted answer: ")
+    assert j.ask(**FIELDS).value == "B"  # its own prompt is unchanged
+    again = judge(server, tmp_path).ask(using="mathvista_extract", query="Which number is missing?",
+                                        response="It is 14.")
+    assert again.cached and server.calls == 2  # cached under the extractor prompt's version
+
+
+def test_empty_extraction_is_retried_then_a_failure(server, tmp_path):
+    server.reply = lambda p: "   "
+    v = judge(server, tmp_path, retries=1).ask(using="mathvista_extract", query="q", response="r")
+    assert not v.ok and server.calls == 2

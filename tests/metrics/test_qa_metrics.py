@@ -19,6 +19,24 @@ def test_anls_threshold_and_best_gold():
     assert item("anls", "cat", ["dog", "cats"]) == pytest.approx(0.75)
 
 
+def test_anls_follows_lmms_eval_lengths_and_threshold():
+    # a ratio of exactly 0.5 keeps its 0.5 (lmms-eval zeroes only scores BELOW the threshold)
+    assert item("anls", "ab", ["abcd"]) == pytest.approx(0.5)
+    # the distance uses collapsed white space, the length the raw strings: "a  b" is 4 long, distance 0 -> 1.0;
+    # a gold with extra inner space and a one-letter slip: distance 1 over raw length 6
+    assert item("anls", "a  b", ["a b"]) == 1.0
+    assert item("anls", "x b c", ["a  b c"]) == pytest.approx(1 - 1 / 6)
+    assert item("anls", "", [""]) == 1.0  # both empty: length 0 counts as distance 0
+
+
+def test_relaxed_accuracy_lmms_eval_quirks():
+    assert item("relaxed_accuracy", "0.0", "0") == 0.0  # a zero gold falls back to string comparison
+    assert item("relaxed_accuracy", "0", "0") == 1.0
+    assert item("relaxed_accuracy", "Yes ", "Yes") == 0.0  # strings: case-blind, but not space-blind
+    assert item("relaxed_accuracy", " 101", "100") == 1.0  # float() itself tolerates the space
+    assert item("relaxed_accuracy", "105", "100") == 1.0  # 5% exactly
+
+
 def test_relaxed_accuracy_five_percent():
     assert item("relaxed_accuracy", "104", "100") == 1.0
     assert item("relaxed_accuracy", "106", "100") == 0.0
