@@ -27,7 +27,7 @@ from typing import Any, Iterator, Mapping
 from harness.api import AudioPart, DocumentError, MediaError, Part, Reference, Response
 from harness.judges.asr import ASRJudge, build_asr
 from harness.task import Task
-from tasks.common import media_field
+from tasks.common import media_field, numbered
 
 LIST_FIELDS = {
     2: ("utt", "text"),
@@ -65,10 +65,7 @@ class TTS(Task):
             rows: Iterator[Any] = read_seedtts_list(self.media_root / list_file)
         else:
             rows = super().docs()
-        for index, row in enumerate(rows):
-            if self.config.options.get("index_ids") and isinstance(row, Mapping):
-                row = {**row, self.config.doc_id: str(index)}
-            yield row
+        yield from numbered(rows, self.config.doc_id) if self.config.options.get("index_ids") else rows
 
     def prompt_text(self, doc: Mapping[str, Any]) -> str:
         if not str(doc.get(self.text_field) or "").strip():
