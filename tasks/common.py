@@ -59,3 +59,10 @@ def embedded_image_path(value: Any, task: str) -> str:
         tmp.write_bytes(data)
         tmp.replace(path)
     return str(path)
+
+
+def numbered(rows: Any, key: str) -> Any:
+    """Rows of a split whose rows carry no identifier (TinyStories, MultiGen-20M), each given ``key`` = its
+    position in the split, the index the reference scripts name outputs by; error placeholders pass through."""
+    for index, row in enumerate(rows):
+        yield {**row, key: str(index)} if isinstance(row, Mapping) else row

@@ -53,18 +53,42 @@ register_metric(Metric("wer", _wer_item, _corpus_rate, higher_is_better=False, s
 
 
 # ---- Seed-TTS-eval convention for speech generation: per-utterance WER of an ASR transcript, averaged
-_TTS_PUNCT = re.compile("[" + re.escape(string.punctuation.replace("'", "")) + "]")
+# (BytedanceSpeech/seed-tts-eval run_wer.py + average_wer.py): every punctuation mark of zhon's hanzi set and of
+# string.punctuation except the ASCII apostrophe is deleted (not replaced by a space, so "well-known" becomes
+# "wellknown"), English is lower-cased and split on white space, Chinese is split into characters (white space
+# dropped, so Latin words inside Chinese text count letter by letter); no number or spelling normalisation
+# ("twenty" vs "20" is an error). Each utterance's rate is edits / reference tokens; the score is their mean.
+
+
+@functools.cache
+def _tts_punctuation() -> frozenset[str]:
+    from harness.optional import require
+
+    hanzi = require("zhon.hanzi", "zhon", "wer_mean (Seed-TTS punctuation set)").punctuation
+    return frozenset((hanzi + string.punctuation).replace("'", ""))
+
+
+def tts_tokens(text: str, lang: str = "en") -> list[str]:
+    """The tokens run_wer.py scores: punctuation deleted; English lower-cased words, Chinese characters."""
+    punct = _tts_punctuation()
+    text = "".join(ch for ch in (text or "") if ch not in punct)
+    if lang == "en":
+        return text.lower().split()
+    if lang == "zh":
+        return [ch for ch in text if not ch.isspace()]
+    raise ValueError(f"wer_mean: lang must be 'en' or 'zh', got {lang!r}")
 
 
 def tts_words(text: str) -> list[str]:
-    """Punctuation removed (the apostrophe kept), lower-cased, split on white space."""
-    return _TTS_PUNCT.sub(" ", text or "").lower().split()
+    """English tokens of the Seed-TTS convention (kept for callers of the first version)."""
+    return tts_tokens(text, "en")
 
 
-def _tts_wer_item(prediction: Any, target: Any) -> float:
-    ref = tts_words(str(target))
-    return Levenshtein.distance(ref, tts_words(str(prediction or ""))) / max(1, len(ref))
+def _tts_wer_item(prediction: Any, target: Any, lang: str = "en") -> float:
+    ref = tts_tokens(str(target), lang)
+    return Levenshtein.distance(ref, tts_tokens(str(prediction or ""), lang)) / max(1, len(ref))
 
 
 register_metric(Metric("wer_mean", _tts_wer_item, lambda xs: sum(xs) / len(xs), higher_is_better=False, best=0.0,
-                       description="mean per-utterance WER (Seed-TTS-eval convention, for TTS via ASR)"))
+                       version="2",
+                       description="mean per-utterance WER/CER (Seed-TTS-eval run_wer.py), option lang: en | zh"))

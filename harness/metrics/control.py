@@ -13,12 +13,18 @@ extracted from the generated image with the input condition, per image, then ave
   ControlNet++). ``scale`` divides both maps (e.g. 1000 for millimetre PNGs). Pixels whose reference is
   not positive are invalid and left out (``valid_only``); ControlNet++'s RMSE on 0..255 maps keeps every
   pixel, which ``valid_only: false`` reproduces. AbsRel always needs a positive reference.
+
+Depth-conditioned tasks first estimate the generated image's depth with a registered estimator
+(``DEPTH_ESTIMATORS``: ``dpt`` = transformers DPT from local weights) and map both sides to 8 bits as
+ControlNet++ does (:func:`depth_to_uint8`, :func:`minmax_uint8`).
 """
 
 from __future__ import annotations
 
+import functools
+import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -26,6 +32,7 @@ from harness.media import image_array
 from harness.metrics.base import Metric, register_metric
 from harness.metrics.text import mean
 from harness.optional import require
+from harness.registry import Registry
 
 CANNY_LOW, CANNY_HIGH = 100, 200
 
@@ -111,3 +118,85 @@ register_metric(Metric("depth_rmse", depth_rmse_item, mean, higher_is_better=Fal
 register_metric(Metric("depth_abs_rel", depth_abs_rel_item, mean, higher_is_better=False, best=0.0,
                        version="1",
                        description="per-image mean |pred - ref| / ref over valid pixels, averaged"))
+
+
+# --------------------------------------------------------------------------------------------------
+# Depth estimators for depth-conditioned generation: the depth of the *generated* image is estimated, then
+# compared with the condition. Pluggable by name; the built-in wraps transformers' DPT from local weights.
+
+
+class DPTDepthEstimator:
+    """``DPTForDepthEstimation`` (ControlNet++ uses ``Intel/dpt-large``): relative inverse depth, model size."""
+
+    def __init__(self, model: str = "Intel/dpt-large", model_dir: str | None = None, device: str = "cpu"):
+        self.model_id = model
+        self.model_dir = model_dir
+        self.device = device
+
+    @functools.cached_property
+    def _loaded(self) -> tuple[Any, Any]:
+        tf = require("transformers", "transformers", "the DPT depth estimator")
+        source = self.model_dir or self.model_id
+        try:
+            if self.model_dir and not (Path(self.model_dir) / "config.json").is_file():
+                raise OSError(f"no config.json in {self.model_dir}")
+            processor = tf.DPTImageProcessor.from_pretrained(source, local_files_only=True)
+            model = tf.DPTForDepthEstimation.from_pretrained(source, local_files_only=True)
+        except (OSError, ValueError) as e:
+            raise FileNotFoundError(
+                f"depth estimator {self.model_id!r} is not available offline (looked in "
+                f"{self.model_dir or 'the Hugging Face cache'}): download it, e.g. `huggingface-cli download "
+                f"{self.model_id}`, or set the task's options.depth.model_dir to a local copy") from e
+        return processor, model.to(self.device).eval()
+
+    def predict(self, image: Any) -> np.ndarray:
+        import torch
+
+        from harness.metrics.encoders import to_pil
+
+        processor, model = self._loaded
+        inputs = processor(images=[to_pil(image)], return_tensors="pt").to(self.device)
+        with torch.inference_mode():
+            return model(**inputs).predicted_depth[0].double().cpu().numpy()
+
+
+DEPTH_ESTIMATORS: Registry[Callable[..., Any]] = Registry("depth estimator")
+DEPTH_ESTIMATORS.register("dpt", DPTDepthEstimator)
+
+
+def register_depth_estimator(name: str, factory: Callable[..., Any]) -> None:
+    """``factory(**options)`` returns an object with ``predict(image) -> float [H, W] depth``."""
+    DEPTH_ESTIMATORS.register(name, factory)
+
+
+_ESTIMATORS: dict[str, Any] = {}
+
+
+def load_depth_estimator(spec: Mapping[str, Any]) -> Any:
+    """The estimator named by ``spec`` (``estimator`` plus its options), built once per process."""
+    spec = dict(spec)
+    key = json.dumps(spec, sort_keys=True, default=str)
+    if key not in _ESTIMATORS:
+        _ESTIMATORS[key] = DEPTH_ESTIMATORS.get(spec.pop("estimator", "dpt"))(**spec)
+    return _ESTIMATORS[key]
+
+
+def depth_to_uint8(depth: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """ControlNet++'s 8-bit map of a predicted depth: ``d / d.max()`` times 255, truncated to bytes, then resized
+    bilinearly to ``size`` (width, height)."""
+    from PIL import Image
+
+    d = np.asarray(depth, dtype=np.float64)
+    peak = d.max()
+    scaled = np.clip(d / peak if peak > 0 else d * 0.0, 0.0, 1.0) * 255.0
+    return np.asarray(Image.fromarray(scaled.astype(np.uint8)).resize(size, Image.Resampling.BILINEAR))
+
+
+def minmax_uint8(condition: Any) -> np.ndarray:
+    """ControlNet++'s label: the condition depth map min-max stretched to 0..255, truncated, then grey (L)."""
+    from PIL import Image
+
+    x = image_array(condition).astype(np.float64)
+    span = x.max() - x.min()
+    x = (x - x.min()) / span * 255.0 if span > 0 else x * 0.0
+    return np.asarray(Image.fromarray(x.astype(np.uint8)).convert("L"))

@@ -19,11 +19,13 @@ from harness.task import Task
 
 
 class Derain(Task):
+    """Also serves SIDD denoising (``options.target_field: gt``, RGB metrics): any degraded-in, clean-out pair."""
+
     def oracle(self, doc: Mapping[str, Any]) -> Reference:
-        return Reference(image=self.media_path(doc["norain"]))
+        return Reference(image=self.media_path(self.target(doc)))
 
     def target(self, doc: Mapping[str, Any]) -> str:
-        return doc["norain"]  # relative: sample logs stay free of local paths
+        return doc[self.config.options.get("target_field", "norain")]  # relative: logs stay free of local paths
 
     def extract(self, doc: Mapping[str, Any], response: Response) -> str | None:
         """The output image's path; there is no text to parse."""
