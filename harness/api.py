@@ -28,23 +28,55 @@ class ImagePart:
     type: Literal["image"] = "image"
 
 
+def _check_window(part: "VideoPart | AudioPart") -> None:
+    """A window is ``[start_time, end_time)`` in seconds of the file's own clock; either end may be open (None:
+    the file's start or end). Checks that need no decoding happen here; the end against the file's duration
+    is checked by the preflight and the loaders (:func:`harness.media.window`)."""
+    start, end = part.start_time, part.end_time
+    if start is not None and not start >= 0:
+        raise ValueError(f"{part.type} file {part.path}: window start {start} s is negative")
+    if end is not None and not end > 0:
+        raise ValueError(f"{part.type} file {part.path}: window end {end} s is not after 0 s")
+    if start is not None and end is not None and not start < end:
+        raise ValueError(f"{part.type} file {part.path}: window start {start} s is not before its end {end} s")
+
+
 @dataclass(frozen=True)
 class VideoPart:
-    """A video file; the adapter samples frames at ``fps`` and keeps at most ``max_frames``."""
+    """A video file; the adapter samples frames at ``fps`` and keeps at most ``max_frames``. With a window
+    (``start_time`` / ``end_time``, seconds) only that stretch exists for the model: frames and, with
+    ``use_audio``, the soundtrack are decoded inside it, and the fps / frame cap apply to the window (a question
+    asked at time t of a stream sees the video up to t)."""
 
     path: str
     fps: float = 1.0
     max_frames: int = 64
     use_audio: bool = False
+    start_time: float | None = None
+    end_time: float | None = None
     type: Literal["video"] = "video"
+
+    def __post_init__(self) -> None:
+        _check_window(self)
 
 
 @dataclass(frozen=True)
 class AudioPart:
-    """An audio file; adapters resample it to 16 kHz mono."""
+    """An audio file; adapters resample it to 16 kHz mono. A window (``start_time`` / ``end_time``, seconds)
+    keeps only that stretch, as for :class:`VideoPart`."""
 
     path: str
+    start_time: float | None = None
+    end_time: float | None = None
     type: Literal["audio"] = "audio"
+
+    def __post_init__(self) -> None:
+        _check_window(self)
+
+
+# Window fields are left out of a part's serialised form while unset, so that requests without windows keep
+# the hashes (and cache entries) they had before windows existed.
+WINDOW_FIELDS = ("start_time", "end_time")
 
 
 Part = Union[TextPart, ImagePart, VideoPart, AudioPart]
@@ -104,6 +136,11 @@ class Request:
         d = dataclasses.asdict(self)
         if not with_reference:
             d.pop("reference")
+        for message in d["messages"]:
+            for part in message["content"]:
+                for key in WINDOW_FIELDS:
+                    if key in part and part[key] is None:
+                        del part[key]
         return d
 
     @staticmethod

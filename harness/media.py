@@ -10,6 +10,12 @@ to end at a lower rate rather than cut short. We sample the centre of each of th
 (``t_k = (k + 0.5) * duration / n``), which is exactly "one frame per second, mid-second" under the cap
 and avoids the first and last frames that the released code has to special-case as often corrupt.
 Model-specific rounding (Uni-MoE's minimum of 8 frames and even frame counts) stays in the adapter.
+
+A *window* (``start_time`` / ``end_time`` on a video or audio part) restricts everything to that stretch of
+the file: frames are sampled over the window as if it were the whole clip (no frame shown before the start or
+from the end on can appear), and audio is cut to exactly the window's length. Streaming benchmarks use it to
+show a model the video only up to the moment a question is asked. :func:`window` validates it against the
+file's duration, allowing :data:`WINDOW_SLACK_S` of overshoot for whole-second timestamps that round up.
 """
 
 from __future__ import annotations
@@ -24,6 +30,10 @@ import numpy as np
 from harness.api import MediaError
 
 SAMPLE_RATE = 16_000  # every audio encoder in the Uni-MoE family (Whisper-style) expects 16 kHz mono
+
+# Whole-second annotations (StreamingBench's "HH:MM:SS") may round a clip's last moment up past its measured
+# duration; a window may end this far beyond the duration and is then clamped to it. Further is an error.
+WINDOW_SLACK_S = 1.0
 
 # When the next wanted frame is this far past the last decoded one, seek instead of decoding forward:
 # seeking lands on a keyframe and costs one GOP, decoding forward costs every frame in between.
@@ -73,10 +83,56 @@ def sample_times(duration: float, fps: float, max_frames: int) -> np.ndarray:
     return (np.arange(n) + 0.5) * (duration / n)
 
 
-def load_video_frames(path: str | Path, fps: float = 1.0, max_frames: int = 64) -> tuple[np.ndarray, np.ndarray]:
+def window(duration: float, start_time: float | None, end_time: float | None, where: str) -> tuple[float, float]:
+    """The window ``[start, end)`` in seconds, validated against a file of ``duration`` seconds (``where``
+    names the file, and the sample when known, in the error). Unset ends default to the file's ends."""
+    start = 0.0 if start_time is None else float(start_time)
+    end = float(duration) if end_time is None else float(end_time)
+    if start < 0:
+        raise MediaError(f"{where}: window start {start:g} s is negative")
+    if end > duration + WINDOW_SLACK_S:
+        raise MediaError(f"{where}: window end {end:g} s is beyond the file's duration of {duration:.3f} s")
+    end = min(end, float(duration))
+    if not start < end:
+        raise MediaError(f"{where}: window start {start:g} s is not before its end {end:g} s "
+                         f"(duration {duration:.3f} s)")
+    return start, end
+
+
+def media_duration(path: str | Path, kind: str) -> float:
+    """Seconds of a video (its video stream) or an audio file, from headers only (no decoding)."""
+    path = _existing(path, kind)
+    if kind == "audio":
+        import soundfile as sf
+
+        try:
+            info = sf.info(str(path))
+            return info.frames / info.samplerate
+        except RuntimeError:
+            pass  # not a soundfile format: ask the container
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if kind == "video" and container.streams.video:
+                return _video_duration(container, container.streams.video[0])
+            if container.streams.audio:
+                stream = container.streams.audio[0]
+                if stream.duration and stream.time_base:
+                    return float(stream.duration * stream.time_base)
+            if container.duration:
+                return container.duration / av.time_base
+    except Exception as e:
+        raise MediaError(f"{kind} file {path} cannot be read ({type(e).__name__}: {e})") from e
+    raise MediaError(f"{kind} file {path}: duration unknown")
+
+
+def load_video_frames(path: str | Path, fps: float = 1.0, max_frames: int = 64,
+                      start_time: float | None = None, end_time: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Frames ``uint8 [N, H, W, 3]`` and their presentation times in seconds ``float64 [N]``.
 
     Each frame is the one on screen at its sample time (the last frame whose timestamp is not after it).
+    With a window the samples cover ``[start_time, end_time)`` only (see :func:`window`).
     """
     import av
 
@@ -87,8 +143,8 @@ def load_video_frames(path: str | Path, fps: float = 1.0, max_frames: int = 64) 
                 raise MediaError(f"video file {path} has no video stream")
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
-            duration = _video_duration(container, stream)
-            frames, times = _frames_at(container, stream, sample_times(duration, fps, max_frames))
+            start, end = window(_video_duration(container, stream), start_time, end_time, f"video file {path}")
+            frames, times = _frames_at(container, stream, start + sample_times(end - start, fps, max_frames), end)
     except MediaError:
         raise
     except Exception as e:
@@ -116,7 +172,7 @@ def _video_duration(container: Any, stream: Any) -> float:
     return end
 
 
-def _frames_at(container: Any, stream: Any, times: np.ndarray) -> tuple[list[np.ndarray], list[float]]:
+def _frames_at(container: Any, stream: Any, times: np.ndarray, end: float) -> tuple[list[np.ndarray], list[float]]:
     time_base: Fraction = stream.time_base
     start = float(stream.start_time * time_base) if stream.start_time is not None else 0.0
 
@@ -129,6 +185,8 @@ def _frames_at(container: Any, stream: Any, times: np.ndarray) -> tuple[list[np.
     shown = pending = None  # shown: latest frame at or before t; pending: first frame after t
     for t in times:
         if decoded is None:
+            if t > _SEEK_AHEAD_S:  # a window that starts late: seek rather than decode the prefix
+                container.seek(int((t + start) / time_base), stream=stream, backward=True)
             decoded = container.decode(stream)
         elif pending is not None and t - frame_time(pending) > _SEEK_AHEAD_S:
             container.seek(int((t + start) / time_base), stream=stream, backward=True)
@@ -143,7 +201,7 @@ def _frames_at(container: Any, stream: Any, times: np.ndarray) -> tuple[list[np.
                 break
             shown, pending = pending, None
         chosen = shown if shown is not None else pending  # a seek may land just after t
-        if chosen is None:
+        if chosen is None or frame_time(chosen) >= end:  # never a frame from the window's end on
             break
         frames.append(chosen.to_ndarray(format="rgb24"))
         stamps.append(frame_time(chosen))
@@ -154,9 +212,11 @@ def _frames_at(container: Any, stream: Any, times: np.ndarray) -> tuple[list[np.
 # Audio
 
 
-def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE,
+               start_time: float | None = None, end_time: float | None = None) -> np.ndarray:
     """Mono float32 samples at ``sample_rate``. WAV/FLAC/OGG through soundfile; anything else (mp3, aac,
-    a container's audio track) through PyAV."""
+    a container's audio track) through PyAV. With a window, exactly ``round((end - start) * sample_rate)``
+    samples of ``[start_time, end_time)`` (see :func:`window`)."""
     import soundfile as sf
 
     path = _existing(path, "audio")
@@ -167,14 +227,31 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
         mono, rate = _decode_audio_stream(path, "audio")
     except Exception as e:
         raise MediaError(f"audio file {path} cannot be decoded ({type(e).__name__}: {e})") from e
+    if start_time is not None or end_time is not None:
+        bounds = window(mono.size / rate, start_time, end_time, f"audio file {path}")
+        return _finish(_cut(mono, rate, *bounds), rate, sample_rate, path, "audio", bounds)
     return _finish(mono, rate, sample_rate, path, "audio")
 
 
-def load_video_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """A video's own soundtrack, mono float32 at ``sample_rate`` (for audio-visual tasks)."""
+def load_video_audio(path: str | Path, sample_rate: int = SAMPLE_RATE,
+                     start_time: float | None = None, end_time: float | None = None) -> np.ndarray:
+    """A video's own soundtrack, mono float32 at ``sample_rate`` (for audio-visual tasks). A window is in the
+    video's time and validated against the video's duration; where the track is shorter than the window
+    (soundtracks often stop a few milliseconds early) the rest is silence, so the length is exactly the
+    window's."""
     path = _existing(path, "video")
     mono, rate = _decode_audio_stream(path, "video")
+    if start_time is not None or end_time is not None:
+        bounds = window(media_duration(path, "video"), start_time, end_time, f"video file {path}")
+        return _finish(_cut(mono, rate, *bounds), rate, sample_rate, path, "video", bounds)
     return _finish(mono, rate, sample_rate, path, "video")
+
+
+def _cut(mono: np.ndarray, rate: int, start: float, end: float) -> np.ndarray:
+    """Samples ``[start, end)`` at the source rate, zero-padded where the signal stops before ``end``."""
+    first, last = int(round(start * rate)), int(round(end * rate))
+    piece = mono[first:last]
+    return np.pad(piece, (0, last - first - piece.size)) if piece.size < last - first else piece
 
 
 def resample(samples: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
@@ -211,10 +288,15 @@ def _decode_audio_stream(path: Path, kind: str) -> tuple[np.ndarray, int]:
     return np.concatenate(chunks, axis=1).mean(axis=0), int(rate)
 
 
-def _finish(mono: np.ndarray, rate: int, target: int, path: Path, kind: str) -> np.ndarray:
+def _finish(mono: np.ndarray, rate: int, target: int, path: Path, kind: str,
+            bounds: tuple[float, float] | None = None) -> np.ndarray:
     if mono.size == 0:
         raise MediaError(f"{kind} file {path} holds no audio samples")
-    return np.ascontiguousarray(resample(mono, rate, target), dtype=np.float32)
+    out = resample(mono, rate, target)
+    if bounds is not None:  # resampling rounds the length by a sample or so; a window's length is exact
+        n = int(round((bounds[1] - bounds[0]) * target))
+        out = np.pad(out[:n], (0, max(0, n - min(out.size, n))))
+    return np.ascontiguousarray(out, dtype=np.float32)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,12 +1,14 @@
 """Cheap checks that a request's media files exist and look decodable, before any model time is spent.
 
-The adapter still decodes (and may still fail); this catches missing and corrupt files for every model,
-including the reference adapters that never open media, and names the sample and the file.
+The adapter still decodes (and may still fail); this catches missing and corrupt files, and time windows
+that do not fit the file, for every model, including the reference adapters that never open media, and
+names the sample and the file.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from harness.api import MediaError, Request
 
@@ -21,10 +23,23 @@ def check_media(request: Request) -> None:
             raise MediaError(f"{where} is empty")
         try:
             _PROBES[part.type](path)
+            if getattr(part, "start_time", None) is not None or getattr(part, "end_time", None) is not None:
+                _check_window(part, f"sample {request.task}/{request.doc_id}")
         except MediaError:
             raise
         except Exception as e:
             raise MediaError(f"{where} cannot be decoded ({type(e).__name__}: {e})") from e
+
+
+def _check_window(part: Any, sample: str) -> None:
+    """The part's time window must lie inside the file (the end against its duration, see media.window)."""
+    from harness.media import media_duration, window
+
+    try:
+        duration = media_duration(part.path, part.type)
+    except MediaError as e:
+        raise MediaError(f"{sample}: {e}") from e
+    window(duration, part.start_time, part.end_time, f"{sample}: {part.type} file {part.path}")
 
 
 def _probe_image(path: Path) -> None:

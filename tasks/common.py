@@ -20,6 +20,18 @@ def media_field(doc: Mapping[str, Any], key: str, task: str) -> str:
     return value
 
 
+def clock_seconds(value: Any) -> float:
+    """Seconds from a clock string ("HH:MM:SS", "MM:SS" or "SS", each field a number: the last field is
+    seconds, each earlier one 60 times the next) or a plain number (seconds already)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    fields = str(value).strip().split(":")
+    try:
+        return sum(float(x) * 60 ** i for i, x in enumerate(reversed(fields)))
+    except ValueError:
+        raise DocumentError(f"time {value!r} is not HH:MM:SS, MM:SS or seconds") from None
+
+
 def present(value: Any) -> bool:
     """False for the empty cells of hub tables: None, NaN and the string "nan" (MMBench stores all three)."""
     if value is None:

@@ -255,6 +255,14 @@ def first_char(response: str, ctx: ExtractContext) -> str:
     return response.strip()[:1]
 
 
+@register_rule("streamingbench", "1")
+def streamingbench(response: str, ctx: ExtractContext) -> str:
+    """StreamingBench (src/data/count.py): the response's first character as it stands, compared with the
+    letter exactly: no stripping, no case folding ("b", " B" and "The answer is B" are wrong). An empty
+    response, which the reference's indexing cannot score, gives "" (wrong)."""
+    return response[:1]
+
+
 @register_rule("option_text", "1")
 def option_text(response: str, ctx: ExtractContext) -> str:
     """The option whose text the response contains (the longest when several match); '' if none.

@@ -14,11 +14,13 @@ def mean(items: Sequence[float]) -> float:
     return sum(items) / len(items)
 
 
-def _accuracy_item(prediction: Any, target: Any) -> float:
-    """1.0 when the extracted answer equals the gold one (surrounding space and letter case ignored)."""
+def _accuracy_item(prediction: Any, target: Any, ignore_case: bool = True) -> float:
+    """1.0 when the extracted answer equals the gold one (surrounding space ignored; letter case too unless
+    ``ignore_case`` is false, for protocols that compare exactly, e.g. StreamingBench's "b" != "B")."""
     if prediction is None:
         return 0.0
-    return float(str(prediction).strip().lower() == str(target).strip().lower())
+    p, t = str(prediction).strip(), str(target).strip()
+    return float(p.lower() == t.lower() if ignore_case else p == t)
 
 
 _PUNCT = re.compile(f"[{re.escape(string.punctuation)}]")

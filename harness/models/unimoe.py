@@ -129,10 +129,11 @@ class UniMoEAdapter:
                 elif isinstance(part, ImagePart):
                     parts.append(Image(load_image(part.path)))
                 elif isinstance(part, VideoPart):
-                    frames, _ = load_video_frames(part.path, fps=part.fps, max_frames=part.max_frames)
+                    frames, _ = load_video_frames(part.path, fps=part.fps, max_frames=part.max_frames,
+                                                  start_time=part.start_time, end_time=part.end_time)
                     parts.append(Video(frames, fps=part.fps))
                 elif isinstance(part, AudioPart):
-                    parts.append(Audio(load_audio(part.path)))
+                    parts.append(Audio(load_audio(part.path, start_time=part.start_time, end_time=part.end_time)))
             convo.append({"role": message.role, "content": parts})
         return convo
 

@@ -7,7 +7,11 @@ EgoSchema, TOMATO), with small subclasses where scoring is not a plain mean (VSI
 * ``media``: list of ``{kind: video|image|audio, field: <column>}`` (a path, or a hub feature read with
   ``decode=False``) or ``{kind, path: "<template over the row>"}``, in the order the protocol feeds them;
   ``use_audio: true`` on a video asks the adapter for its audio track too. ``fps`` / ``max_frames``: sampling.
-* ``options_field``: the list column (``"A. text"`` strings when ``options_prefixed``, else bare texts);
+* ``end_time_field``: a column holding the moment the question is asked ("HH:MM:SS", "MM:SS" or seconds):
+  the video/audio parts then end there (a time window, decoded by the harness), so the model sees the media
+  only up to it; ``context_seconds`` keeps only that many seconds before it (default: from the start).
+* ``options_field``: the list column (``"A. text"`` strings when ``options_prefixed``, else bare texts; a
+  string holding a Python list literal, as hub CSVs store lists, is parsed);
   or ``option_columns``: columns read in order up to the first ``"N/A"`` (LongVideoBench).
 * ``option_line``: how the prompt's ``{options}`` lists bare texts (joined by newlines); prefixed options are
   shown as stored. ``{options_dict}`` is the Python repr of ``{letter: text}`` (TOMATO's prompt).
@@ -19,12 +23,14 @@ EgoSchema, TOMATO), with small subclasses where scoring is not a plain mean (VSI
 
 from __future__ import annotations
 
+import ast
+import re
 from typing import Any, Iterator, Mapping
 
 from harness.api import AudioPart, DocumentError, ImagePart, Part, Reference, Response, VideoPart
 from harness.extract.base import ExtractContext, get_rule
 from harness.task import Sample, Task
-from tasks.common import LETTERS, media_field
+from tasks.common import LETTERS, clock_seconds, media_field
 
 
 class MediaMCQ(Task):
@@ -39,6 +45,11 @@ class MediaMCQ(Task):
                 out.append(str(doc[column]))
             return out
         values = doc.get(opts.get("options_field", "options"))
+        if isinstance(values, str):
+            try:
+                values = ast.literal_eval(values)
+            except (ValueError, SyntaxError):
+                raise DocumentError(f"task {self.name}: options {values[:80]!r} are not a list literal") from None
         return [str(v) for v in values] if values else []
 
     def options(self, doc: Mapping[str, Any]) -> dict[str, str]:
@@ -71,8 +82,18 @@ class MediaMCQ(Task):
     def prompt_text(self, doc: Mapping[str, Any]) -> str:
         return super().prompt_text(self.prompt_fields(doc))
 
+    def window(self, doc: Mapping[str, Any]) -> dict[str, float | None]:
+        """The time window of the row's video/audio (``end_time_field`` / ``context_seconds``), none if unset."""
+        opts = self.config.options
+        if not opts.get("end_time_field"):
+            return {}
+        end = clock_seconds(doc.get(opts["end_time_field"]))
+        context = opts.get("context_seconds")
+        return {"start_time": max(0.0, end - float(context)) if context else None, "end_time": end}
+
     def media_parts(self, doc: Mapping[str, Any]) -> list[Part]:
         opts = self.config.options
+        window = self.window(doc)
         parts: list[Part] = []
         for spec in opts["media"]:
             if "field" in spec:
@@ -86,11 +107,11 @@ class MediaMCQ(Task):
             kind = spec["kind"]
             if kind == "video":
                 parts.append(VideoPart(path, fps=float(opts.get("fps", 1.0)), max_frames=int(opts.get("max_frames", 64)),
-                                       use_audio=bool(spec.get("use_audio", False))))
+                                       use_audio=bool(spec.get("use_audio", False)), **window))
             elif kind == "image":
                 parts.append(ImagePart(path))
             elif kind == "audio":
-                parts.append(AudioPart(path))
+                parts.append(AudioPart(path, **window))
             else:
                 raise ValueError(f"task {self.name}: unknown media kind {kind!r}")
         return parts
@@ -304,3 +325,40 @@ class OmniVideoBench(MediaMCQ):
             yield from json.loads(path.read_text(encoding="utf-8"))
         else:
             yield from super()._local_docs(path)
+
+
+class StreamingBench(MediaMCQ):
+    """StreamingBench (offline protocol of src/benchmark/StreamingBench.py): each question carries the
+    ``time_stamp`` it is asked at and sees the video (with its sound) only up to then (``end_time_field``).
+    Hub rows (``question_id`` "<task type>_sample_<n>_<k>", ``options`` a list literal) name no video; the
+    loader adds ``video_id`` ("<task type>_sample_<n>", shared by the video's five questions) and
+    ``video_sample`` ("sample_<n>") for the media path. The reference fills a four-slot template: the first
+    four stored entries are shown (as stored when the first begins "A.", else lettered A-D), so the
+    benchmark's few rows whose options were split into five or more entries show only those four."""
+
+    QUESTION_ID = re.compile(r"^(?P<video>.+_(?P<sample>sample_\d+))_\d+$")
+
+    def docs(self) -> Iterator[dict[str, Any] | DocumentError]:
+        for row in super().docs():
+            if isinstance(row, DocumentError):
+                yield row
+                continue
+            match = self.QUESTION_ID.match(str(row.get("question_id", "")))
+            if not match:
+                yield DocumentError(f"task {self.name}: question_id {row.get('question_id')!r} is not "
+                                    "'<task type>_sample_<n>_<k>'")
+                continue
+            yield {**row, "video_id": match["video"], "video_sample": match["sample"]}
+
+    def shown_options(self, doc: Mapping[str, Any]) -> list[str]:
+        raw = self.raw_options(doc)[:4]
+        if raw and not raw[0].startswith("A."):
+            raw = [f"{letter}. {text}" for letter, text in zip(LETTERS, raw)]
+        return raw
+
+    def options(self, doc: Mapping[str, Any]) -> dict[str, str]:
+        """letter -> the line shown for it (the template's four slots)."""
+        return dict(zip(LETTERS, self.shown_options(doc)))
+
+    def prompt_fields(self, doc: Mapping[str, Any]) -> dict[str, Any]:
+        return {**doc, "options": "\n".join(self.shown_options(doc))}

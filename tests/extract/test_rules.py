@@ -181,6 +181,13 @@ def test_mme_realworld(response, expected):
     assert get_rule("mme_realworld")(response, CTX) == expected
 
 
+def test_streamingbench_takes_the_raw_first_character():
+    rule = get_rule("streamingbench")
+    assert rule("B. a blue circle", CTX) == "B" and rule("Bb", CTX) == "B"
+    assert rule(" B", CTX) == " " and rule("b", CTX) == "b" and rule("The answer is B", CTX) == "T"
+    assert rule("", CTX) == "" and rule.id == "streamingbench@1"
+
+
 def test_first_char():
     assert get_rule("first_char")("  B. a blue circle", CTX) == "B"
     assert get_rule("first_char")("The answer is B", CTX) == "T"

@@ -28,3 +28,9 @@ def test_judge_accuracy_and_score_aggregate_verdicts() -> None:
 ])
 def test_exact_match_any_gold(prediction, golds, kwargs, expected) -> None:
     assert get_metric("exact_match").item(prediction, golds, **kwargs) == expected
+
+
+def test_accuracy_ignores_case_unless_told_not_to() -> None:
+    accuracy = get_metric("accuracy")
+    assert accuracy.item(" b ", "B") == 1.0 and accuracy.item("c", "B") == 0.0 and accuracy.item(None, "B") == 0.0
+    assert accuracy.item("b", "B", ignore_case=False) == 0.0 and accuracy.item(" B", "B", ignore_case=False) == 1.0
