@@ -247,6 +247,19 @@ def load_video_audio(path: str | Path, sample_rate: int = SAMPLE_RATE,
     return _finish(mono, rate, sample_rate, path, "video")
 
 
+def has_audio_stream(path: str | Path) -> bool:
+    """Whether a video file carries a soundtrack (a video without one is shown without audio, as the released
+    evaluation wrapper does, instead of failing the sample)."""
+    import av
+
+    path = _existing(path, "video")
+    try:
+        with av.open(str(path)) as container:
+            return bool(container.streams.audio)
+    except Exception as e:
+        raise MediaError(f"video file {path} cannot be opened ({type(e).__name__}: {e})") from e
+
+
 def _cut(mono: np.ndarray, rate: int, start: float, end: float) -> np.ndarray:
     """Samples ``[start, end)`` at the source rate, zero-padded where the signal stops before ``end``."""
     first, last = int(round(start * rate)), int(round(end * rate))

@@ -50,3 +50,82 @@ def test_fingerprint_follows_weight_content_not_file_sizes(tmp_path, monkeypatch
         digests.append(weights_digest(root))
     assert digests[0] != digests[1]
     assert weights_digest(tmp_path / "ckpt0") == digests[0]
+
+
+def _clip_with_sound(path, sound: bool):
+    import numpy as np
+
+    from tasks.fixtures.writers import write_video, write_video_with_audio
+
+    frames = np.zeros((4, 32, 32, 3), dtype=np.uint8)
+    if not sound:
+        return write_video(path, frames, 2)
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(32_000) / 16_000)).astype(np.float32)
+    return write_video_with_audio(path, frames, 2, tone, 16_000)
+
+
+def _adapter(**args):
+    return build_model({"name": "unimoe_tiny", "adapter": "unimoe",
+                        "args": {"checkpoint": "unimoe/weights/unimoe_tiny", "preset": "tiny_omni", **args}})
+
+
+def _shape(parts):
+    """Kinds in order; text as itself."""
+    return [p if isinstance(p, str) else type(p).__name__ for p in parts]
+
+
+def test_a_video_asked_with_its_audio_brings_the_soundtrack(tmp_path):
+    from harness.api import Message, Request, VideoPart
+
+    loud, silent = _clip_with_sound(tmp_path / "loud.mp4", True), _clip_with_sound(tmp_path / "silent.mp4", False)
+    adapter = _adapter()
+    request = Request("t", "0", (Message.user(VideoPart(str(loud), fps=2, use_audio=True), "Q?",
+                                              VideoPart(str(silent), fps=2, use_audio=True),
+                                              VideoPart(str(loud), fps=2)),))
+    parts = adapter._conversation(request)[0]["content"]
+    assert _shape(parts) == ["Video", "Audio", "Q?", "Video", "Video"]  # silent: no audio; not asked: none
+    assert 32_000 <= parts[1].samples.size < 34_000  # the 2 s soundtrack at 16 kHz (AAC pads its last frame)
+
+
+def test_lmms_eval_layout_is_the_released_wrappers_prompt(tmp_path):
+    """First image, first audio (a video's soundtrack counts, in request order), first video, each on its own
+    line, then the text without <image> tags; the rest dropped; stop strings ignored; its own fingerprint."""
+    from harness.api import AudioPart, ImagePart, Message, Request, VideoPart
+    from tasks.fixtures.writers import photo, write_png, write_wav
+
+    import numpy as np
+
+    loud = _clip_with_sound(tmp_path / "loud.mp4", True)
+    images = [write_png(tmp_path / f"{i}.png", photo(name, (32, 32))) for i, name in enumerate(("astronaut", "coffee"))]
+    speech = write_wav(tmp_path / "a.wav", np.zeros(8_000, dtype=np.float32), 16_000)
+    request = Request("t", "0", (Message.user("Look <image>at this. ", ImagePart(str(images[0])),
+                                              VideoPart(str(loud), fps=2, use_audio=True), AudioPart(str(speech)),
+                                              ImagePart(str(images[1])), "Answer."),))
+    released = _adapter(layout="lmms_eval", stop_strings=False)
+    parts = released._conversation(request)[0]["content"]
+    assert _shape(parts) == ["Image", "\n", "Audio", "\n", "Video", "\n", "Look at this. Answer."]
+    assert parts[2].samples.size >= 32_000  # the video's 2 s soundtrack came first (the WAV is 0.5 s)
+    inline = _adapter()
+    assert _shape(inline._conversation(request)[0]["content"]) == [
+        "Look <image>at this. ", "Image", "Video", "Audio", "Audio", "Image", "Answer."]
+    assert released.fingerprint() != inline.fingerprint() == _adapter(layout="inline").fingerprint()
+    with pytest.raises(ValueError, match="layout"):
+        _adapter(layout="sideways")
+
+
+@pytest.mark.parametrize("stop_strings, expected", [(True, ("\n",)), (False, ())])
+def test_stop_strings_can_be_ignored_as_the_released_wrapper_does(monkeypatch, stop_strings, expected):
+    from harness.api import GenerationConfig, Message, Request
+    from unimoe.omni import UniMoEOmni
+
+    seen = []
+    original = UniMoEOmni.generate_batch
+
+    def spy(self, *args, **kwargs):
+        seen.append(kwargs["stop_strings"])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(UniMoEOmni, "generate_batch", spy)
+    adapter = _adapter(stop_strings=stop_strings)
+    adapter.generate([Request("t", "0", (Message.user("Hi"),), GenerationConfig(max_new_tokens=2, until=("\n",)))])
+    assert seen == [expected]

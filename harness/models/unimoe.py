@@ -1,7 +1,13 @@
 """The bridge from the harness to :mod:`unimoe`: typed requests in, text plus routing statistics out.
 
-Media are decoded here (``harness.media``) at the request's fps and frame cap; the processor and the model
-come from ``unimoe``. Every response carries the sample's routing counts per modality and layer
+Media are decoded here (``harness.media``) at the request's fps and frame cap (a video asked with
+``use_audio`` brings its soundtrack, right after its frames); the processor and the model come from
+``unimoe``. ``layout`` says where media go in the prompt: ``inline`` keeps the request's order (what
+unimoe_tiny was trained on); ``lmms_eval`` is the released Uni-MoE-2 evaluation wrapper's prompt, which the
+paper's numbers come from: the first image, the first audio and the first video of a user turn (a video's
+soundtrack counting as an audio), each as its placeholder on its own line in that order, then the turn's text
+with any ``<image>`` tag removed; further media of a kind are dropped, as there. ``stop_strings: false``
+ignores the task's stop strings, as that wrapper does. Every response carries the sample's routing counts per modality and layer
 (``stats["routing"]``, additive, see :mod:`harness.routing_report`). Requests run one at a time, as the
 released evaluation wrapper does, so that the statistics are the sample's own.
 """
@@ -15,6 +21,9 @@ from typing import Any, Sequence
 from harness.api import AudioPart, ImagePart, Request, Response, TextPart, VideoPart, stable_hash
 
 HUB_IDS = {"unimoe2_omni": "HIT-TMG/Uni-MoE-2.0-Omni", "unimoe_8e": "HIT-TMG/Uni-MoE (Uni_MoE_8e checkpoint)"}
+
+
+LAYOUTS = ("inline", "lmms_eval")
 
 
 class CheckpointMissing(FileNotFoundError):
@@ -51,7 +60,10 @@ def weights_digest(root: Path) -> str:
 
 class UniMoEAdapter:
     def __init__(self, name: str, checkpoint: str | None = None, preset: str = "tiny_omni", init: str = "checkpoint",
-                 seed: int = 0, dtype: str = "float32", device: str = "cpu", system_prompt: str | None = None):
+                 seed: int = 0, dtype: str = "float32", device: str = "cpu", system_prompt: str | None = None,
+                 layout: str = "inline", stop_strings: bool = True):
+        if layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
         self.name = name
         self.checkpoint = checkpoint
         self.preset = preset
@@ -60,15 +72,22 @@ class UniMoEAdapter:
         self.dtype = dtype
         self.device = device
         self.system_prompt = system_prompt
+        self.layout = layout
+        self.stop_strings = stop_strings
         self._model = None
         self._processor = None
         self._fingerprint = self._compute_fingerprint()
 
     # ---- identity
     def _compute_fingerprint(self) -> str:
+        # the prompt set-up is part of the identity (cached answers of one layout must not serve another);
+        # left out at its default so that existing fingerprints and caches stay valid
+        prompt = {} if (self.layout, self.stop_strings) == ("inline", True) else {
+            "layout": self.layout, "stop_strings": self.stop_strings}
         if self.init == "random":
-            return stable_hash({"unimoe": self.preset, "init": "random", "seed": self.seed, "dtype": self.dtype})
-        return stable_hash({"unimoe": weights_digest(self._checkpoint_dir()), "dtype": self.dtype})
+            return stable_hash({"unimoe": self.preset, "init": "random", "seed": self.seed, "dtype": self.dtype,
+                                **prompt})
+        return stable_hash({"unimoe": weights_digest(self._checkpoint_dir()), "dtype": self.dtype, **prompt})
 
     def fingerprint(self) -> str:
         return self._fingerprint
@@ -117,25 +136,35 @@ class UniMoEAdapter:
 
     # ---- generation
     def _conversation(self, request: Request) -> list[dict[str, Any]]:
-        from harness.media import load_audio, load_image, load_video_frames
-        from unimoe.processor import Audio, Image, Video
-
         convo = []
         for message in request.messages:
-            parts: list[Any] = []
-            for part in message.content:
-                if isinstance(part, TextPart):
-                    parts.append(part.text)
-                elif isinstance(part, ImagePart):
-                    parts.append(Image(load_image(part.path)))
-                elif isinstance(part, VideoPart):
-                    frames, _ = load_video_frames(part.path, fps=part.fps, max_frames=part.max_frames,
-                                                  start_time=part.start_time, end_time=part.end_time)
-                    parts.append(Video(frames, fps=part.fps))
-                elif isinstance(part, AudioPart):
-                    parts.append(Audio(load_audio(part.path, start_time=part.start_time, end_time=part.end_time)))
+            parts = [decoded for part in message.content for decoded in self._decode(part)]
+            if self.layout == "lmms_eval" and message.role == "user":
+                parts = _lmms_eval_turn(parts)
             convo.append({"role": message.role, "content": parts})
         return convo
+
+    @staticmethod
+    def _decode(part: Any) -> list[Any]:
+        """The processor's parts for one request part; a video with ``use_audio`` and a soundtrack yields its
+        frames and then that soundtrack (a silent video yields frames only, as in the released wrapper)."""
+        from harness.media import has_audio_stream, load_audio, load_image, load_video_audio, load_video_frames
+        from unimoe.processor import Audio, Image, Video
+
+        if isinstance(part, TextPart):
+            return [part.text]
+        if isinstance(part, ImagePart):
+            return [Image(load_image(part.path))]
+        if isinstance(part, AudioPart):
+            return [Audio(load_audio(part.path, start_time=part.start_time, end_time=part.end_time))]
+        if isinstance(part, VideoPart):
+            frames, _ = load_video_frames(part.path, fps=part.fps, max_frames=part.max_frames,
+                                          start_time=part.start_time, end_time=part.end_time)
+            decoded: list[Any] = [Video(frames, fps=part.fps)]
+            if part.use_audio and has_audio_stream(part.path):
+                decoded.append(Audio(load_video_audio(part.path, start_time=part.start_time, end_time=part.end_time)))
+            return decoded
+        raise TypeError(f"unsupported message part {type(part).__name__}")
 
     def generate(self, requests: Sequence[Request]) -> list[Response]:
         import torch
@@ -156,9 +185,18 @@ class UniMoEAdapter:
                 batch, probe=probe, max_new_tokens=gen.max_new_tokens,
                 temperature=gen.temperature if gen.do_sample else 0.0, top_p=gen.top_p, generator=generator,
                 eos_token_id=[SPECIAL_IDS["<|im_end|>"], SPECIAL_IDS["<|endoftext|>"]],
-                stop_strings=tuple(gen.until), decode=lambda ids: tokenizer.decode(ids, skip_special_tokens=True),
+                stop_strings=tuple(gen.until) if self.stop_strings else (), decode=lambda ids: tokenizer.decode(ids, skip_special_tokens=True),
             )
             out.append(Response(text=result.texts[0].strip(), stats={
                 "routing": probe.counts(), "prompt_tokens": int(batch.attention_mask.sum()),
                 "new_tokens": len(result.tokens[0]), "finish_reason": result.finish_reasons[0]}))
         return out
+
+
+def _lmms_eval_turn(parts: list[Any]) -> list[Any]:
+    """A user turn as the released evaluation wrapper lays it out (see the module docstring)."""
+    from unimoe.processor import Audio, Image, Video
+
+    text = "".join(p for p in parts if isinstance(p, str)).replace("<image>", "")
+    media = [next((p for p in parts if isinstance(p, kind)), None) for kind in (Image, Audio, Video)]
+    return [item for m in media if m is not None for item in (m, "\n")] + [text]
