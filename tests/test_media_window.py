@@ -176,6 +176,7 @@ def test_unimoe_adapter_decodes_the_window(clock: Path, tmp_path: Path) -> None:
 
     wav = write_wav(tmp_path / "steps.wav", steps(16_000, 3), 16_000)
     adapter = UniMoEAdapter.__new__(UniMoEAdapter)  # _conversation decodes media only; no weights needed
+    adapter.layout = "inline"
     convo = adapter._conversation(request(VideoPart(str(clock), end_time=5.0), AudioPart(str(wav), start_time=1.0)))
     video, audio = convo[0]["content"][0], convo[0]["content"][1]
     assert [second_of(f) for f in video.frames] == [0, 1, 2, 3, 4]

@@ -6,6 +6,8 @@ loaded with ``local_files_only=True`` (nothing is downloaded, and a missing fold
 
 - ``clip``: ``CLIPModel`` projected image and text embeddings (what CLIPScore and CLIP-I use);
 - ``dinov2``: ``Dinov2Model`` pooled output, the layer-normed CLS token (DINO-I);
+- ``dino``: DINO v1 (``facebook/dino-vits16``, MagicBrush's DINO metric) as a transformers ``ViTModel``
+  without its pooler: the layer-normed CLS token of the last layer, what the torch-hub DINO model returns;
 - ``auto``: any ``AutoModel`` vision backbone, its ``pooler_output`` or else the mean of its last hidden
   state; an Inception-style FID extractor converted to a transformers folder plugs in here.
 
@@ -114,6 +116,19 @@ class Dinov2Encoder(_HFImageModel):
         return tf.Dinov2Model.from_pretrained(str(self.path), local_files_only=True)
 
 
+class DinoV1Encoder(_HFImageModel):
+    """DINO v1 ViT: the final layer-normed CLS token (no pooler head: DINO checkpoints have none)."""
+
+    def __init__(self, model_dir: str | Path | None, device: str = "cpu"):
+        super().__init__(model_dir, device, kind="dino")
+
+    def _load_model(self, tf: Any) -> Any:
+        return tf.ViTModel.from_pretrained(str(self.path), local_files_only=True, add_pooling_layer=False)
+
+    def _embed(self, pixel_values: Any) -> Any:
+        return self.model(pixel_values=pixel_values).last_hidden_state[:, 0]
+
+
 class CLIPEncoder(_HFImageModel):
     """CLIP projected image and text embeddings (an ImageEncoder and a TextEncoder)."""
 
@@ -141,6 +156,7 @@ class CLIPEncoder(_HFImageModel):
 ENCODERS: Registry[Callable[..., Any]] = Registry("image encoder")
 ENCODERS.register("clip", CLIPEncoder)
 ENCODERS.register("dinov2", Dinov2Encoder)
+ENCODERS.register("dino", DinoV1Encoder)
 ENCODERS.register("auto", AutoImageEncoder)
 
 

@@ -1,4 +1,6 @@
-"""Image-restoration metrics: PSNR and SSIM, with the colour convention chosen per task.
+"""Pixel metrics: PSNR and SSIM (image restoration), with the colour convention chosen per task, and L1
+(image editing: MagicBrush / Emu Edit, the mean absolute difference of RGB values scaled to 0..1, as
+``torch.nn.L1Loss`` over ``ToTensor`` images computes it; the caller resizes the output first).
 
 ``color="y"``: the luma of ITU-R BT.601 YCbCr as MATLAB's ``rgb2ycbcr`` computes it (16-235 range), the
 convention of the Rain100L deraining literature; ``color="rgb"``: all three channels. SSIM is Wang et al.
@@ -67,5 +69,14 @@ def _mean(items: Sequence[float]) -> float:
     return sum(items) / len(items)
 
 
+def l1(prediction: Any, target: Any) -> float:
+    """Mean absolute difference over pixels and RGB channels, values in 0..1 (lower is better)."""
+    a, b = to_channels(prediction, "rgb"), to_channels(target, "rgb")
+    _check(a, b)
+    return float(np.mean(np.abs(a - b)) / 255.0)
+
+
 register_metric(Metric("psnr", psnr, _mean, best=math.inf, description="PSNR (dB), data range 255"))
 register_metric(Metric("ssim", ssim, _mean, best=1.0, description="SSIM, Gaussian 11x11 sigma 1.5"))
+register_metric(Metric("l1", l1, _mean, higher_is_better=False, best=0.0,
+                       description="mean |pred - ref| of RGB values in 0..1 (MagicBrush / Emu Edit L1)"))

@@ -14,11 +14,17 @@ Each item encodes its images with a pluggable encoder (:mod:`harness.metrics.enc
   positive, as with real CLIP models on natural images). Long prompts are truncated by the tokenizer.
 - ``clip_i`` / ``dino_i``: the mean cosine between generated and reference image embeddings (CLIP image
   tower, DINO(v2) pooled CLS), the DreamBooth/editing fidelity scores; not clipped, not scaled.
+- ``clip_t``: the mean raw cosine between the image and a caption (MagicBrush's CLIP-T, Emu Edit's
+  CLIP_out): not clipped at 0 and not x100, unlike ``clip_score``.
+- ``clip_dir``: directional CLIP similarity (InstructPix2Pix, Emu Edit's CLIP_dir): the cosine between the
+  change of the unit image embeddings (edited - source) and the change of the unit text embeddings (output
+  caption - input caption); 0 when either change is the zero vector (an unchanged image), as torch's
+  ``cosine_similarity`` with its epsilon gives.
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -27,6 +33,7 @@ from harness.metrics.encoders import ImageEncoder, load_encoder
 from harness.metrics.text import mean
 
 SQRTM_EPS = 1e-6
+COS_EPS = 1e-8  # torch.nn.functional.cosine_similarity's eps
 IMAG_ATOL = 1e-3
 
 
@@ -96,6 +103,26 @@ def image_similarity_item(prediction: Any, target: Any, encoder: str | ImageEnco
     return float(a @ b)
 
 
+def clip_t_item(prediction: Any, target: Any, encoder: str | Any = "clip", model_dir: str | None = None,
+                device: str = "cpu") -> float:
+    """Cosine between the CLIP embeddings of the image and its caption (``target``)."""
+    enc = load_encoder(encoder, model_dir, device)
+    image, text = _unit(enc.encode_images([prediction])[0]), _unit(enc.encode_texts([str(target)])[0])
+    return float(image @ text)
+
+
+def clip_dir_item(prediction: Any, target: Mapping[str, Any], encoder: str | Any = "clip",
+                  model_dir: str | None = None, device: str = "cpu") -> float:
+    """cos(E(edited) - E(source), T(output caption) - T(input caption)) over unit CLIP embeddings; ``target``
+    holds ``source`` (the input image), ``input_caption`` and ``output_caption``."""
+    enc = load_encoder(encoder, model_dir, device)
+    images = _unit(enc.encode_images([target["source"], prediction]))
+    texts = _unit(enc.encode_texts([str(target["input_caption"]), str(target["output_caption"])]))
+    d_image, d_text = images[1] - images[0], texts[1] - texts[0]
+    norms = float(np.linalg.norm(d_image)) * float(np.linalg.norm(d_text))
+    return float(d_image @ d_text) / norms if norms > COS_EPS else 0.0
+
+
 def _dino_item(prediction: Any, target: Any, encoder: str | ImageEncoder = "dinov2",
                model_dir: str | None = None, device: str = "cpu") -> float:
     return image_similarity_item(prediction, target, encoder=encoder, model_dir=model_dir, device=device)
@@ -109,3 +136,7 @@ register_metric(Metric("clip_i", image_similarity_item, mean, best=1.0, version=
                        description="CLIP-I: mean cosine of CLIP image embeddings, generated vs reference"))
 register_metric(Metric("dino_i", _dino_item, mean, best=1.0, version="1",
                        description="DINO-I: mean cosine of DINO(v2) CLS embeddings, generated vs reference"))
+register_metric(Metric("clip_t", clip_t_item, mean, version="1",
+                       description="CLIP-T: mean raw cosine of CLIP image and caption embeddings (MagicBrush)"))
+register_metric(Metric("clip_dir", clip_dir_item, mean, best=None, version="1",
+                       description="directional CLIP similarity: cos(image change, caption change) (Emu Edit)"))
