@@ -41,8 +41,9 @@ def test_recipe_under_torchrun_with_two_gloo_processes(tmp_path):
     import subprocess
     import sys
 
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "-m", "unimoe.train",
-           "recipe=unimoe_tiny", f"out_dir={tmp_path}", "data.n_per_modality=2", "data.modalities=[image,text]",
+    # --standalone: a free rendezvous port, not the fixed 29500 that a second torchrun on the machine holds
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+           "-m", "unimoe.train", "recipe=unimoe_tiny", f"out_dir={tmp_path}", "data.n_per_modality=2", "data.modalities=[image,text]",
            *[f"stage.{s}.steps=2" for s in ("alignment", "warmup", "moe", "anneal")],
            *[f"stage.{s}.batch_size=4" for s in ("alignment", "warmup", "moe", "anneal")]]
     env = dict(os.environ, OMP_NUM_THREADS="1")
