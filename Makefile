@@ -5,6 +5,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 EXTRAS ?= hub,test,real-models,bench
+# Installed without their declared dependencies (see pyproject.toml, "Not an extra"): latex2sympy2 pins
+# antlr4-python3-runtime==4.7.2, which cannot co-exist with hydra-core's 4.9.*; its parser runs on 4.9.3.
+NO_DEPS_EXTRAS ?= latex2sympy2==1.9.1
 export OMP_NUM_THREADS ?= 1
 
 # The regression gate: `unimoe_tiny` on omniworld (600 items) against the committed baseline. Greedy decoding
@@ -21,6 +24,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
 	$(PY) -c "import torch; print('torch==' + torch.__version__.split('+')[0])" > $(VENV)/constraints.txt
 	$(PY) -m pip install -q -c $(VENV)/constraints.txt -e ".[$(EXTRAS)]"
+	$(PY) -m pip install -q --no-deps $(NO_DEPS_EXTRAS)
 	touch $@
 
 demo: $(VENV)/.installed

@@ -109,6 +109,43 @@ Model response: The correct answer is (B) 8/11.
 
 Extracted answer: B"""
 
+def _parse_one_zero(raw: str) -> int:
+    """lmms-eval 0.5.x ``parse_binary_response`` ("0/1"): 1 when the lower-cased reply contains "1" anywhere
+    (so "10" or "score: 1" count), else 0; never malformed."""
+    return int("1" in raw.strip().lower())
+
+
+# lmms-eval 0.5.x llm_judge/prompt.py BINARY_JUDGE_PROMPT with its "0/1" output format filled in ({positive} = 1,
+# {negative} = 0), as MathVerse's score_answer sends it (evaluate_binary). Protocol text: keep it verbatim.
+BINARY_JUDGE_01 = """You are a strict evaluator assessing answer correctness. You must output 1 for fully correct answers and 0 for any other case.
+
+# Input
+Question:
+```
+{question}
+```
+Ground Truth Answer:
+```
+{answer}
+```
+Model Prediction:
+```
+{prediction}
+```
+
+# Evaluation Rules
+- The model prediction may contain the reasoning process, you should spot the final answer from it.
+- For multiple-choice questions: Score 1 if the predicted answer matches the ground truth answer, it can be directly in option letters or the content of the options.
+- For open-ended questions:
+  * Score 1 if the prediction matches the answer semantically, it can be in different format.
+  * Score 0 for partially correct answers or answers with extra incorrect information, even if the reasoning process is correct.
+- Ignore minor differences in formatting, capitalization, or spacing since the model may explain in a different way.
+- Treat numerical answers as correct if they match within reasonable precision
+- For questions requiring units, both value and unit must be correct
+
+# Strict Output format
+1 or 0"""
+
 PROMPTS: dict[str, JudgePrompt] = {
     p.name: p
     for p in (
@@ -145,6 +182,9 @@ PROMPTS: dict[str, JudgePrompt] = {
             MATHVISTA_DEMO.replace("{", "{{").replace("}", "}}") + "\n\n{query}\n\n{response}\n\nExtracted answer: ",
             _parse_nonempty,
         ),
+        # MathVerse (lmms-eval 0.5.x score_answer -> evaluate_binary): question_for_eval, str(answer) and the
+        # whole stripped response; gpt-4o-2024-11-20 (MODEL_VERSION), temperature 0, 1024 tokens.
+        JudgePrompt("mathverse_binary", "1", BINARY_JUDGE_01, _parse_one_zero),
     )
 }
 

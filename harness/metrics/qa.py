@@ -102,6 +102,19 @@ def mathvista_item(prediction: Any, target: Any, question_type: str = "free_form
     return float(str(norm).strip() == str(target).strip())
 
 
+def mathvision_item(prediction: Any, target: Any, options: Any = ()) -> float:
+    """MathVision ``mathvision_standard_eval``: the extracted answer equals the gold, or the gold letter's option
+    text (see :func:`harness.extract.mathvision.mathvision_correct`; needs ``latex2sympy2``)."""
+    from harness.extract.mathvision import mathvision_correct
+
+    return float(mathvision_correct(prediction, target, tuple(options or ())))
+
+
+def judged_item(prediction: Any, target: Any) -> float:
+    """A binary verdict the task already obtained (1/True right); the gold is only logged."""
+    return float(prediction is True or prediction == 1)
+
+
 # VSI-Bench's thresholds 0.50, 0.55, ..., 0.95: ten points, hard-coded (the reference derives the count from
 # (0.95 - 0.5) / 0.05 + 2, which gives 10 only through float rounding). The values are numpy.linspace's, so a
 # relative error exactly on a boundary (e.g. 0.25 against 1 - 0.75) compares as in the reference.
@@ -167,6 +180,10 @@ for metric in (
     # No `best`: float answers can never match under the lmms-eval 0.5.x normalisation.
     Metric("mathvista_acc_lmms05", partial(mathvista_item, precision_as_stored=True), mean,
            description="MathVista accuracy as lmms-eval 0.5.x computes it (float answers never match)"),
+    Metric("mathvision_acc", mathvision_item, mean, best=1.0,
+           description="MathVision accuracy (lmms-eval 0.5.x mathvision_standard_eval: string, tuple, LaTeX value)"),
+    Metric("judged_binary", judged_item, mean, best=1.0,
+           description="share of samples a binary judge found correct (MathVerse gpt_eval_score)"),
     Metric("mra", mra_item, mean, best=1.0, version="2",
            description="VSI-Bench mean relative accuracy (<= at the thresholds, as the reference code)"),
     Metric("miou", iou, mean, best=1.0, description="mean temporal IoU (Charades-STA)"),

@@ -22,6 +22,10 @@ JUDGE_PROMPT = "mathvista_extract"
 
 
 class MathVista(ImageMCQ):
+    judge_prompt = JUDGE_PROMPT  # the protocol's registered judge prompt (harness.judges.llm.PROMPTS)
+    judge_role = "LLM answer extractor"
+    judge_failed_note = "the judge failed after its retries; scored with an empty extraction, as the reference"
+
     def shot_type(self) -> str:
         return str(self.opts.get("shot_type", "format-prompt"))
 
@@ -72,7 +76,7 @@ class MathVista(ImageMCQ):
             return found, "rule"
         if self.judge is None:
             return None, "needs_judge"
-        verdict = self.judge.ask(using=JUDGE_PROMPT, query=str(doc["query"]), response=text.strip())
+        verdict = self.judge.ask(using=self.judge_prompt, query=str(doc["query"]), response=text.strip())
         return (verdict.value, "judge") if verdict.ok else ("", "judge_failed")
 
     def metric_kwargs(self, name: str, doc: Mapping[str, Any]) -> dict[str, Any]:
@@ -81,17 +85,18 @@ class MathVista(ImageMCQ):
 
     def process(self, doc: Mapping[str, Any], response: Response, request_hash: str = "") -> Sample:
         sample = Sample(doc_id=self.doc_id(doc), request_hash=request_hash, response=response,
-                        target=self.target(doc), fields={k: doc.get(k) for k in self.config.breakdowns})
+                        target=self.target(doc), fields={k: doc.get(k) for k in self.config.breakdowns},
+                        cluster=str(doc[self.config.cluster_key]) if self.config.cluster_key else None)
         if response.error:
             sample.error = response.error
             return sample
         sample.prediction, source = self.infer_answer(doc, response.text or "")
         sample.fields["answer_source"] = source
         if source == "needs_judge":
-            sample.error = (f"needs the LLM answer extractor ({JUDGE_PROMPT}): run with judge=<a judge config>, "
+            sample.error = (f"needs the {self.judge_role} ({self.judge_prompt}): run with judge=<a judge config>, "
                             f"e.g. judge={self.config.judge}")
             return sample
         if source == "judge_failed":
-            sample.parse_error = "the judge failed after its retries; scored with an empty extraction, as the reference"
+            sample.parse_error = self.judge_failed_note
         sample.items = self.score(doc, sample.prediction, sample.target)
         return sample
