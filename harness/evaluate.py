@@ -236,7 +236,8 @@ def validate_from_config(cfg: Any) -> int:
     """Oracle on the sample: every metric must reach its best value, with no errors or parse failures."""
     c = _plain(cfg)
     summary = evaluate(c["task"], "oracle", data="sample", cache=False, progress=False,
-                       output_dir=c.get("output_dir", "results"), rebuild_leaderboards=False)
+                       output_dir=c.get("output_dir", "results"), rebuild_leaderboards=False,
+                       judge=c.get("judge"))  # judged tasks (image outputs) score only through a judge
     problems = validation_problems(summary)
     for name, rec in summary.results["tasks"].items():
         status = "ok" if not problems.get(name) else "FAIL"

@@ -2,16 +2,19 @@
 
 A judge failure is a counted failure, never a silent right or wrong: the verdict carries ``error`` and the
 task decides (and records) what the protocol does with it. Every successful call is cached by
-(judge identity, prompt version, input hash), so a rerun never pays for the same judgement twice.
+(judge identity, prompt version, input hash), so a rerun never pays for the same judgement twice. A prompt
+with images (or a system message) adds their sha256 digests to the key; a text-only key is as it always was.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from harness.api import stable_hash
 from harness.shared_sqlite import connect_shared
@@ -29,6 +32,21 @@ class Verdict:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+@dataclass(frozen=True)
+class JudgeImage:
+    """Encoded bytes of one image shown to the judge (already resized as the protocol says)."""
+
+    data: bytes
+    mime: str = "image/png"
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+    def data_url(self) -> str:
+        return f"data:{self.mime};base64,{base64.b64encode(self.data).decode('ascii')}"
 
 
 @dataclass
@@ -90,7 +108,8 @@ class CachedJudge:
     def identity(self) -> dict[str, Any]:
         raise NotImplementedError
 
-    def _call(self, prompt: str) -> str:
+    def _call(self, prompt: str, images: Sequence[JudgeImage] = (), system: str | None = None) -> str:
+        """The raw reply; judges that only read text may keep the one-argument form."""
         raise NotImplementedError
 
     def parse(self, raw: str) -> Any:
@@ -98,14 +117,20 @@ class CachedJudge:
         return raw.strip()
 
     # ---- the shared machinery
-    def key(self, prompt: str, version: str | None = None) -> str:
-        return stable_hash([self.identity(), version or self.prompt_version, prompt], n=32)
+    def key(self, prompt: str, version: str | None = None, images: Sequence[JudgeImage] = (),
+            system: str | None = None) -> str:
+        parts: list[Any] = [self.identity(), version or self.prompt_version, prompt]
+        if images or system:  # only then: text-only keys (and caches) stay valid
+            parts.append({"images": [im.digest for im in images], "system": system})
+        return stable_hash(parts, n=32)
 
-    def judge(self, prompt: str, version: str | None = None, parse: Callable[[str], Any] | None = None) -> Verdict:
+    def judge(self, prompt: str, version: str | None = None, parse: Callable[[str], Any] | None = None,
+              images: Sequence[JudgeImage] = (), system: str | None = None) -> Verdict:
         """One verdict; ``version``/``parse`` name and read a prompt other than the judge's own (a task asking
-        its protocol's prompt of a run-wide judge)."""
+        its protocol's prompt of a run-wide judge); ``images`` follow the text, in order."""
         parse = parse or self.parse
-        key = self.key(prompt, version)
+        images = tuple(images)
+        key = self.key(prompt, version, images, system)
         if self.cache and (hit := self.cache.get(key)) is not None:
             self.stats.cached += 1
             return hit
@@ -119,7 +144,7 @@ class CachedJudge:
                 self._sleep(self.policy.backoff_s * 2 ** (attempt - 1))
             self.stats.calls += 1
             try:
-                raw = self._call(prompt)
+                raw = self._call(prompt, images, system) if images or system else self._call(prompt)
             except Exception as e:  # transport errors: retried
                 last_error = f"{type(e).__name__}: {e}"
                 continue

@@ -2,21 +2,30 @@
 
 The API key is read from the environment variable that the judge config *names* (``api_key_env``); the key
 itself is never stored in configs, caches or results, and ``identity()`` shows only the endpoint's host.
+
+A prompt may carry images (VIEScore for GEdit-Bench, WISE): :func:`judge_image` encodes and resizes them as the
+protocol says, and the OpenAI-compatible judge sends them as ``image_url`` content parts (base64 data URLs)
+after the text, which is how the reference scorers order them.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import math
 import os
 import re
+import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
 from urllib.parse import urlparse
 
-from harness.api import GenerationConfig, Message, Request
-from harness.judges.base import CachedJudge, CallPolicy, JudgeCache
+from harness.api import GenerationConfig, ImagePart, Message, Request, TextPart
+from harness.judges import image_prompts
+from harness.judges.base import CachedJudge, CallPolicy, JudgeCache, JudgeImage
 
 
 @dataclass(frozen=True)
@@ -27,6 +36,7 @@ class JudgePrompt:
     version: str
     template: str
     parse: Callable[[str], Any]
+    system: str | None = None  # a system message sent before the user turn (WISE has one)
 
     def render(self, **fields: Any) -> str:
         return self.template.format(**fields)
@@ -68,6 +78,111 @@ def _parse_nonempty(raw: str) -> str:
     if not text:
         raise ValueError("empty extraction")
     return text
+
+
+# ---- images for the judge
+
+
+def area_size(width: int, height: int, area: int) -> tuple[int, int]:
+    """The aspect ratio kept and ``width*height`` about ``area``, truncated to integers (GEdit-Bench's
+    ``calculate_dimensions`` as lmms-eval scores it: 512*512 gives e.g. 591x443 for a 4:3 image)."""
+    ratio = width / height
+    w = math.sqrt(area * ratio)
+    return int(w), int(w / ratio)
+
+
+def _sniff_mime(data: bytes) -> str:
+    if data.startswith(b"\xff\xd8"):
+        return "image/jpeg"
+    if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
+        return "image/webp"
+    return "image/png"
+
+
+def judge_image(source: Any, *, area: int | None = None, size: tuple[int, int] | None = None,
+                fmt: str | None = None) -> JudgeImage:
+    """One image for a judge prompt. A path with no resize and no format is sent as its file's bytes (WISE
+    sends the generated PNG as it is); otherwise the image (path or PIL) is read as RGB, resized to about
+    ``area`` pixels (aspect kept) or to ``size`` (PIL's bicubic default), and encoded as ``fmt`` (PNG by
+    default; VIEScore's GPT backbone encodes JPEG)."""
+    from PIL import Image
+
+    from harness.media import load_image
+
+    if isinstance(source, (str, Path)) and area is None and size is None and fmt is None:
+        data = Path(source).read_bytes()
+        return JudgeImage(data, _sniff_mime(data))
+    image = source.convert("RGB") if isinstance(source, Image.Image) else load_image(source)
+    if area is not None:
+        image = image.resize(area_size(*image.size, area), Image.Resampling.BICUBIC)
+    elif size is not None:
+        image = image.resize(tuple(size), Image.Resampling.BICUBIC)
+    fmt = (fmt or "PNG").upper().replace("JPG", "JPEG")
+    buf = io.BytesIO()
+    image.save(buf, format=fmt)
+    return JudgeImage(buf.getvalue(), f"image/{fmt.lower()}")
+
+
+# ---- parsers of the image judges' replies
+
+VIESCORE_DELIMITER = "||V^=^V||"
+
+
+def _parse_viescore(raw: str) -> list[float]:
+    """VIEScore's reply reader (``mllm_output_to_dict``): the text between two ``||V^=^V||`` delimiters, else
+    from the first ``{`` to the last ``}``, read as JSON for its ``score`` list; a reply that is only a
+    ``[a, b]`` list or only an integer 0-10 counts as those scores. The reference's last resort, a random guess
+    on a second unreadable reply, is not reproduced: an unreadable reply is retried, then a judge failure."""
+    text = raw.strip()
+    if raw.count(VIESCORE_DELIMITER) == 2:
+        body = raw[raw.find(VIESCORE_DELIMITER) + len(VIESCORE_DELIMITER):raw.rfind(VIESCORE_DELIMITER)]
+    elif "{" in raw and "}" in raw[raw.find("{"):]:
+        body = raw[raw.find("{"):raw.rfind("}") + 1]
+    else:
+        bracket = raw[raw.find("["):raw.rfind("]") + 1] if "[" in raw else ""
+        if re.fullmatch(r"\[\d+, ?\d+\]", bracket):
+            return [float(x) for x in json.loads(bracket)]
+        if re.fullmatch(r"\d+", text) and 0 <= int(text) <= 10:
+            return [float(text)]
+        raise ValueError("no score object, list or number in the judge's answer")
+    body = body.strip().replace("\n", "")
+    try:
+        scores = json.loads(body)["score"]
+    except (ValueError, KeyError, TypeError):  # loose JSON: find the score list (or number) itself
+        match = re.search(r'"?score"?\s*:\s*(\[[^\]]*\]|-?\d+(?:\.\d+)?)', body)
+        if not match:
+            raise ValueError("no readable score in the judge's answer") from None
+        scores = json.loads(match[1])
+    scores = scores if isinstance(scores, list) else [scores]
+    try:
+        values = [float(x) for x in scores]
+    except (TypeError, ValueError):
+        raise ValueError(f"non-numeric scores {scores!r}") from None
+    if not values:
+        raise ValueError("empty score list")
+    return values
+
+
+WISE_SCORE = re.compile(r"\*{0,2}(Consistency|Realism|Aesthetic Quality)\*{0,2}\s*[:]?\s*(\d)", re.I)
+
+
+def _parse_wise(raw: str) -> dict[str, float]:
+    """WISE's ``extract_scores`` (2025-06 revision): each "Consistency|Realism|Aesthetic Quality: d" found
+    (bold marks allowed, the last one of a name wins), keyed consistency / realism / aesthetic_quality. A
+    reply with none is malformed (retried); one with only some is a verdict, and the task scores the missing
+    ones 0, as the reference's ``scores.get(key, 0)`` does."""
+    found = {name.lower().replace(" ", "_"): float(digit) for name, digit in WISE_SCORE.findall(raw)}
+    if not found:
+        raise ValueError("no Consistency/Realism/Aesthetic Quality score in the judge's answer")
+    return found
+
+
+def _protocol_template(text: str, *fields: str) -> str:
+    """A protocol text with ``<field>`` placeholders as a str.format template (its own braces kept)."""
+    template = text.replace("{", "{{").replace("}", "}}")
+    for name in fields:
+        template = template.replace(f"<{name}>", "{" + name + "}")
+    return template
 
 
 # MathVista's answer-extraction examples (lmms-eval 0.5.x tasks/mathvista/mathvista_evals.py DEMO_PROMPT, the
@@ -185,6 +300,16 @@ PROMPTS: dict[str, JudgePrompt] = {
         # MathVerse (lmms-eval 0.5.x score_answer -> evaluate_binary): question_for_eval, str(answer) and the
         # whole stripped response; gpt-4o-2024-11-20 (MODEL_VERSION), temperature 0, 1024 tokens.
         JudgePrompt("mathverse_binary", "1", BINARY_JUDGE_01, _parse_one_zero),
+        # VIEScore "tie" (GEdit-Bench): SC over [source, edited] images, PQ over the edited image alone; texts in
+        # harness.judges.image_prompts. The official backbone (Step1X-Edit GEdit-Bench) is gpt-4.1, max_tokens
+        # 1400, the API's default temperature; SC = min(scores), PQ = min(scores), O = sqrt(SC * PQ).
+        JudgePrompt("viescore_tie_sc", "1", _protocol_template(image_prompts.VIESCORE_TIE_SC, "instruction"),
+                    _parse_viescore),
+        JudgePrompt("viescore_pq", "1", _protocol_template(image_prompts.VIESCORE_PQ), _parse_viescore),
+        # WISE (PKU-YuanGroup/WISE gpt_eval.py): system message, the text, then the generated image (PNG bytes);
+        # gpt-4o-2024-05-13, temperature 0, max_tokens 2000.
+        JudgePrompt("wise_wiscore", "1", _protocol_template(image_prompts.WISE_EVAL, "prompt", "explanation"),
+                    _parse_wise, system=image_prompts.WISE_SYSTEM),
     )
 }
 
@@ -200,31 +325,46 @@ class LLMJudge(CachedJudge):
     def parse(self, raw: str) -> Any:
         return self.prompt.parse(raw)
 
-    def ask(self, using: str | None = None, **fields: Any):
+    def ask(self, using: str | None = None, images: Sequence[JudgeImage] = (), **fields: Any):
         """Render and judge the judge's own prompt, or the registered prompt ``using`` names (a task whose
-        protocol fixes its prompt, e.g. MathVista's answer extractor, asks it of whatever judge the run has)."""
+        protocol fixes its prompt, e.g. MathVista's answer extractor, asks it of whatever judge the run has),
+        showing ``images`` (see :func:`judge_image`) after the text."""
         prompt = PROMPTS[using] if using else self.prompt
-        return self.judge(prompt.render(**fields), version=f"{prompt.name}@{prompt.version}", parse=prompt.parse)
+        return self.judge(prompt.render(**fields), version=f"{prompt.name}@{prompt.version}", parse=prompt.parse,
+                          images=images, system=prompt.system)
 
 
 class OpenAICompatibleJudge(LLMJudge):
-    """POSTs to ``<base_url>/chat/completions`` (greedy, one choice)."""
+    """POSTs to ``<base_url>/chat/completions`` (greedy unless ``temperature`` says otherwise; None leaves it to
+    the endpoint's default, as VIEScore's official scorer does). Images go as ``image_url`` parts after the
+    text."""
 
     def __init__(self, base_url: str, model: str, prompt: str, api_key_env: str | None = None,
-                 max_tokens: int = 64, **kw: Any):
+                 max_tokens: int = 64, temperature: float | None = 0, **kw: Any):
         super().__init__(prompt, **kw)
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.api_key_env = api_key_env
         self.max_tokens = max_tokens
+        self.temperature = temperature
 
     def identity(self) -> dict[str, Any]:
-        return {"kind": "openai-compatible", "model": self.model, "host": urlparse(self.base_url).netloc,
-                "prompt": self.prompt_version}
+        ident = {"kind": "openai-compatible", "model": self.model, "host": urlparse(self.base_url).netloc,
+                 "prompt": self.prompt_version}
+        if self.temperature != 0:  # only when not greedy: greedy judges keep their cache keys
+            ident["temperature"] = self.temperature
+        return ident
 
-    def _call(self, prompt: str) -> str:
-        body = json.dumps({"model": self.model, "messages": [{"role": "user", "content": prompt}],
-                           "temperature": 0, "max_tokens": self.max_tokens}).encode()
+    def _call(self, prompt: str, images: Sequence[JudgeImage] = (), system: str | None = None) -> str:
+        content: Any = prompt
+        if images:
+            content = [{"type": "text", "text": prompt},
+                       *({"type": "image_url", "image_url": {"url": im.data_url()}} for im in images)]
+        messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": content}]
+        payload: dict[str, Any] = {"model": self.model, "messages": messages, "max_tokens": self.max_tokens}
+        if self.temperature is not None:
+            payload["temperature"] = self.temperature
+        body = json.dumps(payload).encode()
         headers = {"Content-Type": "application/json"}
         if self.api_key_env:
             key = os.environ.get(self.api_key_env)
@@ -255,10 +395,17 @@ class AdapterJudge(LLMJudge):
         return {"kind": "adapter", "model": self.adapter.name, "fingerprint": self.adapter.fingerprint(),
                 "prompt": self.prompt_version}
 
-    def _call(self, prompt: str) -> str:
-        request = Request(task="judge", doc_id=self.key(prompt), messages=(Message.user(prompt),),
-                          generation=GenerationConfig(max_new_tokens=self.max_new_tokens))
-        (response,) = self.adapter.generate([request])
+    def _call(self, prompt: str, images: Sequence[JudgeImage] = (), system: str | None = None) -> str:
+        with tempfile.TemporaryDirectory(prefix="judge-images-") as folder:
+            parts: list[Any] = [TextPart(prompt)]
+            for i, im in enumerate(images):  # adapters read media from files
+                path = Path(folder) / f"{i}.{im.mime.split('/')[-1]}"
+                path.write_bytes(im.data)
+                parts.append(ImagePart(str(path)))
+            messages = ((Message.system(system),) if system else ()) + (Message.user(*parts),)
+            request = Request(task="judge", doc_id=self.key(prompt, images=images, system=system),
+                              messages=messages, generation=GenerationConfig(max_new_tokens=self.max_new_tokens))
+            (response,) = self.adapter.generate([request])
         if response.error:
             raise RuntimeError(response.error)
         return response.text
@@ -273,7 +420,7 @@ def build_judge(config: Mapping[str, Any], cache: JudgeCache | None = None) -> L
     if kind == "openai":
         return OpenAICompatibleJudge(config["base_url"], config["model"], config["prompt"],
                                      api_key_env=config.get("api_key_env"), max_tokens=int(config.get("max_tokens", 64)),
-                                     cache=cache, policy=policy)
+                                     temperature=config.get("temperature", 0), cache=cache, policy=policy)
     if kind == "adapter":
         from harness.evaluate import _model_config
         from harness.models import build_model

@@ -8,6 +8,7 @@ from harness.metrics import (  # noqa: F401  (register the built-in metrics)
     grouped,
     image,
     image_features,
+    judged,
     qa,
     text,
     vqa,

@@ -3,60 +3,13 @@
 from __future__ import annotations
 
 import json
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from harness.api import Response
 from harness.judges.base import CallPolicy, JudgeCache
 from harness.judges.llm import AdapterJudge, OpenAICompatibleJudge
-
-
-class FakeServer:
-    """Answers /chat/completions with ``reply(prompt)``; ``mode`` switches to failures."""
-
-    def __init__(self):
-        self.calls = 0
-        self.mode = "ok"
-        self.reply = lambda prompt: "B"
-        self.auth = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
-                outer.calls += 1
-                outer.auth.append(self.headers.get("Authorization"))
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                if outer.mode == "error":
-                    self.send_response(500)
-                    self.end_headers()
-                    return
-                if outer.mode == "slow":
-                    time.sleep(0.5)
-                text = outer.reply(body["messages"][0]["content"])
-                data = json.dumps({"choices": [{"message": {"role": "assistant", "content": text}}]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+from tests.judges.fake_endpoint import FakeServer
 
 
 @pytest.fixture
