@@ -18,6 +18,7 @@ chance stays at one in four. Modalities and what is asked:
 from __future__ import annotations
 
 import json
+import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -257,7 +258,7 @@ def generate(root: str | Path, split: str = "test", n: int = 20, seed: int = 0,
             else:
                 doc["answer"] = item.answer
             docs.append(doc)
-    tmp = root / "docs.jsonl.tmp"
+    tmp = root / f"docs.jsonl.{os.getpid()}.tmp"
     tmp.write_text("".join(json.dumps(d) + "\n" for d in docs))
     tmp.replace(root / "docs.jsonl")  # the marker that the split is complete
     return docs

@@ -17,9 +17,10 @@ split lives, default ``<out_dir>/data``), ``seed`` and ``out_dir``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 
@@ -44,8 +45,9 @@ def run_recipe(recipe: dict[str, Any], stages: dict[str, dict[str, Any]],
     moe_cfg = UniMoEConfig.preset(recipe["model"]).replace(**(recipe.get("config") or {}))
     data = recipe.get("data", {})
     root = Path(data.get("root") or out / "data")
-    examples = list(training_examples(root, n=int(data.get("n_per_modality", 100)), seed=seed,
-                                      modalities=tuple(data.get("modalities", MODALITIES))))
+    with _rank_zero_first():  # one process writes the generated split; under torchrun the others then read it
+        examples = list(training_examples(root, n=int(data.get("n_per_modality", 100)), seed=seed,
+                                          modalities=tuple(data.get("modalities", MODALITIES))))
     processor = Processor.for_config(moe_cfg, load_tokenizer())
     model: torch.nn.Module | None = None
     if recipe.get("init_from"):
@@ -103,6 +105,20 @@ def _load(directory: str | Path) -> torch.nn.Module:
     """A saved model in float32, whatever it was stored in (the shipped weights are bf16): training and its
     inputs (pixels, log-mel) are float32."""
     return from_pretrained(directory, model_class=UniMoEOmni, dtype=torch.float32)
+
+
+@contextlib.contextmanager
+def _rank_zero_first() -> Iterator[None]:
+    """Run the body on rank 0 first and on the other ranks after it (a no-op outside torchrun): two ranks
+    generating the same files at once race on them."""
+    import torch.distributed as dist
+
+    distributed = dist.is_available() and dist.is_initialized()
+    if distributed and dist.get_rank() != 0:
+        dist.barrier()
+    yield
+    if distributed and dist.get_rank() == 0:
+        dist.barrier()
 
 
 def _save_once(model: torch.nn.Module, directory: Path) -> None:
