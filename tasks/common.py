@@ -20,6 +20,17 @@ def media_field(doc: Mapping[str, Any], key: str, task: str) -> str:
     return value
 
 
+def spec_media(doc: Mapping[str, Any], spec: Mapping[str, Any], task: str) -> str:
+    """The relative media path a YAML media spec names for a row: its ``field`` column, or its ``path``
+    template filled from the row's columns."""
+    if "field" in spec:
+        return media_field(doc, spec["field"], task)
+    try:
+        return spec["path"].format(**doc)
+    except KeyError as e:
+        raise DocumentError(f"task {task}: row lacks field {e} of the media path") from None
+
+
 def clock_seconds(value: Any) -> float:
     """Seconds from a clock string ("HH:MM:SS", "MM:SS" or "SS", each field a number: the last field is
     seconds, each earlier one 60 times the next) or a plain number (seconds already)."""

@@ -26,7 +26,7 @@ from typing import Any, Mapping
 from harness.api import AudioPart, DocumentError, ImagePart, Part, Reference, Response, VideoPart, stable_hash
 from harness.extract.base import ExtractContext, get_rule
 from harness.task import Sample, Task
-from tasks.common import media_field
+from tasks.common import media_field, spec_media
 
 
 class AudioQA(Task):
@@ -52,14 +52,7 @@ class AudioQA(Task):
         opts = self.config.options
         parts: list[Part] = []
         for spec in opts.get("visual", ()):
-            if "field" in spec:
-                relative = media_field(doc, spec["field"], self.name)
-            else:
-                try:
-                    relative = spec["path"].format(**doc)
-                except KeyError as e:
-                    raise DocumentError(f"task {self.name}: row lacks field {e} of the media path") from None
-            path = self.media_path(relative)
+            path = self.media_path(spec_media(doc, spec, self.name))
             if spec["kind"] == "image":
                 parts.append(ImagePart(path))
             elif spec["kind"] == "video":

@@ -30,7 +30,7 @@ from typing import Any, Iterator, Mapping
 from harness.api import AudioPart, DocumentError, ImagePart, Part, Reference, Response, VideoPart
 from harness.extract.base import ExtractContext, get_rule
 from harness.task import Sample, Task
-from tasks.common import LETTERS, clock_seconds, media_field
+from tasks.common import LETTERS, clock_seconds, spec_media
 
 
 class MediaMCQ(Task):
@@ -96,14 +96,7 @@ class MediaMCQ(Task):
         window = self.window(doc)
         parts: list[Part] = []
         for spec in opts["media"]:
-            if "field" in spec:
-                relative = media_field(doc, spec["field"], self.name)
-            else:
-                try:
-                    relative = spec["path"].format(**doc)
-                except KeyError as e:
-                    raise DocumentError(f"task {self.name}: row lacks field {e} of the media path") from None
-            path = self.media_path(relative)
+            path = self.media_path(spec_media(doc, spec, self.name))
             kind = spec["kind"]
             if kind == "video":
                 parts.append(VideoPart(path, fps=float(opts.get("fps", 1.0)), max_frames=int(opts.get("max_frames", 64)),
