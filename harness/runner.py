@@ -217,6 +217,7 @@ def evaluate_task(
 def _aggregate(outcome: TaskOutcome) -> None:
     """Aggregate; a failure here is fatal for the task's scores but keeps every sample already recorded."""
     try:
+        outcome.task.finalize(outcome.samples)
         outcome.metrics = outcome.task.aggregate(outcome.samples)
         outcome.breakdown = outcome.task.breakdown(outcome.samples)
     except Exception as e:

@@ -339,6 +339,11 @@ class Task:
         sample.items = self.score(doc, sample.prediction, sample.target)
         return sample
 
+    def finalize(self, samples: list[Sample]) -> None:
+        """Called with every processed sample, in document order, just before :meth:`aggregate`: the place for
+        scoring that needs all samples at once (CharXiv's judge grades five answers per call). Fills in
+        ``items``/``error`` in place; a no-op by default. The sample log was written before this runs."""
+
     def aggregate(self, samples: Sequence[Sample]) -> dict[str, MetricValue]:
         """Aggregate metric items over scored samples (errors excluded), with standard errors."""
         from harness.metrics.uncertainty import stderr_for

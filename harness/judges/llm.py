@@ -24,7 +24,7 @@ from typing import Any, Callable, Mapping, Sequence
 from urllib.parse import urlparse
 
 from harness.api import GenerationConfig, ImagePart, Message, Request, TextPart
-from harness.judges import image_prompts
+from harness.judges import charxiv, image_prompts
 from harness.judges.base import CachedJudge, CallPolicy, JudgeCache, JudgeImage
 
 
@@ -310,6 +310,11 @@ PROMPTS: dict[str, JudgePrompt] = {
         # gpt-4o-2024-05-13, temperature 0, max_tokens 2000.
         JudgePrompt("wise_wiscore", "1", _protocol_template(image_prompts.WISE_EVAL, "prompt", "explanation"),
                     _parse_wise, system=image_prompts.WISE_SYSTEM),
+        # CharXiv (lmms-eval 0.5.x tasks/charxiv): the task assembles each query from the protocol text in
+        # harness.judges.charxiv (descriptive: up to five answers of one template per query, graded when the
+        # run aggregates, read with the batch's size; reasoning: one answer per query); JSON replies.
+        JudgePrompt("charxiv_descriptive", "1", "{query}", charxiv.parse_descriptive),
+        JudgePrompt("charxiv_reasoning", "1", "{query}", charxiv.parse_reasoning),
     )
 }
 

@@ -115,6 +115,12 @@ def judged_item(prediction: Any, target: Any) -> float:
     return float(prediction is True or prediction == 1)
 
 
+def judged_grade_item(prediction: Any, target: Any) -> float:
+    """The numeric grade the task already obtained from its judge, unchanged (a failed grading's -1 too, so
+    averaging it in lowers the mean as CharXiv's reference does); the gold is only logged."""
+    return float(prediction)
+
+
 # VSI-Bench's thresholds 0.50, 0.55, ..., 0.95: ten points, hard-coded (the reference derives the count from
 # (0.95 - 0.5) / 0.05 + 2, which gives 10 only through float rounding). The values are numpy.linspace's, so a
 # relative error exactly on a boundary (e.g. 0.25 against 1 - 0.75) compares as in the reference.
@@ -184,6 +190,8 @@ for metric in (
            description="MathVision accuracy (lmms-eval 0.5.x mathvision_standard_eval: string, tuple, LaTeX value)"),
     Metric("judged_binary", judged_item, mean, best=1.0,
            description="share of samples a binary judge found correct (MathVerse gpt_eval_score)"),
+    Metric("judged_grade", judged_grade_item, mean, best=1.0,
+           description="mean of the grades a judge gave, as given (CharXiv: 1, 0, and -1 for a failed grading)"),
     Metric("mra", mra_item, mean, best=1.0, version="2",
            description="VSI-Bench mean relative accuracy (<= at the thresholds, as the reference code)"),
     Metric("miou", iou, mean, best=1.0, description="mean temporal IoU (Charades-STA)"),
