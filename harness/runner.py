@@ -209,15 +209,18 @@ def evaluate_task(
     order = {request.doc_id: i for i, (_, request, _) in enumerate(plan)}
     outcome.samples.sort(key=lambda s: order.get(s.doc_id, -1))
     if not settings.infer_only:
-        _aggregate(outcome)
+        _aggregate(outcome, sample_log)
     outcome.seconds = time.perf_counter() - started
     return outcome
 
 
-def _aggregate(outcome: TaskOutcome) -> None:
-    """Aggregate; a failure here is fatal for the task's scores but keeps every sample already recorded."""
+def _aggregate(outcome: TaskOutcome, sample_log: SampleLog | None = None) -> None:
+    """Aggregate; a failure here is fatal for the task's scores but keeps every sample already recorded.
+    Samples that :meth:`Task.finalize` scores are logged again, so the log's last record of each is final."""
     try:
-        outcome.task.finalize(outcome.samples)
+        for sample in outcome.task.finalize(outcome.samples):
+            if sample_log:
+                sample_log.write(sample)
         outcome.metrics = outcome.task.aggregate(outcome.samples)
         outcome.breakdown = outcome.task.breakdown(outcome.samples)
     except Exception as e:

@@ -339,10 +339,12 @@ class Task:
         sample.items = self.score(doc, sample.prediction, sample.target)
         return sample
 
-    def finalize(self, samples: list[Sample]) -> None:
+    def finalize(self, samples: list[Sample]) -> Sequence[Sample]:
         """Called with every processed sample, in document order, just before :meth:`aggregate`: the place for
         scoring that needs all samples at once (CharXiv's judge grades five answers per call). Fills in
-        ``items``/``error`` in place; a no-op by default. The sample log was written before this runs."""
+        ``items``/``error`` in place and returns the samples it changed, whose records the runner appends to
+        the sample log again (a reader keeps a doc's last record). A no-op by default."""
+        return ()
 
     def aggregate(self, samples: Sequence[Sample]) -> dict[str, MetricValue]:
         """Aggregate metric items over scored samples (errors excluded), with standard errors."""

@@ -105,7 +105,7 @@ class CharXivDescriptive(CharXiv):
         sample.prediction = response
         sample.fields.update(answer_source="pending", qid=doc["qid"])
 
-    def finalize(self, samples: list[Sample]) -> None:
+    def finalize(self, samples: list[Sample]) -> list[Sample]:
         pending = [s for s in samples if s.error is None and s.fields.get("answer_source") == "pending"]
         repeats, per_call = int(self.opts.get("repeats", 4)), int(self.opts.get("per_call", 5))
         for qid in sorted({s.fields["qid"] for s in pending}):
@@ -122,6 +122,7 @@ class CharXivDescriptive(CharXiv):
                     if copy == repeats - 1:
                         graded = verdict.value[i] if verdict.ok else None
                         self.grade_sample(s, graded and graded["score"], graded and graded["extracted_answer"])
+        return pending
 
 
 class CharXivReasoning(CharXiv):

@@ -272,6 +272,11 @@ def test_validate_with_oracle_through_a_judge_endpoint(name: str, reply, tmp_pat
                  rebuild_leaderboards=False)
         assert server.calls == calls  # the rerun's gradings all come from the judge cache
     assert summary.results["tasks"][name]["judge"]["model"] == "fake-gpt"
+    last = {}  # the sample log's last record of each document is its final score (graded at aggregation)
+    for line in (summary.run_dir / "samples" / f"{name}.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        last[record["doc_id"]] = record
+    assert last and all(r["items"].get("judged_grade") == 1 for r in last.values())
 
 
 @pytest.mark.parametrize("name", ["charxiv_descriptive", "charxiv_reasoning"])
