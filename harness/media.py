@@ -56,6 +56,23 @@ def load_image(path: str | Path) -> "Image.Image":  # noqa: F821  (PIL is import
         raise MediaError(f"image file {path} cannot be decoded ({type(e).__name__}: {e})") from e
 
 
+def stored_bytes(data: bytes, suffix: str = "") -> Path:
+    """``data`` as a content-addressed file in the user cache (``$XDG_CACHE_HOME/unimoe/media``), written once
+    and atomically: requests and responses carry media as paths, but some media arrive as bytes (images
+    inlined in a dataset row, a baseline's generated output)."""
+    import hashlib
+    import os
+
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "unimoe" / "media"
+    path = base / f"{hashlib.sha256(data).hexdigest()}{suffix}"
+    if not path.is_file():
+        base.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    return path
+
+
 def image_array(image: Any) -> np.ndarray:
     """A uint8 array from an image path (decoded to RGB), a PIL image (as RGB) or a uint8 array (grey or RGB,
     kept as it is): the one entry point for metrics that take images in any of these forms."""

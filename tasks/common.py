@@ -65,23 +65,15 @@ def embedded_image_path(value: Any, task: str) -> str:
     file in the user cache (``$XDG_CACHE_HOME/unimoe/media``), since requests carry media as paths."""
     import base64
     import binascii
-    import hashlib
-    import os
-    from pathlib import Path
+
+    from harness.media import stored_bytes
 
     raw = value.get("bytes") if isinstance(value, Mapping) else value
     try:
         data = base64.b64decode(raw, validate=True) if isinstance(raw, str) else bytes(raw)
     except (binascii.Error, TypeError, ValueError) as e:
         raise DocumentError(f"task {task}: row has no decodable embedded image ({e})") from None
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "unimoe" / "media"
-    path = base / f"{hashlib.sha256(data).hexdigest()}.img"
-    if not path.is_file():
-        base.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
-    return str(path)
+    return str(stored_bytes(data, ".img"))
 
 
 def numbered(rows: Any, key: str) -> Any:

@@ -104,3 +104,26 @@ def test_random_baseline_does_not_depend_on_where_the_data_lie(tmp_path):
     b = Request("videomme", "q1", (Message.user("y"),), choices=("A", "B", "C", "D"))  # same doc, other paths
     model = RandomModel(seed=0)
     assert model.generate([a])[0].text == model.generate([b])[0].text
+
+
+def test_random_baseline_makes_seeded_noise_for_generation_tasks():
+    """Text-to-image and text-to-speech have no input to echo: the chance output is seeded noise, the same for
+    a document on every run and different across documents."""
+    import numpy as np
+    import soundfile as sf
+    from PIL import Image
+
+    from harness.api import Message, Request
+    from harness.models.reference import RandomModel
+
+    def ask(output: str, doc_id: str, seed: int = 0):
+        return RandomModel(seed=seed).generate([Request("t", doc_id, (Message.user("a red cube"),), output=output)])[0]
+
+    image = ask("image", "1")
+    assert image.error is None and ask("image", "1").image == image.image != ask("image", "2").image
+    assert np.asarray(Image.open(image.image)).shape == (256, 256, 3)
+    assert ask("image", "1", seed=1).image != image.image
+    audio = ask("audio", "1")
+    samples, rate = sf.read(audio.audio)
+    assert rate == 16_000 and samples.shape == (16_000,) and samples.std() > 0.05
+    assert ask("audio", "1").audio == audio.audio != ask("audio", "2").audio

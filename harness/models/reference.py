@@ -13,7 +13,8 @@ _WORDS = "the a of and to in is it that was for on are with as be at by this fro
 
 class RandomModel:
     """Chance baseline. Multiple choice: a uniformly random option letter; free text: random words;
-    image output: the input image unchanged (the identity is the natural 'do nothing' baseline).
+    image output: the input image unchanged (the identity is the natural 'do nothing' baseline), or uniform
+    noise where there is no input image (text-to-image); audio output: one second of white noise.
 
     Each answer is seeded by (seed, task, document id), so it depends neither on batch size or order nor on
     where the data lie on disk: the same baseline everywhere.
@@ -36,13 +37,45 @@ class RandomModel:
             rng = random.Random(f"{self.seed}:{req.task}:{req.doc_id}")
             if req.output == "image":
                 images = [p.path for p in req.media() if p.type == "image"]
-                out.append(Response(image=images[0] if images else None, error=None if images else "no input image"))
+                out.append(Response(image=images[0] if images else _noise_image(rng)))
+            elif req.output == "audio":
+                out.append(Response(audio=_noise_audio(rng)))
             elif req.choices:
                 out.append(Response(text=rng.choice(req.choices)))
             else:
                 n = rng.randint(1, 8)
                 out.append(Response(text=" ".join(rng.choice(_WORDS) for _ in range(n))))
         return out
+
+
+def _noise_image(rng: random.Random, size: int = 256) -> str:
+    """A seeded uniform-noise RGB PNG (the chance output of a text-to-image model), as a cached file."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from harness.media import stored_bytes
+
+    pixels = np.random.default_rng(rng.getrandbits(64)).integers(0, 256, (size, size, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return str(stored_bytes(buffer.getvalue(), ".png"))
+
+
+def _noise_audio(rng: random.Random, seconds: float = 1.0, rate: int = 16_000) -> str:
+    """A seeded white-noise 16-bit WAV (the chance output of a speech generator), as a cached file."""
+    import io
+
+    import numpy as np
+    import soundfile as sf
+
+    from harness.media import stored_bytes
+
+    samples = 0.1 * np.random.default_rng(rng.getrandbits(64)).standard_normal(int(seconds * rate))
+    buffer = io.BytesIO()
+    sf.write(buffer, samples.astype(np.float32), rate, format="WAV", subtype="PCM_16")
+    return str(stored_bytes(buffer.getvalue(), ".wav"))
 
 
 class OracleModel:
