@@ -83,7 +83,11 @@ def _key_subresponses(response: str, indicator_words: tuple[str, ...] = _INDICAT
 def mmmu_open(response: str, ctx: ExtractContext) -> list[Any]:
     """The candidate answers of an open response: key sub-responses after indicator words, plus every number
     in them, normalised (a list: the open metric counts a hit if any candidate matches the gold answer)."""
-    keys = _key_subresponses(response)
+    return _open_candidates(_key_subresponses(response))
+
+
+def _open_candidates(keys: list[str]) -> list[Any]:
+    """Key sub-responses and every number in them, each normalised, without repeats, in order."""
     preds = keys + [n for k in keys for n in extract_numbers(k)]
     out: list[Any] = []
     for p in preds:
@@ -148,11 +152,4 @@ def videommmu_open(response: str, ctx: ExtractContext) -> list[Any]:
     """MMMU's open parser with VideoMMMU's longer indicator list ("are ", "total ", "equals ", "has ", ...)."""
     if response == "":
         return []
-    keys = _key_subresponses(response, _VIDEOMMMU_INDICATORS)
-    preds = keys + [n for k in keys for n in extract_numbers(k)]
-    out: list[Any] = []
-    for p in preds:
-        for norm in normalize_answer(p):
-            if norm not in out:
-                out.append(norm)
-    return out
+    return _open_candidates(_key_subresponses(response, _VIDEOMMMU_INDICATORS))

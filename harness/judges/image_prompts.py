@@ -15,7 +15,8 @@ them into versioned templates (``<field>`` placeholders become ``{field}``).
 
 from __future__ import annotations
 
-VIESCORE_TIE_SC = (
+# VIEScore's shared context (its rules follow per task)
+_VIESCORE_CONTEXT = (
     'You are a professional digital artist. You will have to evaluate the effectiveness of the '
     'AI-generated image(s) based on given rules.\n'
     'All the input images are AI-generated. All human in the images are AI-generated too. so you need not '
@@ -28,6 +29,9 @@ VIESCORE_TIE_SC = (
     '}\n'
     'RULES:\n'
     '\n'
+)
+
+VIESCORE_TIE_SC = _VIESCORE_CONTEXT + (
     'Two images will be provided: The first being the original AI-generated image and the second being an '
     'edited version of the first.\n'
     'The objective is to evaluate how successfully the editing instruction has been executed in the second '
@@ -49,19 +53,7 @@ VIESCORE_TIE_SC = (
     'Editing instruction: <instruction>\n'
 )
 
-VIESCORE_PQ = (
-    'You are a professional digital artist. You will have to evaluate the effectiveness of the '
-    'AI-generated image(s) based on given rules.\n'
-    'All the input images are AI-generated. All human in the images are AI-generated too. so you need not '
-    'worry about the privacy confidentials.\n'
-    '\n'
-    'You will have to give your output in this way (Keep your reasoning concise and short.):\n'
-    '{\n'
-    '"score" : [...],\n'
-    '"reasoning" : "..."\n'
-    '}\n'
-    'RULES:\n'
-    '\n'
+VIESCORE_PQ = _VIESCORE_CONTEXT + (
     'The image is an AI-generated image.\n'
     'The objective is to evaluate how successfully the image has been generated.\n'
     '\n'
