@@ -38,3 +38,16 @@ def validate_with_oracle(name: str, tmp_path: Path) -> dict[str, list[str]]:
     summary = evaluate(name, OracleModel(), data="sample", cache=False, output_dir=tmp_path,
                        rebuild_leaderboards=False)
     return validation_problems(summary)
+
+
+def assert_oracle_best_and_wrong_worst(name: str, wrong: Callable[[Task, dict[str, Any]], Response],
+                                       best: float = 100.0, worst: float = 0.0) -> None:
+    """The task's primary metric at ``best`` for the oracle and at ``worst`` for ``wrong``'s answers."""
+    import pytest
+
+    task = load_task(name)
+    primary = task.config.primary_metric
+    right = task.aggregate(answer_all(task, lambda doc: oracle_response(task, doc)))
+    bad = task.aggregate(answer_all(task, lambda doc: wrong(task, doc)))
+    assert right[primary].value == pytest.approx(best)
+    assert bad[primary].value == pytest.approx(worst)

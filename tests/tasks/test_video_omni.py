@@ -13,7 +13,9 @@ from harness.api import AudioPart, ImagePart, Response, VideoPart
 from harness.extract.base import ExtractContext, get_rule
 from harness.media import load_video_audio
 from harness.metrics.grouped import group_mean_aggregate, group_scores
-from tests.tasks.helpers import answer_all, load_task, oracle_response, sample_docs, validate_with_oracle
+from tests.tasks.helpers import (
+    answer_all, assert_oracle_best_and_wrong_worst, load_task, sample_docs, validate_with_oracle,
+)
 
 TASKS = ["vsibench", "worldsense", "omnibench", "mvbench", "longvideobench_val", "egoschema", "tomato", "charades_sta"]
 
@@ -40,12 +42,7 @@ def test_validate_passes(name: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", TASKS)
 def test_oracle_best_and_wrong_model_worst(name: str) -> None:
-    task = load_task(name)
-    primary = task.config.primary_metric
-    right = task.aggregate(answer_all(task, lambda doc: oracle_response(task, doc)))
-    wrong = task.aggregate(answer_all(task, lambda doc: _wrong(task, doc)))
-    assert right[primary].value == pytest.approx(100.0)
-    assert wrong[primary].value == pytest.approx(0.0)
+    assert_oracle_best_and_wrong_worst(name, _wrong)
 
 
 # ---- VSI-Bench
