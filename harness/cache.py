@@ -47,9 +47,13 @@ class ResponseCache:
         (self.root / "artifacts").mkdir(exist_ok=True)
         self._db = connect_shared(self.root / "responses.sqlite", setup=[SCHEMA])
         self._replay_orphaned_wals()
+        # Locked before it is visible as a *.jsonl: another process's recovery must never take a live log for
+        # an orphan (the lock belongs to the open file, so it survives the rename).
         self._wal_path = self.root / "wal" / f"{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
-        self._wal = open(self._wal_path, "a", encoding="utf-8")
+        opening = self._wal_path.with_suffix(".opening")
+        self._wal = open(opening, "a", encoding="utf-8")
         fcntl.flock(self._wal.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        opening.rename(self._wal_path)
         self._pending: list[tuple[str, str, str, str, str, float]] = []
         self._flush_every = flush_every
         self._flush_seconds = flush_seconds
@@ -126,12 +130,20 @@ class ResponseCache:
     # ---- recovery
     def _replay_orphaned_wals(self) -> None:
         for path in sorted((self.root / "wal").glob("*.jsonl")):
-            with open(path, "a+", encoding="utf-8") as f:
+            try:
+                f = open(path, "r", encoding="utf-8")  # never creates: another recovery may have removed it
+            except FileNotFoundError:
+                continue
+            with f:
                 try:
                     fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
-                    continue  # a live run owns it
-                f.seek(0)
+                    continue  # a live run owns it, or another process is recovering it
+                try:
+                    if os.stat(path).st_ino != os.fstat(f.fileno()).st_ino:
+                        continue
+                except FileNotFoundError:
+                    continue  # recovered and removed by another process while we waited for the lock
                 rows = []
                 for line in f:
                     try:
@@ -140,4 +152,4 @@ class ResponseCache:
                         continue  # a line torn by the crash: that response is simply recomputed
                 if rows:
                     self._insert(rows)
-                path.unlink()
+                path.unlink(missing_ok=True)
