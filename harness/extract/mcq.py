@@ -19,13 +19,21 @@ _VIDEOMME_PREFIXES = ("The best answer is", "The correct answer is", "The answer
 @register_rule("videomme", "1")
 def videomme(response: str, ctx: ExtractContext) -> str:
     """Strip answer prefixes; if > 10 words and no A-D anywhere, '' (wrong); else the FIRST A-D character."""
+    s, letter = _first_letter_after_prefixes(response, _VIDEOMME_PREFIXES, "ABCD")
+    return letter or ""
+
+
+def _first_letter_after_prefixes(response: str, prefixes: tuple[str, ...], letters: str) -> tuple[str, str | None]:
+    """lmms-eval's ``extract_characters_regex`` core (Video-MME, MME-RealWorld): the stripped response with
+    every answer prefix deleted, and its FIRST character among ``letters`` (None if it has none, and "" when
+    it is also longer than 10 words: such an answer is scored wrong outright)."""
     s = response.strip()
-    for prefix in _VIDEOMME_PREFIXES:
+    for prefix in prefixes:
         s = s.replace(prefix, "")
-    if len(s.split()) > 10 and not re.search("[ABCD]", s):
-        return ""
-    match = re.search("[ABCD]", s)
-    return match[0] if match else ""
+    match = re.search(f"[{letters}]", s)
+    if match:
+        return s, match[0]
+    return s, "" if len(s.split()) > 10 else None
 
 
 @register_rule("gpqa", "1")
@@ -238,14 +246,9 @@ def mme_realworld(response: str, ctx: ExtractContext) -> str:
     """lmms-eval MME-RealWorld ``extract_characters_regex``: strip the eight answer prefixes; more than 10
     words and no A-E: ''; else the FIRST A-E character; with none, the first of "(A)".."(E)" that contains
     the (lower-cased) rest, so an empty rest answers "A" and "b" answers "B"."""
-    s = response.strip()
-    for prefix in _MME_RW_PREFIXES:
-        s = s.replace(prefix, "")
-    if len(s.split()) > 10 and not re.search("[ABCDE]", s):
-        return ""
-    match = re.search("[ABCDE]", s)
-    if match:
-        return match[0]
+    s, letter = _first_letter_after_prefixes(response, _MME_RW_PREFIXES, "ABCDE")
+    if letter is not None:
+        return letter
     return next((c[1] for c in ("(A)", "(B)", "(C)", "(D)", "(E)") if s.lower() in c.lower()), "")
 
 
