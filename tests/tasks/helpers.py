@@ -20,6 +20,11 @@ def sample_docs(task: Task) -> list[dict[str, Any]]:
     return list(task.docs())
 
 
+def doc_by_id(task: Task, doc_id: str) -> dict[str, Any]:
+    """The sample document whose id (the task's ``doc_id``) is ``doc_id``."""
+    return next(d for d in sample_docs(task) if task.doc_id(d) == doc_id)
+
+
 def answer_all(task: Task, answer: Callable[[dict[str, Any]], Response]) -> list[Sample]:
     """Score one response per sample doc, as the runner would after inference."""
     return [task.process(doc, answer(doc)) for doc in sample_docs(task)]

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from harness.api import ImagePart, Response
-from tests.tasks.helpers import answer_all, load_task, oracle_response, sample_docs, validate_with_oracle
+from tests.tasks.helpers import (
+    answer_all, doc_by_id as doc, load_task, oracle_response, sample_docs, validate_with_oracle,
+)
 
 TASKS = ["mmbench_cn_dev", "mmstar", "realworldqa", "ai2d", "cv_bench", "mme_realworld", "seedbench_2_plus",
          "mmmu_val", "mmmu_pro_standard", "mmmu_pro_vision"]
@@ -21,9 +23,6 @@ PRIMARY_IS_EVERY_QUESTION = [t for t in TASKS if t != "mmmu_val"]  # mmmu_val's 
 def tasks():
     return {name: load_task(name) for name in TASKS}
 
-
-def doc(task, doc_id: str) -> dict:
-    return next(d for d in sample_docs(task) if task.doc_id(d) == doc_id)
 
 
 PROMPTS = {

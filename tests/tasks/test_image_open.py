@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from harness.api import Response
-from tests.tasks.helpers import answer_all, load_task, oracle_response, sample_docs, validate_with_oracle
+from tests.tasks.helpers import (
+    answer_all, doc_by_id as doc, load_task, oracle_response, sample_docs, validate_with_oracle,
+)
 
 TASKS = ["gqa", "docvqa_test", "chartqa"]
 
@@ -19,9 +21,6 @@ TASKS = ["gqa", "docvqa_test", "chartqa"]
 def tasks():
     return {name: load_task(name) for name in TASKS}
 
-
-def doc(task, doc_id: str) -> dict:
-    return next(d for d in sample_docs(task) if task.doc_id(d) == doc_id)
 
 
 PROMPTS = {

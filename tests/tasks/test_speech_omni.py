@@ -14,15 +14,13 @@ from harness.extract.base import ExtractContext, get_rule
 from harness.judges.base import Verdict
 from harness.metrics.base import get_metric
 from tests.tasks.helpers import (
-    answer_all, assert_oracle_best_and_wrong_worst, load_task, oracle_response, sample_docs, validate_with_oracle,
+    answer_all, assert_oracle_best_and_wrong_worst, doc_by_id as _doc, load_task, oracle_response, sample_docs,
+    validate_with_oracle,
 )
 
 TASKS = ["videommmu", "aokvqa_speech", "vqav2_speech", "activitynet_speech", "mmbench_hint_speech", "big_bench_audio",
          "omnivideobench"]
 
-
-def _doc(task, doc_id: str):
-    return next(d for d in sample_docs(task) if task.doc_id(d) == doc_id)
 
 
 def _wrong(task, doc) -> Response:

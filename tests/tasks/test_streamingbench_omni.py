@@ -15,7 +15,9 @@ from harness.media import load_video_audio, load_video_frames
 from harness.preflight import check_media
 from tasks.common import clock_seconds
 from tasks.fixtures.exemplars import BLUE, GREEN, RED, YELLOW
-from tests.tasks.helpers import answer_all, load_task, oracle_response, sample_docs, validate_with_oracle
+from tests.tasks.helpers import (
+    answer_all, doc_by_id as doc, load_task, oracle_response, validate_with_oracle,
+)
 
 NAME = "streamingbench_omni"
 HEAD = ("You are an advanced video question-answering AI assistant. You have been provided with some frames from "
@@ -28,9 +30,6 @@ HEAD = ("You are an advanced video question-answering AI assistant. You have bee
 def task():
     return load_task(NAME)
 
-
-def doc(task, question_id: str) -> dict:
-    return next(d for d in sample_docs(task) if task.doc_id(d) == question_id)
 
 
 def test_validate_passes(tmp_path: Path) -> None:

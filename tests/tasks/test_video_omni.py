@@ -14,14 +14,12 @@ from harness.extract.base import ExtractContext, get_rule
 from harness.media import load_video_audio
 from harness.metrics.grouped import group_mean_aggregate, group_scores
 from tests.tasks.helpers import (
-    answer_all, assert_oracle_best_and_wrong_worst, load_task, sample_docs, validate_with_oracle,
+    answer_all, assert_oracle_best_and_wrong_worst, doc_by_id as _doc, load_task, sample_docs,
+    validate_with_oracle,
 )
 
 TASKS = ["vsibench", "worldsense", "omnibench", "mvbench", "longvideobench_val", "egoschema", "tomato", "charades_sta"]
 
-
-def _doc(task, doc_id: str):
-    return next(d for d in sample_docs(task) if task.doc_id(d) == doc_id)
 
 
 def _wrong(task, doc) -> Response:
