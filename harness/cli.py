@@ -16,9 +16,10 @@ HELP = """usage: python -m harness <command> [key=value ...]
 commands:
   run          task=<task|group> model=<model> [data=sample|full] [data_dir=DIR] [limit=N] [batch_size=N]
                [seed=S] [shard=i/n] [stage=all|infer] [cache=true|false] [output_dir=results]
+               [judge=<judge config>]  (tasks scored by an LLM judge, e.g. judge=gpt4o_mathvista)
                Hydra sweeps: python -m harness run -m task=videomme,mmbench_en_dev model=random
   score        task=<task> predictions=<file.jsonl>   score {doc_id, prediction} rows made elsewhere
-  validate     task=<task|group>                      oracle run on the sample; fails unless every metric is best
+  validate     task=<task|group> [judge=<config>]     oracle run on the sample; fails unless every metric is best
   list         tasks|groups|models                    one line each, tab-separated
   leaderboard  [output_dir=results]                   rebuild per-modality leaderboards (md, csv, tex)
   compare      baseline=<results.json> candidate=<results.json> [tolerance=0.0]
