@@ -64,6 +64,11 @@ class JudgedDialogue(Task):
             return Reference(text=str(replies.get(self.doc_id(doc), "")))
         return Reference(text="")
 
+    def started(self, doc: Mapping[str, Any], response: Response, request_hash: str) -> Sample:
+        """The sample before judging: gold and breakdown fields filled, or the model's error."""
+        return Sample(doc_id=self.doc_id(doc), request_hash=request_hash, response=response, target=self.target(doc),
+                      fields={k: doc.get(k) for k in self.config.breakdowns}, error=response.error)
+
     def needs_judge(self, sample: Sample) -> Sample:
         sample.fields["judged_by"] = "needs_judge"
         sample.error = (f"needs the LLM judge ({self.judge_prompt}): run with judge=<a judge config>, "
@@ -100,10 +105,8 @@ class MultiChallengeAudio(JudgedDialogue):
         return text.strip().split("<|eot|>")[0].replace(".....", "").replace("...", "").replace("..", "")
 
     def process(self, doc: Mapping[str, Any], response: Response, request_hash: str = "") -> Sample:
-        sample = Sample(doc_id=self.doc_id(doc), request_hash=request_hash, response=response,
-                        target=self.target(doc), fields={k: doc.get(k) for k in self.config.breakdowns})
-        if response.error:
-            sample.error = response.error
+        sample = self.started(doc, response, request_hash)
+        if sample.error:
             return sample
         reply = self.cleaned(response.text or "")
         if not reply:  # the reference scores an empty reply 0 whatever its judge says: no call needed
@@ -116,7 +119,8 @@ class MultiChallengeAudio(JudgedDialogue):
             sample.fields["verdict"] = verdict.value
             sample.prediction = verdict.ok and verdict.value == sample.target
             if not verdict.ok:
-                sample.parse_error = f"the judge failed after its retries ({verdict.error}); scored 0, as the reference"
+                sample.parse_error = (f"the judge failed after its retries ({verdict.error}); scored 0, as the "
+                                      f"reference")
         sample.items = self.score(doc, sample.prediction, sample.target)
         return sample
 
@@ -167,10 +171,8 @@ class AudioMultiChallenge(JudgedDialogue):
         return "\n\n".join([*lines, f"Assistant: {reply}"])
 
     def process(self, doc: Mapping[str, Any], response: Response, request_hash: str = "") -> Sample:
-        sample = Sample(doc_id=self.doc_id(doc), request_hash=request_hash, response=response,
-                        target=self.target(doc), fields={k: doc.get(k) for k in self.config.breakdowns})
-        if response.error:
-            sample.error = response.error
+        sample = self.started(doc, response, request_hash)
+        if sample.error:
             return sample
         if self.judge is None:
             return self.needs_judge(sample)

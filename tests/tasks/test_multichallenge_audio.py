@@ -153,7 +153,8 @@ def test_verdict_prompt_is_the_reference_text() -> None:
 
 
 def test_audiomc_judges_each_rubric_item_on_the_conversation() -> None:
-    task = judged(AUDIOMC, '{"explanation": "ok", "criteria_met": true}', '{"explanation": "no", "criteria_met": false}')
+    task = judged(AUDIOMC, '{"explanation": "ok", "criteria_met": true}',
+                  '{"explanation": "no", "criteria_met": false}')
     row = doc_by_id(task, "amc-1")
     sample = task.process(row, Response(text="Booked for six."))
     history = ("User: Book a table for four, no wait, for six people.\n\nAssistant: A table for six, got it.\n\n"
@@ -245,7 +246,8 @@ def test_validate_through_a_judge_endpoint_and_wrong_replies_score_zero(name: st
         assert validation_problems(summary) == {name: []} and server.calls == calls
         task = load_task(name)
         task.judge = summary.outcomes[0].task.judge
-        wrong = [task.process(d, Response(text="Peanut butter cups, and I will not say more.")) for d in sample_docs(task)]
+        wrong = [task.process(d, Response(text="Peanut butter cups, and I will not say more."))
+                 for d in sample_docs(task)]
     assert task.aggregate(wrong)["judged_binary"].value == 0.0 and all(s.error is None for s in wrong)
     assert summary.results["tasks"][name]["judge"]["model"] == "fake-gpt"
 
