@@ -264,3 +264,16 @@ def test_oracle_replies_exist_only_for_the_sample() -> None:
     full = load_task(MIMO)
     full.data = "full"
     assert full.oracle(doc_by_id(task, "2")).text == ""
+
+
+@pytest.mark.parametrize("name, judge, model, temperature", [(MIMO, "gpt4o_multichallenge", "gpt-4o", 0),
+                                                               (AUDIOMC, "o4mini_audiomc", "o4-mini", None)])
+def test_cli_validate_with_the_shipped_judge_config_pointed_at_a_fake_endpoint(name: str, judge: str, model: str,
+                                                                               temperature, tmp_path: Path) -> None:
+    from harness.cli import main
+
+    with FakeServer() as server:
+        server.reply = fake_judge_reply
+        assert main(["validate", f"task={name}", f"judge={judge}", f"judge.base_url={server.url}",
+                     "judge.api_key_env=null", f"output_dir={tmp_path}"]) == 0
+    assert server.bodies and all(b["model"] == model and b.get("temperature") == temperature for b in server.bodies)
