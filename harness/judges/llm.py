@@ -24,7 +24,7 @@ from typing import Any, Callable, Mapping, Sequence
 from urllib.parse import urlparse
 
 from harness.api import GenerationConfig, ImagePart, Message, Request, TextPart
-from harness.judges import charxiv, image_prompts
+from harness.judges import charxiv, image_prompts, multichallenge
 from harness.judges.base import CachedJudge, CallPolicy, JudgeCache, JudgeImage
 
 
@@ -315,6 +315,11 @@ PROMPTS: dict[str, JudgePrompt] = {
         # run aggregates, read with the batch's size; reasoning: one answer per query); JSON replies.
         JudgePrompt("charxiv_descriptive", "1", "{query}", charxiv.parse_descriptive),
         JudgePrompt("charxiv_reasoning", "1", "{query}", charxiv.parse_reasoning),
+        # MultiChallenge Audio (harness.judges.multichallenge): MiMo-Audio-Eval's YES/NO judge (gpt-4o,
+        # temperature 0) and Audio MultiChallenge's per-rubric-item judge (o4-mini per the dataset card).
+        JudgePrompt("multichallenge_verdict", "1", multichallenge.MULTICHALLENGE_JUDGE,
+                    multichallenge.parse_verdict),
+        JudgePrompt("audiomc_rubric", "1", multichallenge.audiomc_template(), multichallenge.parse_criteria_met),
     )
 }
 
