@@ -115,3 +115,19 @@ def test_mistakes_get_one_line(args, message, tmp_path):
     done = harness("report", *args, cwd=tmp_path)
     assert done.returncode != 0
     assert message in done.stderr
+
+
+def test_ten_thousand_samples_stay_one_small_page(tmp_path):
+    from harness.report.build import build_report
+    from harness.report.runs import load_run
+    from tests.report.synthetic import write_run
+
+    page = build_report(load_run(write_run(tmp_path, 10_000)), out=tmp_path / "page", trace="none")
+    assert page.stat().st_size < 20 * 2**20
+    text = page.read_text()
+    data = _page_data(text)
+    assert len(data["rows"]) == 10_000
+    assert '<tbody id="sample-body"></tbody>' in text, "rows are drawn a page at a time in the browser"
+    assert sum(r["s"] == "error" for r in data["rows"]) == 11  # every 997th sample crashed
+    assert max(len(r["r"]) for r in data["rows"]) < 1_600, "long responses are clipped in the page"
+    assert "cannot replay" not in text  # trace=none: no token view asked for
