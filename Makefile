@@ -16,7 +16,7 @@ export OMP_NUM_THREADS ?= 1
 BASELINE ?= results/baselines/unimoe_tiny/omniworld
 GATE_TOLERANCE ?= 3.0
 
-.PHONY: demo test test-fast gate bench clean-results
+.PHONY: demo test test-fast gate bench browser clean-results
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -55,6 +55,11 @@ bench: $(VENV)/.installed
 	$(PY) bench/metrics.py
 	$(PY) bench/moe_layer.py --quick
 	$(PY) bench/generate.py
+	$(PY) bench/report.py
+
+# Headless Chromium for the report's browser test (Debian's package; needs root). Without it that test skips.
+browser:
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 
 clean-results:
 	rm -rf results/runs results/cache results/leaderboards

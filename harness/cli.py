@@ -26,6 +26,10 @@ commands:
                exit status 1 when a metric regressed beyond tolerance
   routing      run=<run dir or results.json>          print the per-modality routing report of a run
   ablation     runs=<results folder> [out=table.md]   one row per run: task scores, active experts, null rate
+  report       run=<run dir> [compare=<dir>,...] [out=<folder>] [trace=<doc_id>|none]
+               one self-contained HTML page (routing figures, results, samples) + figures as PNG and PDF
+  table        runs=<folder or dirs> [tasks=<task|group>] [format=latex|markdown|csv] [reported=<csv>]
+               a paper comparison table: models x benchmarks, best bold, second underlined
 """
 
 
@@ -61,6 +65,14 @@ def main(argv: list[str] | None = None) -> int:
         from harness.ablation import ablation_command
 
         return ablation_command(_kv(rest))
+    if command == "report":
+        from harness.report.build import report_command
+
+        return report_command(_kv(rest))
+    if command == "table":
+        from harness.table import table_command
+
+        return table_command(_kv(rest))
     print(f"unknown command {command!r}\n\n{HELP}", file=sys.stderr)
     return 2
 
