@@ -79,6 +79,8 @@ def test_malformed_rows_name_the_row() -> None:
     row = doc_by_id(task, "2")
     with pytest.raises(DocumentError, match="row 2 has 3 text turns and 2 spoken ones"):
         task.build_request({**row, "speech_dialogue": row["speech_dialogue"][:2]})
+    with pytest.raises(DocumentError, match="row 2 has a turn without a known role"):
+        task.build_request({**row, "CONVERSATION": [{"role": "narrator", "content": "x"}, *row["CONVERSATION"][1:]]})
     with pytest.raises(DocumentError, match="row 2 lacks the CONVERSATION"):
         task.build_request({**row, "CONVERSATION": None})
     amc = load_task(AUDIOMC)
