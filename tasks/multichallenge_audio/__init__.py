@@ -47,7 +47,9 @@ class JudgedDialogue(Task):
         messages = []
         for role, text, audio in self.turns(doc):
             if role == "user" and self.spoken:
-                messages.append(Message.user(AudioPart(self.media_path(audio or ""))))
+                if not audio:
+                    raise DocumentError(f"task {self.name}: row {self.doc_id(doc)} has a user turn without audio")
+                messages.append(Message.user(AudioPart(self.media_path(audio))))
             elif role == "system":
                 messages.append(Message.system(text))
             else:

@@ -81,6 +81,8 @@ def test_malformed_rows_name_the_row() -> None:
         task.build_request({**row, "speech_dialogue": row["speech_dialogue"][:2]})
     with pytest.raises(DocumentError, match="row 2 has a turn without a known role"):
         task.build_request({**row, "CONVERSATION": [{"role": "narrator", "content": "x"}, *row["CONVERSATION"][1:]]})
+    with pytest.raises(DocumentError, match="row 2 has a user turn without audio"):
+        task.build_request({**row, "speech_dialogue": [{"role": "user", "content": ""}, *row["speech_dialogue"][1:]]})
     with pytest.raises(DocumentError, match="row 2 lacks the CONVERSATION"):
         task.build_request({**row, "CONVERSATION": None})
     amc = load_task(AUDIOMC)
