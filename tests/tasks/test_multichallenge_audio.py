@@ -210,6 +210,7 @@ def test_rubric_prompt_fills_the_cards_slots() -> None:
                            "follows the rubric item.\n\n# Conversation History\nUser: hi\n\nAssistant: hello\n\n"
                            "# Rubric item\nGreets.\n\n# Instructions\n")
     assert '```json\n{\n  "explanation": "The response includes a dairy product' in text
+    assert '\n• The "criteria_met" field should be a boolean indicating whether the response meets' in text
     assert text.endswith("Return just the json object in markdown format. Do not include any other text in the "
                          "response.")
 
