@@ -2,15 +2,17 @@
 
 LogicVista's own scorer (Yijia-Xiao/LogicVista eval/extract_accuracy.py) asks GPT-4 which letters a reply
 chose and compares the sorted lists, lower-cased, with the gold split on ", " (so "A, C" needs both A and C,
-in any order). A direct-answer prompt makes that call unnecessary: the labels the reply opens with (or
-that follow its last "answer is" / "answer:" cue) are read here, deterministically.
+in any order). A direct-answer prompt makes that call unnecessary: the labels are read here,
+deterministically, from the first place that names some of: after an "answer is" / "answer:" cue (the last
+first), the start of the reply, after an "option" / "choice" cue (the last first).
 
 The labels are option letters (A-H) or, for the few numbered-option questions, digits (1-9), whichever kind
 the row's gold uses. A run of labels may be separated by commas, "and", "&", "/", semicolons or spaces, and
 each label may be wrapped as "(A)", "[A]", "A.", "A)" or "A:"; an all-capital run such as "AC" counts as
-its letters; a reply that is one label alone may be lower-case ("b"). Reading stops at the first other
-word, so "B, because A is wrong" is {B} (and a reply opening "A square..." reads as A: the prompt asks for the
-label alone). A reply with no such run gives ``None`` (the reference's "ZZZZZ": scored wrong).
+its letters; a reply that is one label alone may be lower-case ("b"); markdown bold and quotes are
+ignored. Reading stops at the first other word, so "B, because A is wrong" is {B} (and a reply opening "A
+square..." reads as A: the prompt asks for the label alone). A reply with no such run gives ``None`` (the
+reference's "ZZZZZ": scored wrong).
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from harness.extract.base import ExtractContext, register_rule
 LETTER_LABELS = "ABCDEFGH"
 DIGIT_LABELS = "123456789"
 
-_CUE = re.compile(r"\b(?:answers?|choices?|options?)\s*(?:is|are|:)\s*", re.I)
+_ANSWER_CUE = re.compile(r"\banswers?(?:\s+(?:is|are)\b|\s*:)\s*", re.I)  # "the answer is", "Answer:"
+_OPTION_CUE = re.compile(r"\b(?:choice|option)s?(?:\s+(?:is|are)\b|\s*:)?\s*", re.I)  # "option B"
+_EMPHASIS = re.compile(r"[*\"'“”‘’`]")  # markdown bold and quotes around labels: "**B**", "'B'"
 _SEPARATOR = re.compile(r"(?:\s*(?:,|;|/|&|\band\b)\s*|\s+)", re.I)
 
 
@@ -69,14 +73,14 @@ def leading_labels(text: str, alphabet: str) -> set[str]:
 def logicvista_choices(response: str, ctx: ExtractContext) -> str | None:
     """The set of option labels a direct answer chose, as "A, C" (sorted); None when it names none."""
     alphabet = label_kind(str(ctx.doc.get("answer", "")))
-    text = response.strip()
-    bare = text.strip(" .()[]*")
+    text = _EMPHASIS.sub("", response).strip()
+    bare = text.strip(" .()[]")
     if len(bare) == 1 and bare.upper() in alphabet:  # a lone label in any case ("b"), as the reference keeps it
         return bare.upper()
-    cues = list(_CUE.finditer(text))
-    starts = [cues[-1].end(), 0] if cues else [0]
-    for start in starts:
-        labels = leading_labels(text[start:].lstrip(" *\"'"), alphabet)
+    answer_cues = [cue.end() for cue in reversed(list(_ANSWER_CUE.finditer(text)))]
+    option_cues = [cue.end() for cue in reversed(list(_OPTION_CUE.finditer(text)))]
+    for start in [*answer_cues, 0, *option_cues]:
+        labels = leading_labels(text[start:], alphabet)
         if labels:
             return canonical(labels)
     return None

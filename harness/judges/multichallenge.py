@@ -32,8 +32,8 @@ The criteria that the model response must meet is as follows. Be VERY STRICT!:
 
 Print your reasoning followed by your verdict, either "YES" or "NO".'''
 
-# The dataset card's prompt with its «conversation_history» / «rubric_item» slots; its markdown layout (blank
-# lines between sections, "-" bullets) restored. Protocol text: keep verbatim.
+# The dataset card's prompt (README source @ c664a79) with its «conversation_history» / «rubric_item» slots and
+# its "•" bullets; blank lines between sections as the card lays them out. Protocol text: keep verbatim.
 AUDIOMC_RUBRIC_JUDGE = """Your job is to look at a conversation and a rubric item, and score the last turn (i.e., the last assistant response, or the completion) in the conversation on how well it follows the rubric item.
 
 # Conversation History
@@ -44,8 +44,8 @@ AUDIOMC_RUBRIC_JUDGE = """Your job is to look at a conversation and a rubric ite
 
 # Instructions
 Return a json object with the following fields: "explanation" and "criteria_met".
-- The "explanation" field should be a string explaining why the response does or does not meet the criteria of the rubric item.
-- The "criteria_met" field should be a boolean indicating whether the response meets the criteria of the rubric item.
+• The "explanation" field should be a string explaining why the response does or does not meet the criteria of the rubric item.
+• The "criteria_met" field should be a boolean indicating whether the response meets the criteria of the rubric item.
 
 # Example 1
 For example, if the response is "For tonight’s dinner, think of making a cheese and mushroom pizza" and the rubric item is "Avoids dairy product in the recipes", you should return a json like this:

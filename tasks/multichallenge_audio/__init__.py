@@ -18,6 +18,7 @@ Without a judge a sample is marked as needing one and never scored; ``fields["ju
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from harness.api import AudioPart, DocumentError, Message, Reference, Request, Response, TextPart
@@ -46,7 +47,9 @@ class JudgedDialogue(Task):
         messages = []
         for role, text, audio in self.turns(doc):
             if role == "user" and self.spoken:
-                messages.append(Message.user(AudioPart(self.media_path(audio or ""))))
+                if not audio:
+                    raise DocumentError(f"task {self.name}: row {self.doc_id(doc)} has a user turn without audio")
+                messages.append(Message.user(AudioPart(self.media_path(audio))))
             elif role == "system":
                 messages.append(Message.system(text))
             else:
@@ -60,7 +63,7 @@ class JudgedDialogue(Task):
         nothing there."""
         relative = self.config.options.get("oracle_replies")
         if relative and self.data == "sample":
-            replies = json.loads(open(self.media_path(relative), encoding="utf-8").read())
+            replies = json.loads(Path(self.media_path(relative)).read_text(encoding="utf-8"))
             return Reference(text=str(replies.get(self.doc_id(doc), "")))
         return Reference(text="")
 
@@ -91,6 +94,9 @@ class MultiChallengeAudio(JudgedDialogue):
         if len(text_turns) != len(speech_turns) or not text_turns or text_turns[-1].get("role") != "user":
             raise DocumentError(f"task {self.name}: row {row} has {len(text_turns)} text turns and "
                                 f"{len(speech_turns)} spoken ones, or does not end with a user turn")
+        if not all(isinstance(t, Mapping) and t.get("role") in ("system", "user", "assistant") and "content" in t
+                   for t in [*text_turns, *speech_turns]):
+            raise DocumentError(f"task {self.name}: row {row} has a turn without a known role and a content")
         # The reference joins each path to the data folder after lstrip("./").
         return [(t["role"], str(t["content"]), str(s["content"]).lstrip("./") if t["role"] == "user" else None)
                 for t, s in zip(text_turns, speech_turns)]

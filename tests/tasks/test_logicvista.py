@@ -40,6 +40,9 @@ def read(reply: str, gold: str = "A") -> str | None:
     ("The answer is C.", "C"), ("Answer: B, D", "B, D"), ("The correct options are A and C", "A, C"),
     ("I think the answer is B because A is wrong.", "B"),
     ("C, because the dot moves right.", "C"), ("B because A is wrong", "B"),
+    ("**B**", "B"), ("The answer is **B**.", "B"), ("**Answer:** C", "C"), ('"B"', "B"), ("Option B", "B"),
+    ("choice (C)", "C"), ("The correct option is D.", "D"), ("C. Option A is wrong", "C"),
+    ("Options A and C are green, so the answer is: A, C", "A, C"), ("I cannot answer this", None),
     ("A square moves one place each time.", "A"),  # a reply opening with a label-like word reads as it
     ("I cannot tell from the image.", None), ("", None), ("None of them", None), ("AA", None), ("E", "E"),
     ("The answer is Z.", None), ("he", None),

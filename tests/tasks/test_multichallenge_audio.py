@@ -79,6 +79,10 @@ def test_malformed_rows_name_the_row() -> None:
     row = doc_by_id(task, "2")
     with pytest.raises(DocumentError, match="row 2 has 3 text turns and 2 spoken ones"):
         task.build_request({**row, "speech_dialogue": row["speech_dialogue"][:2]})
+    with pytest.raises(DocumentError, match="row 2 has a turn without a known role"):
+        task.build_request({**row, "CONVERSATION": [{"role": "narrator", "content": "x"}, *row["CONVERSATION"][1:]]})
+    with pytest.raises(DocumentError, match="row 2 has a user turn without audio"):
+        task.build_request({**row, "speech_dialogue": [{"role": "user", "content": ""}, *row["speech_dialogue"][1:]]})
     with pytest.raises(DocumentError, match="row 2 lacks the CONVERSATION"):
         task.build_request({**row, "CONVERSATION": None})
     amc = load_task(AUDIOMC)
@@ -206,6 +210,7 @@ def test_rubric_prompt_fills_the_cards_slots() -> None:
                            "follows the rubric item.\n\n# Conversation History\nUser: hi\n\nAssistant: hello\n\n"
                            "# Rubric item\nGreets.\n\n# Instructions\n")
     assert '```json\n{\n  "explanation": "The response includes a dairy product' in text
+    assert '\n• The "criteria_met" field should be a boolean indicating whether the response meets' in text
     assert text.endswith("Return just the json object in markdown format. Do not include any other text in the "
                          "response.")
 
