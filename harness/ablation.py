@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from harness.routing_report import merge_counts
+from harness.routing_report import run_counts
 
 
 def _label_parts(results: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -30,11 +30,7 @@ def _label_parts(results: Sequence[Mapping[str, Any]]) -> list[str]:
 
 def routing_cost(result: Mapping[str, Any]) -> tuple[float, float]:
     """(mean active experts per token-layer, null-expert rate) over every task and modality of a run."""
-    total: dict[str, Any] = {}
-    for rec in result.get("tasks", {}).values():
-        counts = (rec.get("routing") or {}).get("counts")
-        if counts:
-            merge_counts(total, counts)
+    total = run_counts(result)
     tokens = active = null = 0.0
     for modality, c in total.items():
         if not isinstance(c, dict) or "tokens" not in c:

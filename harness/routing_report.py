@@ -41,6 +41,16 @@ def _add(a: Any, b: Any) -> Any:
     raise TypeError(f"routing counts must be numbers, lists or dicts, got {type(a).__name__}/{type(b).__name__}")
 
 
+def run_counts(results: Mapping[str, Any]) -> dict[str, Any]:
+    """The routing counts of every task of a run, added together (empty when the model reported none)."""
+    total: dict[str, Any] = {}
+    for record in results.get("tasks", {}).values():
+        counts = (record.get("routing") or {}).get("counts")
+        if counts:
+            merge_counts(total, counts)
+    return total
+
+
 def summarize(counts: Mapping[str, Any]) -> dict[str, Any]:
     """Per modality: tokens, expert-usage distribution per layer (fractions), null rate and mean active experts."""
     report: dict[str, Any] = {}

@@ -15,7 +15,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from harness.api import HarnessError
 from harness.leaderboard import _tex_escape as tex_escape
@@ -231,9 +231,27 @@ def _number(value: float) -> str:
     return f"{value:.3f}" if abs(value) < 1 else f"{value:.2f}"
 
 
+def _rendered_rows(table: Table, notes: list[str], escape: Callable[[str], str], bold: str, underline: str,
+                   mark: str, missing: str) -> Iterator[tuple[str, list[str]]]:
+    """Each row's label and cells as text: numbers with the format's emphasis and footnote marks."""
+    ranks = table.ranks()
+    for label, cells in table.rows.items():
+        out = [escape(label)]
+        for col in table.columns:
+            cell = cells.get(col.task)
+            if cell is None:
+                out.append(missing)
+                continue
+            text = _number(cell.value)
+            rank = ranks.get((label, col.task))
+            text = bold.format(text) if rank == 1 else underline.format(text) if rank == 2 else text
+            marks = ",".join(str(notes.index(n) + 1) for n in cell.notes)
+            out.append(text + (mark.format(marks) if marks else ""))
+        yield label, out
+
+
 def to_latex(table: Table, caption: str = "Comparison") -> str:
     notes = table.footnotes()
-    ranks = table.ranks()
     groups: list[tuple[str, int]] = []
     for col in table.columns:
         if groups and groups[-1][0] == col.group:
@@ -253,18 +271,8 @@ def to_latex(table: Table, caption: str = "Comparison") -> str:
     lines.append(" & ".join(["Model", *(tex_escape(c.task) + ("$\\uparrow$" if c.higher_is_better else "$\\downarrow$")
                                          for c in table.columns)]) + r" \\")
     lines.append(r"\midrule")
-    for i, (label, cells) in enumerate(table.rows.items()):
-        out = [tex_escape(label)]
-        for col in table.columns:
-            cell = cells.get(col.task)
-            if cell is None:
-                out.append("--")
-                continue
-            text = _number(cell.value)
-            rank = ranks.get((label, col.task))
-            text = rf"\textbf{{{text}}}" if rank == 1 else rf"\underline{{{text}}}" if rank == 2 else text
-            marks = ",".join(str(notes.index(n) + 1) for n in cell.notes)
-            out.append(text + (rf"\textsuperscript{{{marks}}}" if marks else ""))
+    for i, (label, out) in enumerate(_rendered_rows(table, notes, tex_escape, r"\textbf{{{}}}", r"\underline{{{}}}",
+                                                   r"\textsuperscript{{{}}}", "--")):
         lines.append(" & ".join(out) + r" \\")
         if i == len(table.reference_rows) - 1 and len(table.rows) > len(table.reference_rows):
             lines.append(r"\midrule")
@@ -277,21 +285,10 @@ def to_latex(table: Table, caption: str = "Comparison") -> str:
 
 
 def to_markdown(table: Table) -> str:
-    notes, ranks = table.footnotes(), table.ranks()
+    notes = table.footnotes()
     header = ["model", *(f"{c.task} ({c.group}) {'↑' if c.higher_is_better else '↓'}" for c in table.columns)]
     lines = ["| " + " | ".join(header) + " |", "|---" + "|---:" * len(table.columns) + "|"]
-    for label, cells in table.rows.items():
-        out = [label]
-        for col in table.columns:
-            cell = cells.get(col.task)
-            if cell is None:
-                out.append("–")
-                continue
-            text = _number(cell.value)
-            rank = ranks.get((label, col.task))
-            text = f"**{text}**" if rank == 1 else f"<u>{text}</u>" if rank == 2 else text
-            marks = ",".join(str(notes.index(n) + 1) for n in cell.notes)
-            out.append(text + (f"<sup>{marks}</sup>" if marks else ""))
+    for _, out in _rendered_rows(table, notes, str, "**{}**", "<u>{}</u>", "<sup>{}</sup>", "–"):
         lines.append("| " + " | ".join(out) + " |")
     lines += ["", *(f"{i}. {n}" for i, n in enumerate(notes, 1))]
     return "\n".join(lines).rstrip() + "\n"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import html as _html
 import math
-import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -17,8 +16,9 @@ from harness.api import HarnessError
 from harness.report import figures, page
 from harness.report import routing as R
 from harness.report.media import MediaStore
-from harness.report.trace import trace_section
 from harness.report.runs import STATUSES, Run, load_run, rebuild_requests, sample_score, sample_status
+from harness.report.trace import trace_section
+from harness.routing_report import run_counts
 
 TEXT_LIMIT = 1_500  # characters of a prompt or response kept in the page (the run's files hold all of it)
 STAGE_ORDER = ("alignment", "warmup", "upcycle", "moe", "anneal", "gspo", "dpo", "lora")
@@ -91,7 +91,7 @@ def build_report(run: Run, compare: Sequence[Run] = (), out: Path | None = None,
 def _routing_section(runs: Sequence[Run], figure_dir: Path, trace_html: str) -> str:
     columns = []
     for index, run in enumerate(runs):
-        counts = R.run_counts(run.results)
+        counts = run_counts(run.results)
         if not R.modalities(counts):
             columns.append(f"<div><h3>{_html.escape(run.label)}</h3><p class='note'>no routing statistics "
                            "(the model reported none)</p></div>")
@@ -233,5 +233,5 @@ def _training_section(run: Run, figure_dir: Path) -> str:
     if figure is None:
         return ""
     png = figures.save(figure, figure_dir, "training")
-    return (f'<section id="training"><h2>Training</h2>'
+    return ('<section id="training"><h2>Training</h2>'
             + page.image(png, "training curves", f"Loss and learning rate per stage, from {folder}") + "</section>")

@@ -14,8 +14,6 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from harness.routing_report import merge_counts
-
 MODALITY_ORDER = ("text", "image", "video", "audio")
 
 
@@ -31,16 +29,6 @@ class ExpertLayout:
     def labels(self) -> list[str]:
         null = ["null"] if self.null == 1 else [f"null{i}" for i in range(self.null)]
         return [f"E{i}" for i in range(self.routed)] + null + [f"S{i}" for i in range(self.shared)]
-
-
-def run_counts(results: Mapping[str, Any]) -> dict[str, Any]:
-    """The routing counts of every task of a run, added together (empty when the model reported none)."""
-    total: dict[str, Any] = {}
-    for record in results.get("tasks", {}).values():
-        counts = (record.get("routing") or {}).get("counts")
-        if counts:
-            merge_counts(total, counts)
-    return total
 
 
 def modalities(counts: Mapping[str, Any]) -> list[str]:

@@ -14,6 +14,7 @@ from harness.api import HarnessError
 from harness.report import routing as R
 from harness.report.media import thumbnail_url
 from harness.report.runs import Run, rebuild_requests
+from harness.routing_report import run_counts
 
 # Okabe-Ito first (colour-blind safe), then further distinct hues; null experts are drawn in grey
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000",
@@ -69,7 +70,7 @@ def _trace(run: Run, doc_id: str | None) -> tuple[str, dict[str, Any] | None]:
         raise HarnessError(why or f"sample {sample['doc_id']} is not among {task}'s documents here")
     request = requests[sample["doc_id"]]
     trace = adapter.routing_trace(request, (sample.get("response") or {}).get("text") or "")
-    counts = R.run_counts(run.results)
+    counts = run_counts(run.results)
     layout = R.layout_for(counts, run.model_dir)
     labels = layout.labels[: layout.routed + layout.null]
     palette = [PALETTE[i % len(PALETTE)] for i in range(layout.routed)] + [NULL_COLOUR] * layout.null

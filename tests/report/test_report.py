@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.report.media import MediaStore
 from harness.api import ImagePart
+from harness.report.media import MediaStore
 from tests.report.conftest import harness
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from harness.report import routing as R
+from harness.routing_report import run_counts
 
 # 2 layers, 3 routed experts + 1 null (last column), 10 text and 4 image tokens
 COUNTS = {
@@ -47,7 +48,7 @@ def test_layout_from_the_checkpoint_config_or_recognised_from_counts(tmp_path):
 
 def test_run_counts_add_tasks_together():
     results = {"tasks": {"a": {"routing": {"counts": COUNTS}}, "b": {"routing": {"counts": COUNTS}}, "c": {}}}
-    merged = R.run_counts(results)
+    merged = run_counts(results)
     assert merged["text"]["tokens"] == 20 and merged["image"]["expert_tokens"][1] == [8, 0, 0, 0]
 
 
