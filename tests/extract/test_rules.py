@@ -32,8 +32,8 @@ def test_videomme(response, expected):
     ("Sorry, I cannot answer. A", None),  # refusals never match a letter
     ("something else", None),
 ])
-def test_mmbench(response, expected):
-    assert get_rule("mmbench")(response, CTX) == expected
+def test_mmbench_vlmevalkit(response, expected):
+    assert get_rule("mmbench_vlmevalkit")(response, CTX) == expected
 
 
 def test_mmbench_random_fallback_is_seeded_and_may_be_wrong_e():

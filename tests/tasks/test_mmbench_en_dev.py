@@ -62,7 +62,8 @@ def test_doc_id_casts_string_indexes(task) -> None:
 
 @pytest.mark.parametrize("response, letter", [
     ("C", "C"),
-    ("(C) A cat", "C"),
+    ("(C) A cat", "A"),  # lmms-eval 0.5.0: the bare pass runs first, and "A" is its only bare letter (3 words)
+    ("(C) is a cat", "C"),  # no bare letter: the "(X)" form decides
     ("The answer is C.", "C"),
     ("a cat", "C"),  # no letter: the unique option text decides
     ("A cat", "A"),  # protocol quirk: "A" is a standalone option letter
@@ -71,6 +72,16 @@ def test_rule_path(task, response: str, letter: str) -> None:
     doc = doc_with_index(task, 2)
     sample = task.process(doc, Response(text=response))
     assert (sample.prediction, sample.fields["answer_source"], sample.parse_error) == (letter, "rule", None)
+
+
+def test_secondary_metric_scores_vlmevalkit_answers(task) -> None:
+    doc = doc_with_index(task, 2)  # gold C
+    sample = task.process(doc, Response(text="(C) A cat"))
+    assert (sample.prediction, sample.fields["secondary_predictions"]) == ("A", {"circular_accuracy_vlmevalkit": "C"})
+    assert not sample.items["circular_accuracy"]["correct"] and sample.items["circular_accuracy_vlmevalkit"]["correct"]
+    refusal = task.process(doc, Response(text="Sorry, I cannot tell. C"))  # VLMEvalKit rejects, 0.5.0 reads C
+    assert refusal.prediction == "C"
+    assert refusal.fields["secondary_predictions"]["circular_accuracy_vlmevalkit"] in "ABCDE"  # random fallback
 
 
 def test_unparseable_answer_falls_back_to_the_seeded_random_letter(task) -> None:
