@@ -57,19 +57,17 @@ class MMBench(Task):
     def _infer_answers(self, doc: Mapping[str, Any], text: str, rules: Sequence[str]) -> list[tuple[str, str]]:
         """One (letter, source) per rule; the judge is asked at most once, and only if some rule fails."""
         ctx = self.extract_context(doc)
-        letters = [get_rule(rule)(text, ctx) for rule in rules]
         fallback: tuple[str, str] | None = None
         answers = []
-        for letter in letters:
-            if letter:
-                answers.append((letter, "rule"))
-                continue
-            if fallback is None:
+        for rule in rules:
+            letter = get_rule(rule)(text, ctx)
+            if not letter and fallback is None:
                 fallback = self._fallback_answer(doc, text, ctx)
-            answers.append(fallback)
+            answers.append((letter, "rule") if letter else fallback)
         return answers
 
     def _fallback_answer(self, doc: Mapping[str, Any], text: str, ctx: ExtractContext) -> tuple[str, str]:
+        """The GPT matcher's letter when a judge is configured and answers, else the seeded random letter."""
         if self.judge is not None:
             verdict = self.judge.ask(question=str(doc.get("question", "")), answer=text,
                                      options="\n".join(f"{k}. {v}" for k, v in ctx.options.items()))

@@ -110,6 +110,8 @@ def test_judge_path_is_used_and_recorded_when_configured() -> None:
     assert (sample.prediction, sample.fields["answer_source"]) == ("C", "judge")
     assert "C. A cat" in judged.judge.prompts[0]["options"]
     assert sample.items["circular_accuracy"]  # scored like any other answer
+    assert len(judged.judge.prompts) == 1  # both rules failed; the primary and secondary share one verdict
+    assert sample.fields["secondary_predictions"] == {"circular_accuracy_vlmevalkit": "C"}
     judged.judge = FakeMatcher(None)  # a failed judge call falls through to the protocol's random letter
     assert judged.process(doc, Response(text="It is a feline.")).fields["answer_source"] == "random"
 
