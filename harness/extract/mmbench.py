@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import math
 import random
-import string
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from harness.extract.base import ExtractContext, register_rule
 
@@ -98,10 +97,10 @@ def mmbench_vlmevalkit(response: str, ctx: ExtractContext) -> str | None:
     return can_infer_option_vlmevalkit(response, choices) or can_infer_text(response, choices)
 
 
-def mmbench_random_letter(options: Mapping[str, str], doc_key: str = "") -> str:
-    """The protocol's last resort: a random letter over the options plus the always-wrong "E" when fewer than
-    five options exist, from an RNG seeded with 2680 (per question, so results do not depend on order)."""
-    letters = list(options)
-    if len(letters) < 5:
-        letters.append(string.ascii_uppercase[len(letters)])
+def mmbench_random_letter(columns: Iterable[str], doc_key: str = "") -> str:
+    """The protocol's last resort (lmms-eval 0.5.0 ``extract_answer_from_item``): a random letter over the
+    option COLUMNS the row has among A-D (every MMBench row has all four, empty or not, so usually A-D) plus
+    the always-wrong "E". The RNG is seeded with 2680 per question, so a draw does not depend on order (the
+    reference seeds one global RNG for the whole run)."""
+    letters = [c for c in "ABCD" if c in set(columns)] + ["E"]
     return random.Random(f"{MMBENCH_SEED}:{doc_key}").choice(letters)

@@ -73,7 +73,7 @@ class MMBench(Task):
                                      options="\n".join(f"{k}. {v}" for k, v in ctx.options.items()))
             if verdict.ok and verdict.value:
                 return verdict.value, "judge"
-        return mmbench_random_letter(ctx.options, doc_key=self.doc_id(doc)), "random"
+        return mmbench_random_letter(doc, doc_key=self.doc_id(doc)), "random"
 
     @property
     def secondary_rules(self) -> dict[str, str]:
