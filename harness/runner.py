@@ -175,7 +175,7 @@ def evaluate_task(
             sample = Sample(doc_id=request.doc_id, request_hash=request.hash(), response=response, error=response.error)
         else:
             try:
-                sample = task.process(row, response, request_hash=request.hash())
+                sample = task.process_response(row, response, request_hash=request.hash())
             except Exception as e:
                 sample = Sample(
                     doc_id=request.doc_id,
@@ -250,7 +250,7 @@ def score_predictions(task: Task, predictions: Iterator[dict[str, Any]]) -> Task
         doc_id = task.doc_id(row)
         response = by_id.get(doc_id, Response(error=f"no prediction for sample {doc_id}"))
         try:
-            outcome.samples.append(task.process(row, response))
+            outcome.samples.append(task.process_response(row, response))
         except Exception as e:
             outcome.samples.append(Sample(doc_id=doc_id, error=f"scoring failed: {type(e).__name__}: {e}"))
     _aggregate(outcome)

@@ -9,6 +9,7 @@ override one or two methods.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
@@ -50,6 +51,11 @@ class DatasetSpec:
     revision: str | None = None
 
 
+UNANSWERED_POLICIES = ("scored", "excluded")
+UNANSWERED_NOTE = "unanswered (empty response): left out of every metric, as the reference does"
+_UNHASHED_DEFAULTS = {"response_strip": False, "unanswered": "scored"}
+
+
 @dataclass(frozen=True)
 class TaskConfig:
     name: str
@@ -71,6 +77,10 @@ class TaskConfig:
     paper_score: float | None = None
     judge: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)  # plugin-specific knobs
+    # The protocol's handling of the raw text before scoring (see Task.process_response): lmms-eval strips
+    # every generate_until response before process_results; some references leave an empty one out.
+    response_strip: bool = False
+    unanswered: str = "scored"  # "scored": an empty response goes to the rule; "excluded": left out of metrics
 
     @staticmethod
     def from_dict(d: Mapping[str, Any]) -> "TaskConfig":
@@ -85,6 +95,9 @@ class TaskConfig:
             if key in d:
                 d[key] = tuple(d[key] or ())
         d["version"] = str(d.get("version", "1"))
+        if d.get("unanswered", "scored") not in UNANSWERED_POLICIES:
+            raise ValueError(f"task {d.get('name')!r}: unanswered must be one of {UNANSWERED_POLICIES}, "
+                             f"got {d['unanswered']!r}")
         known = set(TaskConfig.__dataclass_fields__)
         unknown = set(d) - known
         if unknown:
@@ -93,10 +106,11 @@ class TaskConfig:
 
     def hash(self) -> str:
         """Fingerprint of everything that changes requests or scores; part of cache keys and results."""
-        import dataclasses
-
         d = dataclasses.asdict(self)
         d.pop("paper_score", None)
+        for key, default in _UNHASHED_DEFAULTS.items():  # added later: configs that keep the default keep their hash
+            if d[key] == default:
+                del d[key]
         return stable_hash(d)
 
 
@@ -321,6 +335,18 @@ class Task:
     def score(self, doc: Mapping[str, Any], prediction: Any, target: Any) -> dict[str, Any]:
         opts = self.config.metric_options
         return {m: get_metric(m).item(prediction, target, **opts.get(m, {})) for m in self.config.metrics}
+
+    def process_response(self, doc: Mapping[str, Any], response: Response, request_hash: str = "") -> Sample:
+        """What the runner calls with a model's response: the protocol's text preparation, the same for every
+        plugin, then :meth:`process`. With ``response_strip`` the text loses its surrounding white space (the
+        sample log keeps the text as scored); with ``unanswered: excluded`` a text that is empty (after the
+        strip) becomes an error-marked sample that no metric counts."""
+        if self.config.response_strip and response.text:
+            response = dataclasses.replace(response, text=response.text.strip())
+        if self.config.unanswered == "excluded" and response.error is None and not response.text:
+            return Sample(doc_id=self.doc_id(doc), request_hash=request_hash, response=response,
+                          error=UNANSWERED_NOTE)
+        return self.process(doc, response, request_hash)
 
     def process(self, doc: Mapping[str, Any], response: Response, request_hash: str = "") -> Sample:
         """Response -> scored Sample. Extraction failures are kept as parse errors and scored per protocol."""

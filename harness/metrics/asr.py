@@ -1,8 +1,10 @@
 """Speech-recognition error rates, following the LibriSpeech protocol of the paper-era lmms-eval.
 
-Normalisation (lmms-eval ``librispeech/utils.py``): drop ``<|...|>`` tags and extra spaces, apply Whisper's
+Normalisation (lmms-eval 0.5.0 ``tasks/librispeech/utils.py``, ``remove_sp`` + ``compute_wer``): replace
+``<|...|>`` tags with a space (so a tag inside a word splits it) and collapse spaces, apply Whisper's
 English normaliser and then the basic normaliser (the reference's if/else lets both run), tokenise as
-sacreBLEU's ``none`` tokenizer does with lower-casing and punctuation tokens removed, split on spaces.
+sacreBLEU's ``none`` tokenizer does with lower-casing and punctuation tokens (every character in a Unicode
+P category) removed, split on spaces.
 WER is corpus-level: total edits over total reference words, never a mean of per-utterance rates.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 import functools
 import re
 import string
+import unicodedata
 from typing import Any, Sequence
 
 from rapidfuzz.distance import Levenshtein
@@ -32,9 +35,9 @@ def _normalizers():
 def normalize_english(text: str) -> list[str]:
     """LibriSpeech-protocol word tokens of ``text``."""
     english, basic = _normalizers()
-    text = _SPACE_BEFORE_PUNCT.sub(r"\1", re.sub(r"\s+", " ", _TAG.sub("", text or ""))).strip()
+    text = _SPACE_BEFORE_PUNCT.sub(r"\1", re.sub(r"\s+", " ", _TAG.sub(" ", text or ""))).strip()
     text = basic(english(text)).lower()
-    return [tok for tok in text.split() if tok not in string.punctuation]
+    return [tok for tok in text.split() if not all(unicodedata.category(ch).startswith("P") for ch in tok)]
 
 
 def _wer_item(prediction: Any, target: Any) -> tuple[int, int]:

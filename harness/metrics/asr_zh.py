@@ -4,13 +4,14 @@ The paper-era lmms-eval scores Chinese ASR with ``cn_tn.TextNorm`` (numbers read
 characters, Chinese and ASCII punctuation removed) and character tokens; its "WER" column is a CER.
 ``cn_tn`` is a script, not a package, so we normalise with the pieces pip has offline, in this order:
 
-1. drop ``<|...|>`` tags (Whisper-style special tokens);
+1. replace ``<|...|>`` tags (Whisper-style special tokens) with a space and then delete every space, as the
+   reference's ``remove_sp(text, "zh")`` does before any normalisation (so ``1 2`` is read as ``12``);
 2. full-width to half-width (U+FF01..U+FF5E shift to ASCII, the ideographic space to a space), as
    ``cn_tn``'s ``to_banjiao``; then lower-case;
 3. numbers to Chinese characters with ``cn2an`` (cardinals, decimals, percentages, fractions, dates:
    ``3个`` -> ``三个``, ``50%`` -> ``百分之五十``, ``2019年`` -> ``二零一九年``) after deleting thousands
    separators; runs of 7 or more digits (phone numbers, ids) are read digit by digit, as ``cn_tn`` does;
-4. remove punctuation (Unicode category P, plus ASCII punctuation) and every space.
+4. remove punctuation (Unicode category P, plus ASCII punctuation) and any space left.
 
 Known differences from ``cn_tn``: no money/measure verbalisation (``¥5`` keeps its symbol out, ``5`` is
 read as ``五``), 4-6 digit bare numbers read as cardinals rather than digit by digit, and Latin words are
@@ -59,7 +60,7 @@ def _is_punct(ch: str) -> bool:
 
 def normalize_chinese(text: str, numbers: bool = True) -> str:
     """The text as CER compares it: one character per token, no punctuation, no spaces."""
-    text = _TAG.sub(" ", text or "").translate(_FULL_TO_HALF).lower()
+    text = re.sub(r"\s+", "", _TAG.sub(" ", text or "")).translate(_FULL_TO_HALF).lower()
     if numbers:
         text = _numbers_to_chinese(text)
     return "".join(c for c in text if not c.isspace() and not _is_punct(c))

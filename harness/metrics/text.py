@@ -83,6 +83,9 @@ register_metric(Metric("accuracy", _accuracy_item, mean, best=1.0, description="
 register_metric(Metric("exact_match", _exact_match_item, mean, best=1.0, description="lm-eval exact match"))
 register_metric(Metric("circular_accuracy", _circular_item, _circular_aggregate, stderr="bootstrap", best=1.0,
                        description="MMBench CircularEval: all copies of a question correct"))
+register_metric(Metric("circular_accuracy_vlmevalkit", _circular_item, _circular_aggregate, stderr="bootstrap",
+                       best=1.0, description="MMBench CircularEval over answers found by VLMEvalKit's newer rule "
+                                             "(the task maps it with options.secondary_extract)"))
 register_metric(Metric("macro_accuracy", _macro_item, _macro_aggregate, stderr="bootstrap", best=1.0,
                        description="accuracy averaged without weights over groups (nested levels; the task "
                                    "names the fields with metric option `by`)"))

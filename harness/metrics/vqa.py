@@ -1,14 +1,18 @@
 """VQA accuracy with the answer normalisation of the official VQA v2 evaluation script.
 
-The official script (GT-Vision-Lab ``vqaEval.py``, 2021 revision, also what EvalAI and lmms-eval's
-``vqav2`` follow) scores an answer against the 10 human answers as the mean, over the 10 leave-one-out
-subsets of 9 answers, of ``min(1, matches / 3)``. Its quirks are part of the protocol and are kept:
+The official script (GT-Vision-Lab ``vqaEval.py``, 2021 revision) and EvalAI's answer processor, which
+lmms-eval 0.5.0 uses for ``vqav2`` (``tasks/_task_utils/vqa_eval_metric.py``), score an answer against the 10
+human answers as the mean, over the 10 leave-one-out subsets of 9 answers, of ``min(1, matches / 3)``.
+Their quirks are part of the protocol and are kept:
 
-- answers are stripped and have newlines/tabs turned into spaces; the full normalisation (punctuation,
-  digit words, articles, contractions) runs **only when the human answers are not all identical**: if all
-  10 say ``"2"``, ``"two"`` scores 0 (``always_normalize=True`` lifts this);
-- punctuation is deleted when it touches a space or when the text has a ``digit,digit`` group anywhere,
-  and replaced by a space otherwise; the apostrophe and the colon are not punctuation here;
+- answers are stripped and have newlines/tabs turned into spaces; in the official script the full
+  normalisation (punctuation, digit words, articles, contractions) runs **only when the human answers are
+  not all identical**: if all 10 say ``"2"``, ``"two"`` scores 0; lmms-eval always normalises
+  (``always_normalize=True``);
+- punctuation is deleted when it touches a space or when the text has a digit, a run of commas and a digit
+  anywhere (EvalAI's ``(?<=\d)(\,)+(?=\d)``: ``1,,2`` counts as ``1,2`` does; the official script's
+  ``(\d)(\,)(\d)`` wants exactly one comma), and replaced by a space otherwise; the apostrophe and the
+  colon are not punctuation here;
 - a period is deleted unless a digit follows (the look-behind in the original regex is a typo for a
   look-ahead that never fires), at most 32 times (``re.UNICODE`` was passed as the ``count`` argument);
 - ``none``/``zero``..``ten`` become digits, ``a``/``an``/``the`` are dropped, then the contractions
@@ -26,7 +30,7 @@ from harness.metrics.text import mean
 
 _PUNCT = (";", "/", "[", "]", '"', "{", "}", "(", ")", "=", "+", "\\", "_", "-", ">", "<", "@", "`", ",", "?",
           "!")
-_DIGIT_COMMA_DIGIT = re.compile(r"\d,\d")
+_DIGITS_AROUND_COMMAS = re.compile(r"\d,+\d")
 _PERIOD_NOT_BEFORE_DIGIT = re.compile(r"\.(?!\d)")
 _MAX_PERIODS = 32  # re.UNICODE == 32, passed positionally as `count` in the official script
 _NUMBER_WORDS = {"none": "0", "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
@@ -67,7 +71,7 @@ CONTRACTIONS = _contractions()
 def process_punctuation(text: str) -> str:
     """The official ``processPunctuation`` (conditions are tested on the input, not the running output)."""
     out = text
-    strip_all = _DIGIT_COMMA_DIGIT.search(text) is not None
+    strip_all = _DIGITS_AROUND_COMMAS.search(text) is not None
     for p in _PUNCT:
         if strip_all or p + " " in text or " " + p in text:
             out = out.replace(p, "")

@@ -29,7 +29,7 @@ from typing import Any, Iterator, Mapping
 
 from harness.api import AudioPart, DocumentError, ImagePart, Part, Reference, Response, VideoPart
 from harness.extract.base import ExtractContext, get_rule
-from harness.task import Sample, Task
+from harness.task import Task
 from tasks.common import LETTERS, clock_seconds, spec_media
 
 
@@ -177,7 +177,8 @@ class MVBench(MediaMCQ):
     """MVBench: 20 hub configs (one per sub-task); rows have no id or sub-task column, so the loader adds
     ``sub_task`` and ``question_id`` (``<sub_task>_<row>``). Options are shown as ``(A) text``; the gold is the
     letter of the answer text. The score is the mean over sub-tasks (metric ``group_mean``); as in the
-    reference aggregation, an EMPTY response is left out of the denominator instead of counting as wrong."""
+    reference aggregation, an empty (stripped) response is left out of the denominator instead of counting as
+wrong (config ``unanswered: excluded``)."""
 
     def docs(self) -> Iterator[dict[str, Any] | DocumentError]:
         counters: dict[str, int] = {}
@@ -204,16 +205,6 @@ class MVBench(MediaMCQ):
         return {m: get_metric(m).item(prediction, target, group=(doc["sub_task"],), inner="accuracy")
                 for m in self.config.metrics}
 
-    @staticmethod
-    def answered(samples: list[Sample]) -> list[Sample]:
-        return [s for s in samples if s.response is None or (s.response.text or "") != ""]
-
-    def aggregate(self, samples):  # type: ignore[override]
-        return super().aggregate(self.answered(list(samples)))
-
-    def breakdown(self, samples):  # type: ignore[override]
-        return super().breakdown(self.answered(list(samples)))
-
 
 
 class VideoMMMU(MediaMCQ):
@@ -222,7 +213,8 @@ class VideoMMMU(MediaMCQ):
     Prompts differ by track and, in Adaptation, by question type; multiple-choice answers go through the
     ``videommmu_mcq`` rule, the rest through ``videommmu_open``. The score is the unweighted mean of the track
     accuracies (``group_mean`` over ``track`` with MMMU's per-question scoring, ``mmmu_acc``), and, as in the
-    reference aggregation, an EMPTY response ("API Error" there) is left out instead of counting as wrong."""
+    reference aggregation, an empty (stripped) response ("API Error" there) is left out instead of counting as
+wrong (config ``unanswered: excluded``)."""
 
     MULTIPLE_CHOICE = "multiple-choice"
 
@@ -286,12 +278,6 @@ class VideoMMMU(MediaMCQ):
         return {m: get_metric(m).item(prediction, target, group=(str(doc["track"]),), inner="mmmu_acc",
                                       question_type=qtype)
                 for m in self.config.metrics}
-
-    def aggregate(self, samples):  # type: ignore[override]
-        return super().aggregate(MVBench.answered(list(samples)))
-
-    def breakdown(self, samples):  # type: ignore[override]
-        return super().breakdown(MVBench.answered(list(samples)))
 
 
 class OmniVideoBench(MediaMCQ):

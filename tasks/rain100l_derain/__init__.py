@@ -1,6 +1,6 @@
 """Rain100L deraining: a rainy image in, a restored image out, PSNR and SSIM against the clean image.
 
-The paper gives no colour space or resize policy (benchmarks.md §4). We follow the Rain100L convention
+The paper gives no colour space or resize policy (docs/protocols/scoring-rules.md). We follow the Rain100L convention
 (Y channel of YCbCr, set in the metric options) and resize the model's output back to the input size
 (bicubic) before scoring, as diffusion decoders emit their own resolution. Both choices are inferred.
 """

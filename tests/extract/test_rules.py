@@ -32,13 +32,15 @@ def test_videomme(response, expected):
     ("Sorry, I cannot answer. A", None),  # refusals never match a letter
     ("something else", None),
 ])
-def test_mmbench(response, expected):
-    assert get_rule("mmbench")(response, CTX) == expected
+def test_mmbench_vlmevalkit(response, expected):
+    assert get_rule("mmbench_vlmevalkit")(response, CTX) == expected
 
 
 def test_mmbench_random_fallback_is_seeded_and_may_be_wrong_e():
-    draws = {mmbench_random_letter({"A": "x", "B": "y"}, doc_key=str(i)) for i in range(200)}
-    assert draws == {"A", "B", "C"}  # two options plus the always-wrong extra letter
+    row = {"A": "x", "B": "y", "C": "nan", "D": None, "index": 3}  # empty cells still count as columns
+    draws = {mmbench_random_letter(row, doc_key=str(i)) for i in range(200)}
+    assert draws == set("ABCDE")  # the row's columns A-D plus the always-wrong "E", as lmms-eval 0.5.0 draws
+    assert {mmbench_random_letter({"A": "x", "B": "y"}, doc_key=str(i)) for i in range(200)} == {"A", "B", "E"}
     assert mmbench_random_letter(OPTIONS, "7") == mmbench_random_letter(OPTIONS, "7")
 
 

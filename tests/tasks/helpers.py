@@ -27,7 +27,7 @@ def doc_by_id(task: Task, doc_id: str) -> dict[str, Any]:
 
 def answer_all(task: Task, answer: Callable[[dict[str, Any]], Response]) -> list[Sample]:
     """Score one response per sample doc, as the runner would after inference."""
-    return [task.process(doc, answer(doc)) for doc in sample_docs(task)]
+    return [task.process_response(doc, answer(doc)) for doc in sample_docs(task)]
 
 
 def oracle_response(task: Task, doc: dict[str, Any]) -> Response:

@@ -62,7 +62,8 @@ def test_doc_id_casts_string_indexes(task) -> None:
 
 @pytest.mark.parametrize("response, letter", [
     ("C", "C"),
-    ("(C) A cat", "C"),
+    ("(C) A cat", "A"),  # lmms-eval 0.5.0: the bare pass runs first, and "A" is its only bare letter (3 words)
+    ("(C) is a cat", "C"),  # no bare letter: the "(X)" form decides
     ("The answer is C.", "C"),
     ("a cat", "C"),  # no letter: the unique option text decides
     ("A cat", "A"),  # protocol quirk: "A" is a standalone option letter
@@ -71,6 +72,16 @@ def test_rule_path(task, response: str, letter: str) -> None:
     doc = doc_with_index(task, 2)
     sample = task.process(doc, Response(text=response))
     assert (sample.prediction, sample.fields["answer_source"], sample.parse_error) == (letter, "rule", None)
+
+
+def test_secondary_metric_scores_vlmevalkit_answers(task) -> None:
+    doc = doc_with_index(task, 2)  # gold C
+    sample = task.process(doc, Response(text="(C) A cat"))
+    assert (sample.prediction, sample.fields["secondary_predictions"]) == ("A", {"circular_accuracy_vlmevalkit": "C"})
+    assert not sample.items["circular_accuracy"]["correct"] and sample.items["circular_accuracy_vlmevalkit"]["correct"]
+    refusal = task.process(doc, Response(text="Sorry, I cannot tell. C"))  # VLMEvalKit rejects, 0.5.0 reads C
+    assert refusal.prediction == "C"
+    assert refusal.fields["secondary_predictions"]["circular_accuracy_vlmevalkit"] in "ABCDE"  # random fallback
 
 
 def test_unparseable_answer_falls_back_to_the_seeded_random_letter(task) -> None:
@@ -99,6 +110,8 @@ def test_judge_path_is_used_and_recorded_when_configured() -> None:
     assert (sample.prediction, sample.fields["answer_source"]) == ("C", "judge")
     assert "C. A cat" in judged.judge.prompts[0]["options"]
     assert sample.items["circular_accuracy"]  # scored like any other answer
+    assert len(judged.judge.prompts) == 1  # both rules failed; the primary and secondary share one verdict
+    assert sample.fields["secondary_predictions"] == {"circular_accuracy_vlmevalkit": "C"}
     judged.judge = FakeMatcher(None)  # a failed judge call falls through to the protocol's random letter
     assert judged.process(doc, Response(text="It is a feline.")).fields["answer_source"] == "random"
 
