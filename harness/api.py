@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, Sequence, Union, runtime_checkable
 
+from harness.errors import DocumentError, HarnessError, MediaError  # noqa: F401  (part of the task/adapter API)
+
 # --------------------------------------------------------------------------------------------------
 # Messages
 
@@ -211,22 +213,6 @@ class ModelAdapter(Protocol):
         ...
 
     def generate(self, requests: Sequence[Request]) -> list[Response]: ...
-
-
-# --------------------------------------------------------------------------------------------------
-# Errors
-
-
-class HarnessError(Exception):
-    """Base class for errors the runner records against one sample instead of crashing."""
-
-
-class MediaError(HarnessError):
-    """A media file is missing or cannot be decoded. The message names the file (and sample when known)."""
-
-
-class DocumentError(HarnessError):
-    """A dataset row is malformed."""
 
 
 # --------------------------------------------------------------------------------------------------

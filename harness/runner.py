@@ -20,6 +20,7 @@ from harness.api import DocumentError, HarnessError, ModelAdapter, Request, Resp
 from harness.cache import ResponseCache, cache_key
 from harness.preflight import check_media
 from harness.routing_report import merge_counts
+from harness.schema import parse_shard  # noqa: F401  (re-exported: the one shard parser)
 from harness.task import MetricValue, Sample, Task
 
 
@@ -47,16 +48,6 @@ class TaskOutcome:
     @property
     def n_errors(self) -> int:
         return sum(s.error is not None for s in self.samples)
-
-
-def parse_shard(spec: str | None) -> tuple[int, int] | None:
-    if not spec:
-        return None
-    index, _, count = str(spec).partition("/")
-    i, n = int(index), int(count)
-    if not 0 <= i < n:
-        raise ValueError(f"shard must be i/n with 0 <= i < n, got {spec!r}")
-    return i, n
 
 
 def select(docs: list[Any], settings: RunSettings) -> list[Any]:
