@@ -16,12 +16,14 @@ import fcntl
 import json
 import os
 import shutil
+import sqlite3
 import time
 import uuid
 from pathlib import Path
 from typing import Iterable
 
 from harness.api import Response, stable_hash
+from harness.errors import CacheError
 from harness.shared_sqlite import connect_shared
 
 SCHEMA = """
@@ -34,6 +36,17 @@ CREATE TABLE IF NOT EXISTS responses (
     created REAL NOT NULL
 )
 """
+
+
+def _copy_whole(src: Path, dst: Path) -> None:
+    """Copy through a temporary name, so that ``dst`` exists only complete (a full disk leaves no half file)."""
+    tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def cache_key(model_fingerprint: str, task_hash: str, request_hash: str) -> str:
@@ -93,7 +106,7 @@ class ResponseCache:
             if src and Path(src).is_file():
                 dst = self.root / "artifacts" / f"{key}-{attr}{Path(src).suffix}"
                 if not dst.exists():
-                    shutil.copyfile(src, dst)
+                    _copy_whole(Path(src), dst)
                 setattr(response, attr, str(dst))
         return response
 
@@ -104,12 +117,23 @@ class ResponseCache:
         self._last_flush = time.monotonic()
 
     def _insert(self, rows: list[tuple]) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
         try:
-            self._db.executemany("INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?, ?, ?)", rows)
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany("INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?, ?, ?)", rows)
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:  # SQLite may have rolled back already (a full disk does)
+                    try:
+                        self._db.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass  # the first error is the one that explains what happened
+                raise
+        except sqlite3.OperationalError as e:
+            if getattr(e, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+                raise CacheError(f"cannot write the response cache {self.root / 'responses.sqlite'}: the disk is "
+                                 f"full (responses of this run are kept in {self.root / 'wal'} and replayed "
+                                 f"by the next run)") from e
             raise
 
     def close(self) -> None:

@@ -99,6 +99,17 @@ def parse_limit(value: Any) -> float | int | None:
     raise ConfigError(f"limit={value!r} is not allowed: expected {allowed}")
 
 
+def parse_tolerance(value: Any) -> float:
+    """A number >= 0 (``compare``'s allowed drop, in the metric's units)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not number >= 0:
+        raise ConfigError(f"tolerance={value!r} is not allowed: expected a number >= 0")
+    return number
+
+
 def check_values(values: Mapping[str, Any]) -> None:
     """Range and form checks for the keys present in ``values`` (a composed config or ``evaluate``'s kwargs)."""
     if "limit" in values:
@@ -112,9 +123,8 @@ def check_values(values: Mapping[str, Any]) -> None:
             value = values[key].value if isinstance(values[key], Enum) else values[key]
             if value not in enum.__members__:
                 raise ConfigError(f"{key}={value!r} is not allowed: expected one of {', '.join(enum.__members__)}")
-    tolerance = values.get("tolerance")
-    if tolerance is not None and not (isinstance(tolerance, (int, float)) and tolerance >= 0):
-        raise ConfigError(f"tolerance={tolerance!r} is not allowed: expected a number >= 0")
+    if values.get("tolerance") is not None:
+        parse_tolerance(values["tolerance"])
     output_dir = values.get("output_dir")
     if output_dir is not None and Path(output_dir).exists() and not Path(output_dir).is_dir():
         raise ConfigError(f"output_dir={output_dir!r} is a file; expected a folder (created when absent)")
