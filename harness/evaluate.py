@@ -21,7 +21,7 @@ from harness.cache import ResponseCache
 from harness.catalog import build_task, expand, load_entry, parse_entry
 from harness.results import SCHEMA_VERSION, environment, group_records, new_run_id, redact, task_record, write_json, write_text
 from harness.runner import RunSettings, SampleLog, TaskOutcome, evaluate_task, score_predictions
-from harness.errors import ConfigError, InputFileError, ModelLoadError
+from harness.errors import ConfigError, HarnessError, InputFileError, ModelLoadError
 from harness.jsonio import iter_jsonl
 from harness.schema import check_values, parse_limit, parse_shard
 
@@ -105,16 +105,15 @@ def evaluate(
     results = new_results(run_dir, model_record, request=entry.name, data=data, stage=stage, seed=seed,
                           config=config)
     summary = RunSummary(run_dir=run_dir, results=results)
+    response_cache = None
     try:
-        adapter = _loaded(adapter or build_model(model_cfg))
-    except Exception as e:
-        reason = f"model {model_cfg['name']} cannot load: {type(e).__name__}: {e}"
-        _finish(summary, started, run_status.FAILED, reason)
-        raise ModelLoadError(f"{reason} (run {run_dir} marked failed)") from e
-    model_record["fingerprint"] = adapter.fingerprint()
-    response_cache = ResponseCache(out / "cache") if cache else None
-    judge_obj = _build_judge(judge, out)
-    try:
+        try:
+            adapter = _loaded(adapter or build_model(model_cfg))
+        except Exception as e:
+            raise ModelLoadError(f"model {model_cfg['name']} cannot load: {type(e).__name__}: {e}") from e
+        model_record["fingerprint"] = adapter.fingerprint()
+        response_cache = ResponseCache(out / "cache") if cache else None
+        judge_obj = _build_judge(judge, out)
         for task_cfg in expand(entry):
             task_obj = build_task(task_cfg, data=data, data_dir=data_dir, seed=seed)
             if task_cfg.judge and judge_obj is not None:
@@ -132,7 +131,7 @@ def evaluate(
         _finish(summary, started, run_status.ABORTED, "interrupted (Ctrl-C); rerun the same command to resume")
         raise
     except BaseException as e:
-        _finish(summary, started, run_status.FAILED, f"{type(e).__name__}: {e}")
+        _finish(summary, started, run_status.FAILED, str(e) if isinstance(e, HarnessError) else f"{type(e).__name__}: {e}")
         raise
     finally:
         if response_cache:

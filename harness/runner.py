@@ -121,12 +121,18 @@ def evaluate_task(
 ) -> TaskOutcome:
     started = time.perf_counter()
     outcome = TaskOutcome(task=task, samples=[])
+    judge_before = _judge_tally(task)
     try:
-        rows = select(list(task.docs()), settings)
+        docs = list(task.docs())
     except Exception as e:  # the task's data cannot be read at all
         outcome.fatal = f"{type(e).__name__}: {e}"
         outcome.seconds = time.perf_counter() - started
         return outcome
+    if not docs:
+        outcome.fatal = f"no documents in {task.data_source()}"
+        outcome.seconds = time.perf_counter() - started
+        return outcome
+    rows = select(docs, settings)
 
     def record(sample: Sample) -> None:
         outcome.samples.append(sample)
@@ -201,8 +207,34 @@ def evaluate_task(
     outcome.samples.sort(key=lambda s: order.get(s.doc_id, -1))
     if not settings.infer_only:
         _aggregate(outcome, sample_log)
+    outcome.fatal = outcome.fatal or _nothing_usable(outcome, judge_before)
     outcome.seconds = time.perf_counter() - started
     return outcome
+
+
+def _judge_stats(task: Task) -> Any:
+    """The counters of the task's judge, or None without a judge that counts its verdicts."""
+    stats = getattr(getattr(task, "judge", None), "stats", None)
+    return stats if hasattr(stats, "verdicts") else None
+
+
+def _judge_tally(task: Task) -> tuple[int, int] | None:
+    """(verdicts obtained, verdicts failed) so far by the task's judge."""
+    stats = _judge_stats(task)
+    return None if stats is None else (stats.verdicts + stats.cached, stats.failures)
+
+
+def _nothing_usable(outcome: TaskOutcome, judge_before: tuple[int, int] | None) -> str | None:
+    """Why a task that ran has no result worth reporting: every sample failed, or its judge never answered."""
+    if outcome.samples and all(s.error is not None for s in outcome.samples):
+        return f"every sample failed ({len(outcome.samples)}); the first: {outcome.samples[0].error}"
+    after = _judge_tally(outcome.task)
+    if judge_before is not None and after is not None:
+        verdicts, failures = after[0] - judge_before[0], after[1] - judge_before[1]
+        if failures and not verdicts:
+            return (f"the judge failed on every call ({failures} verdicts); "
+                    f"last error: {_judge_stats(outcome.task).last_error}")
+    return None
 
 
 def _aggregate(outcome: TaskOutcome, sample_log: SampleLog | None = None) -> None:
