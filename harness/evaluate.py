@@ -97,8 +97,6 @@ def evaluate(
         {"task": entry.name, "model": model_cfg, "data": data, "data_dir": data_dir, "limit": limit,
          "batch_size": batch_size, "seed": seed, "shard": shard, "stage": stage, "cache": cache}
     )
-    write_text(run_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
-    write_json(run_dir / "status.json", run_status.running(run_dir.name))
     started = dt.datetime.now(dt.timezone.utc)
     model_record = {"name": model_cfg["name"], "adapter": model_cfg.get("adapter"), "fingerprint": None,
                     "args": redact(model_cfg.get("args") or {})}
@@ -106,7 +104,9 @@ def evaluate(
                           config=config)
     summary = RunSummary(run_dir=run_dir, results=results)
     response_cache = None
+    write_text(run_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
     try:
+        write_json(run_dir / "status.json", run_status.running(run_dir.name))
         try:
             adapter = _loaded(adapter or build_model(model_cfg))
         except Exception as e:
