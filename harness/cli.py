@@ -30,6 +30,9 @@ commands:
                exit status 1 when a metric regressed beyond tolerance
   routing      run=<run dir or results.json>          print the per-modality routing report of a run
   ablation     runs=<results folder> [out=table.md]   one row per run: task scores, active experts, null rate
+
+exit status: 0 done; 1 run not complete, regression, validation failure or a bug (traceback);
+             2 a mistake in the command, its files or the environment (one line); 130 interrupted
 """
 
 
@@ -43,7 +46,7 @@ KV_KEYS = {
 }
 # OSError numbers that describe the machine or the user's paths, not a bug in the harness
 _ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR,
-                       errno.EISDIR, errno.EEXIST, errno.ENAMETOOLONG}
+                       errno.EISDIR, errno.EEXIST, errno.ENAMETOOLONG, errno.ENOENT}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -165,7 +168,7 @@ def _hydra(command: str, overrides: list[str]) -> int:
         sys.argv = saved
     if stopped:
         raise stopped[0]
-    return max(codes) if codes else 1
+    return max(codes, default=0)  # no job ran: Hydra answered a flag such as --cfg or --help
 
 
 def check_overrides(overrides: list[str]) -> None:

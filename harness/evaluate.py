@@ -197,7 +197,10 @@ def _build_judge(config: Mapping[str, Any] | None, out: Path):
     from harness.judges.base import JudgeCache
     from harness.judges.llm import build_judge
 
-    return build_judge(config, cache=JudgeCache(out / "cache" / "judge.sqlite"))
+    try:
+        return build_judge(config, cache=JudgeCache(out / "cache" / "judge.sqlite"))
+    except (KeyError, TypeError, ValueError) as e:
+        raise ConfigError(f"judge {config.get('name', '')!r} cannot be built from its config: {e}") from e
 
 
 def evaluate_from_config(cfg: Any) -> RunSummary:
