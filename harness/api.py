@@ -204,6 +204,8 @@ class ModelAdapter(Protocol):
 
     An adapter may raise for a whole batch; the runner then retries the requests one by one so that a single
     bad sample cannot take the others down. Per-sample failures may also be returned as ``Response(error=...)``.
+    An adapter with weights may also define ``load()``: the run calls it once before the first sample, so that a
+    model that cannot load fails the run there (once) instead of failing every sample.
     """
 
     name: str

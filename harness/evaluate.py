@@ -19,10 +19,10 @@ from harness import run_status
 from harness.api import ModelAdapter, stable_hash
 from harness.cache import ResponseCache
 from harness.catalog import build_task, expand, load_entry, parse_entry
-from harness.results import SCHEMA_VERSION, environment, group_records, new_run_id, redact, task_record, write_json, write_text
-from harness.runner import RunSettings, SampleLog, TaskOutcome, evaluate_task, score_predictions
 from harness.errors import ConfigError, HarnessError, InputFileError, ModelLoadError
 from harness.jsonio import iter_jsonl
+from harness.results import SCHEMA_VERSION, environment, group_records, new_run_id, redact, task_record, write_json, write_text
+from harness.runner import RunSettings, SampleLog, TaskOutcome, evaluate_task, score_predictions
 from harness.schema import check_values, parse_limit, parse_shard
 
 
@@ -240,6 +240,7 @@ def print_summary(summary: RunSummary, stream: Any = None) -> None:
 def score_from_config(cfg: Any) -> RunSummary:
     """``score task=<t> predictions=<file>``: the same results files as ``run``, with a ``predictions`` model."""
     c = _plain(cfg)
+    started = dt.datetime.now(dt.timezone.utc)
     if not c.get("predictions"):
         raise ConfigError("score needs predictions=<file.jsonl>")
     pred_path = Path(c["predictions"])
@@ -267,12 +268,13 @@ def score_from_config(cfg: Any) -> RunSummary:
         request=task_cfg.name, data=c["data"], stage="score", seed=int(c.get("seed") or 0),
         config=redact({"task": task_cfg.name, "predictions": str(pred_path), "data": c["data"]}),
     )
-    results["status"] = "complete"
     results["tasks"][task_cfg.name] = task_record(outcome)
     results["groups"] = group_records(results["tasks"])
-    write_json(run_dir / "results.json", results)
-    write_json(run_dir / "status.json", {"status": "complete", "run_id": run_dir.name})
     summary = RunSummary(run_dir=run_dir, results=results, outcomes=[outcome])
+    if outcome.fatal:
+        _finish(summary, started, run_status.FAILED, f"{task_cfg.name}: {outcome.fatal}")
+    else:
+        _finish(summary, started, run_status.COMPLETE)
     print_summary(summary)
     return summary
 

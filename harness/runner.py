@@ -266,7 +266,11 @@ def score_predictions(task: Task, predictions: Iterator[dict[str, Any]]) -> Task
                 audio=pred if kind == "audio" else None,
                 image=pred if kind == "image" else None,
             )
-    for index, row in enumerate(task.docs()):
+    try:
+        docs = list(task.docs())
+    except Exception as e:  # the task's data cannot be read at all
+        docs, outcome.fatal = [], f"{type(e).__name__}: {e}"
+    for index, row in enumerate(docs):
         if isinstance(row, DocumentError):
             outcome.samples.append(Sample(doc_id=f"row-{index}", error=str(row)))
             continue
@@ -276,6 +280,8 @@ def score_predictions(task: Task, predictions: Iterator[dict[str, Any]]) -> Task
             outcome.samples.append(task.process(row, response))
         except Exception as e:
             outcome.samples.append(Sample(doc_id=doc_id, error=f"scoring failed: {type(e).__name__}: {e}"))
-    _aggregate(outcome)
+    if docs:
+        _aggregate(outcome)
+    outcome.fatal = outcome.fatal or _nothing_usable(outcome, None)
     outcome.seconds = time.perf_counter() - started
     return outcome

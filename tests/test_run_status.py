@@ -155,3 +155,12 @@ def test_only_dead_processes_are_marked_aborted(tmp_path):
     assert json.loads((runs / "dead" / "results.json").read_text())["status"] == "aborted"
     assert json.loads((runs / "live" / "status.json").read_text())["pid"] == os.getpid()
     assert json.loads((runs / "elsewhere" / "status.json").read_text())["status"] == "running"
+
+
+def test_scoring_predictions_that_match_no_sample_fails(tmp_path):
+    predictions = tmp_path / "preds.jsonl"
+    predictions.write_text('{"doc_id": "not-in-the-task", "prediction": "A"}\n')
+    proc = harness("score", "task=gpqa_diamond", f"predictions={predictions}", f"output_dir={tmp_path}")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    (status,) = _statuses(tmp_path)
+    assert status["status"] == "failed" and "no prediction for sample" in status["reason"]
