@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from harness.errors import CacheError
+
 _CORRUPT = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
 _COMPANIONS = ("-wal", "-shm")
 
@@ -33,7 +35,7 @@ def connect_shared(path: str | Path, setup: Sequence[str] = ()) -> sqlite3.Conne
             return _open(path, setup)
         except sqlite3.DatabaseError as e:
             if getattr(e, "sqlite_errorcode", None) not in _CORRUPT:
-                raise
+                raise CacheError(f"cannot open the cache {path}: {e}") from e
             aside = quarantine(path)
             print(f"warning: {path} is corrupt ({e}); moved it aside to {aside} and continuing with an empty one",
                   file=sys.stderr)

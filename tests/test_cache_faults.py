@@ -87,3 +87,11 @@ def test_an_artifact_copy_cut_short_leaves_no_file(tmp_path, monkeypatch):
     stored = cache.put("k", "m", "t", "h", Response(audio=str(source)))
     assert Path(stored.audio).read_bytes() == source.read_bytes()
     cache.close()
+
+
+def test_a_cache_that_cannot_be_opened_is_one_line_naming_it(tmp_path):
+    (tmp_path / "cache" / "responses.sqlite").mkdir(parents=True)  # a folder where the database should be
+    proc = harness(*RUN, f"output_dir={tmp_path}")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("error: cannot open the cache ") and str(tmp_path / "cache" / "responses.sqlite") in line

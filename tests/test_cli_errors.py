@@ -4,6 +4,7 @@ line with exit 2; Ctrl-C exits 130 with a resume hint; a bug keeps its traceback
 from __future__ import annotations
 
 import json
+import os
 import signal
 import time
 from pathlib import Path
@@ -161,3 +162,20 @@ def test_sigint_during_a_run_marks_it_aborted_and_exits_130(tmp_path):
     assert "Traceback" not in stderr
     (status,) = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*/status.json")]
     assert status["status"] == "aborted" and "rerun" in status["reason"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders; the probe needs another user")
+def test_a_read_only_output_dir_is_one_line(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        assert_user_error(harness("run", "task=gpqa_diamond", f"output_dir={locked}", "progress=false"),
+                          "Permission denied")
+    finally:
+        locked.chmod(0o755)
+
+
+def test_an_output_dir_under_a_read_only_system_folder_is_one_line():
+    assert_user_error(harness("run", "task=gpqa_diamond", "output_dir=/proc/harness-results", "progress=false"),
+                      "cannot use /proc/harness-results")
