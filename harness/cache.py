@@ -80,7 +80,12 @@ class ResponseCache:
         for i in range(0, len(keys), 500):
             chunk = keys[i : i + 500]
             marks = ",".join("?" * len(chunk))
-            for key, blob in self._db.execute(f"SELECT key, response FROM responses WHERE key IN ({marks})", chunk):
+            try:
+                rows = self._db.execute(f"SELECT key, response FROM responses WHERE key IN ({marks})", chunk).fetchall()
+            except sqlite3.DatabaseError as e:
+                self._raise_explained(e)
+                raise
+            for key, blob in rows:
                 found[key] = Response.from_dict(json.loads(blob))
         for key in keys:
             if key not in found and key in pending:
@@ -129,12 +134,20 @@ class ResponseCache:
                     except sqlite3.Error:
                         pass  # the first error is the one that explains what happened
                 raise
-        except sqlite3.OperationalError as e:
-            if getattr(e, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
-                raise CacheError(f"cannot write the response cache {self.root / 'responses.sqlite'}: the disk is "
-                                 f"full (responses of this run are kept in {self.root / 'wal'} and replayed "
-                                 f"by the next run)") from e
+        except sqlite3.DatabaseError as e:
+            self._raise_explained(e)
             raise
+
+    def _raise_explained(self, e: sqlite3.DatabaseError) -> None:
+        """Raise a full disk or a database damaged during the run as a one-line CacheError; else return."""
+        db = self.root / "responses.sqlite"
+        code = getattr(e, "sqlite_errorcode", None)
+        if code == sqlite3.SQLITE_FULL:
+            raise CacheError(f"cannot write the response cache {db}: the disk is full (responses of this run are "
+                             f"kept in {self.root / 'wal'} and replayed by the next run)") from e
+        if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+            raise CacheError(f"the response cache {db} was damaged during the run ({e}); rerun the same command: "
+                             f"the damaged file is moved aside and the run continues without it") from e
 
     def close(self) -> None:
         """Move everything into SQLite and drop this process's WAL file."""

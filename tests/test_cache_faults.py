@@ -95,3 +95,23 @@ def test_a_cache_that_cannot_be_opened_is_one_line_naming_it(tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     (line,) = proc.stderr.strip().splitlines()
     assert line.startswith("error: cannot open the cache ") and str(tmp_path / "cache" / "responses.sqlite") in line
+
+
+def test_a_cache_damaged_during_the_run_is_one_line_and_the_rerun_quarantines_it(tmp_path):
+    cache = ResponseCache(tmp_path, flush_every=1)
+    for i in range(300):
+        cache.put(f"k{i}", "m", "t", "h", Response(text="x" * 500))
+    cache.close()
+    cache = ResponseCache(tmp_path)  # opened while sound
+    db = tmp_path / "responses.sqlite"
+    with open(db, "r+b") as f:  # then damaged under it (another program, a failing disk)
+        f.seek(4096 * 2)
+        f.write(b"\xaa" * 4096 * 4)
+    cache._db.execute("PRAGMA cache_size=1")  # make SQLite read the pages again
+    cache._db.execute("PRAGMA shrink_memory")
+    with pytest.raises(CacheError, match="damaged during the run.*rerun the same command"):
+        cache.get_many([f"k{i}" for i in range(300)])
+    cache._db.close()
+    reopened = ResponseCache(tmp_path)
+    assert reopened.get_many(["k1"]) == {} and len(list(tmp_path.glob("responses.sqlite.corrupt-*"))) == 1
+    reopened.close()
