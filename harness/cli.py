@@ -88,7 +88,7 @@ def _dispatch(argv: list[str]) -> int:
         from harness.leaderboard import build_leaderboards
         from harness.run_status import mark_dead_runs
 
-        output_dir = Path(_kv(command, rest).get("output_dir", "results"))
+        output_dir = Path(_kv(rest, command).get("output_dir", "results"))
         check_values({"output_dir": str(output_dir)})
         mark_dead_runs(output_dir / "runs")
         written = build_leaderboards(output_dir)
@@ -98,28 +98,29 @@ def _dispatch(argv: list[str]) -> int:
     if command == "compare":
         from harness.compare import compare_command
 
-        return compare_command(_kv(command, rest))
+        return compare_command(_kv(rest, command))
     if command == "routing":
         from harness.routing_report import routing_command
 
-        return routing_command(_kv(command, rest))
+        return routing_command(_kv(rest, command))
     if command == "ablation":
         from harness.ablation import ablation_command
 
-        return ablation_command(_kv(command, rest))
+        return ablation_command(_kv(rest, command))
     print(f"unknown command {command!r}\n\n{HELP}", file=sys.stderr)
     return USER_ERROR
 
 
-def _kv(command: str, args: list[str]) -> dict[str, str]:
+def _kv(args: list[str], command: str | None = None) -> dict[str, str]:
+    """``key=value`` arguments; with ``command``, only the keys ``KV_KEYS`` lists for it are accepted."""
     out = {}
-    allowed = KV_KEYS[command]
+    allowed = KV_KEYS.get(command or "")
     for a in args:
         key, sep, value = a.partition("=")
         key = key.lstrip("+")
         if not sep:
-            raise ConfigError(f"{command}: expected key=value, got {a!r}")
-        if key not in allowed:
+            raise ConfigError(f"{command or 'command'}: expected key=value, got {a!r}")
+        if allowed is not None and key not in allowed:
             raise ConfigError(f"{command}: unknown key {key!r}; expected {', '.join(allowed)}")
         out[key] = value
     return out
