@@ -23,7 +23,7 @@ from harness.errors import ConfigError, HarnessError, InputFileError, ModelLoadE
 from harness.jsonio import iter_jsonl
 from harness.results import SCHEMA_VERSION, environment, group_records, new_run_id, redact, task_record, write_json, write_text
 from harness.runner import RunSettings, SampleLog, TaskOutcome, evaluate_task, score_predictions
-from harness.schema import check_values, parse_limit, parse_shard
+from harness.schema import check_group_choice, check_values, parse_limit, parse_shard
 
 
 @dataclass
@@ -51,6 +51,7 @@ def _model_config(model: Any) -> dict[str, Any]:
     if isinstance(model, str):
         from harness.catalog import CONFIG_DIR
 
+        check_group_choice("model", model)
         path = CONFIG_DIR / "model" / f"{model}.yaml"
         if not path.is_file():
             raise ConfigError(f"unknown model {model!r} (no {path})")

@@ -102,3 +102,12 @@ def test_value_parsers():
     for bad in (-3, 0, 1.5, "x", True, float("inf"), float("nan")):
         with pytest.raises(ConfigError, match="limit"):
             parse_limit(bad)
+
+
+def test_names_never_reach_outside_their_config_folder(tmp_path):
+    from harness.catalog import load_entry
+
+    with pytest.raises(ConfigError, match="no '/' or '..'"):
+        load_entry("../model/random")  # also what a group file's member list goes through
+    with pytest.raises(ConfigError, match="no '/' or '..'"):
+        evaluate("gpqa_diamond", "../task/gpqa_diamond", output_dir=tmp_path)
