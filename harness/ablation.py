@@ -12,8 +12,6 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from harness.errors import ConfigError, InputFileError
-from harness.jsonio import read_json_object
 from harness.routing_report import merge_counts
 
 
@@ -67,6 +65,9 @@ def ablation_table(results: Sequence[Mapping[str, Any]]) -> str:
 
 
 def ablation_command(args: Mapping[str, str]) -> int:
+    from harness.errors import ConfigError, InputFileError
+    from harness.jsonio import read_json_object
+
     if "runs" not in args:
         raise ConfigError("ablation needs runs=<results folder> (its runs/*/results.json are the rows)")
     root = Path(args["runs"])

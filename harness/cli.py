@@ -16,6 +16,8 @@ from harness.errors import ConfigError, HarnessError
 from harness.schema import check_values
 
 HELP = """usage: python -m harness <command> [key=value ...]
+exit status: 0 done; 1 run not complete, regression, validation failure or a bug (traceback);
+             2 a mistake in the command, its files or the environment (one line); 130 interrupted
 
 commands:
   run          task=<task|group> model=<model> [data=sample|full] [data_dir=DIR] [limit=N] [batch_size=N]
@@ -30,9 +32,6 @@ commands:
                exit status 1 when a metric regressed beyond tolerance
   routing      run=<run dir or results.json>          print the per-modality routing report of a run
   ablation     runs=<results folder> [out=table.md]   one row per run: task scores, active experts, null rate
-
-exit status: 0 done; 1 run not complete, regression, validation failure or a bug (traceback);
-             2 a mistake in the command, its files or the environment (one line); 130 interrupted
 """
 
 
@@ -78,6 +77,8 @@ def _dispatch(argv: list[str]) -> int:
         print(HELP)
         return 0
     command, rest = argv[0], argv[1:]
+    if command in KV_KEYS:
+        _kv(rest, command)  # refuse a mistyped key before any work
     if command in ("run", "score", "validate"):
         return _hydra(command, rest)
     if command == "list":
@@ -88,7 +89,7 @@ def _dispatch(argv: list[str]) -> int:
         from harness.leaderboard import build_leaderboards
         from harness.run_status import mark_dead_runs
 
-        output_dir = Path(_kv(rest, command).get("output_dir", "results"))
+        output_dir = Path(_kv(rest).get("output_dir", "results"))
         check_values({"output_dir": str(output_dir)})
         mark_dead_runs(output_dir / "runs")
         written = build_leaderboards(output_dir)
@@ -98,15 +99,15 @@ def _dispatch(argv: list[str]) -> int:
     if command == "compare":
         from harness.compare import compare_command
 
-        return compare_command(_kv(rest, command))
+        return compare_command(_kv(rest))
     if command == "routing":
         from harness.routing_report import routing_command
 
-        return routing_command(_kv(rest, command))
+        return routing_command(_kv(rest))
     if command == "ablation":
         from harness.ablation import ablation_command
 
-        return ablation_command(_kv(rest, command))
+        return ablation_command(_kv(rest))
     print(f"unknown command {command!r}\n\n{HELP}", file=sys.stderr)
     return USER_ERROR
 
