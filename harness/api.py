@@ -12,8 +12,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, Sequence, Union, runtime_checkable
 
-from harness.errors import DocumentError, HarnessError, MediaError  # noqa: F401  (part of the task/adapter API)
-
 # --------------------------------------------------------------------------------------------------
 # Messages
 
@@ -215,6 +213,23 @@ class ModelAdapter(Protocol):
         ...
 
     def generate(self, requests: Sequence[Request]) -> list[Response]: ...
+
+
+# --------------------------------------------------------------------------------------------------
+# Errors
+
+
+class HarnessError(Exception):
+    """A problem with the user's input or environment, complete in its message: the runner records it against
+    one sample; the command line prints it as one line (exit 2). Its other kinds are in :mod:`harness.errors`."""
+
+
+class MediaError(HarnessError):
+    """A media file is missing or cannot be decoded. The message names the file (and sample when known)."""
+
+
+class DocumentError(HarnessError):
+    """A dataset row is malformed."""
 
 
 # --------------------------------------------------------------------------------------------------

@@ -3,22 +3,13 @@
 Every :class:`HarnessError` carries a complete, one-line message (it names the key, file, line or sample
 at fault and what would be accepted), so the command line prints that line alone and exits 2; any other
 exception is a bug and keeps its traceback (exit 1). Inside a run, the runner records a HarnessError raised
-for one sample against that sample and goes on.
+for one sample against that sample and goes on. The base class and the per-sample kinds (media, document) live
+with the task/adapter contracts in :mod:`harness.api`; this module adds the kinds the command line meets.
 """
 
 from __future__ import annotations
 
-
-class HarnessError(Exception):
-    """A problem with the user's input or environment, described completely by its message."""
-
-
-class MediaError(HarnessError):
-    """A media file is missing or cannot be decoded. The message names the file (and sample when known)."""
-
-
-class DocumentError(HarnessError):
-    """A dataset row is malformed."""
+from harness.api import DocumentError, HarnessError, MediaError  # noqa: F401  (the base and the per-sample kinds)
 
 
 class ConfigError(HarnessError):
