@@ -121,7 +121,6 @@ def evaluate_task(
 ) -> TaskOutcome:
     started = time.perf_counter()
     outcome = TaskOutcome(task=task, samples=[])
-    judge_before = _judge_tally(task)
     try:
         docs = list(task.docs())
     except Exception as e:  # the task's data cannot be read at all
@@ -133,6 +132,7 @@ def evaluate_task(
         outcome.seconds = time.perf_counter() - started
         return outcome
     rows = select(docs, settings)
+    judge_before = _judge_tally(task)  # the run's judge counts across tasks: this task's verdicts start here
 
     def record(sample: Sample) -> None:
         outcome.samples.append(sample)
