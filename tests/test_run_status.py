@@ -164,3 +164,13 @@ def test_scoring_predictions_that_match_no_sample_fails(tmp_path):
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
     (status,) = _statuses(tmp_path)
     assert status["status"] == "failed" and "no prediction for sample" in status["reason"]
+
+
+def test_a_sweep_goes_on_past_a_checkpoint_that_cannot_load(tmp_path):
+    broken = _broken_checkpoint(tmp_path, "garbage")
+    proc = harness("run", "-m", "task=gpqa_diamond", "model=unimoe_tiny", "limit=1", "progress=false",
+                   f"model.args.checkpoint={broken},{CHECKPOINT}", f"output_dir={tmp_path / 'out'}")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    (error,) = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert "model unimoe_tiny cannot load" in error
+    assert sorted(s["status"] for s in _statuses(tmp_path / "out")) == ["complete", "failed"]
