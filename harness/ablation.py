@@ -8,7 +8,7 @@ mean real experts computed per token and the share of token-layer routings that 
 
 from __future__ import annotations
 
-import json
+import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -61,14 +61,22 @@ def ablation_table(results: Sequence[Mapping[str, Any]]) -> str:
 
 
 def ablation_command(args: Mapping[str, str]) -> int:
+    from harness.errors import ConfigError, InputFileError
+    from harness.jsonio import read_json_object
+
     if "runs" not in args:
-        raise SystemExit("ablation needs runs=<results folder> (its runs/*/results.json are the rows)")
+        raise ConfigError("ablation needs runs=<results folder> (its runs/*/results.json are the rows)")
     root = Path(args["runs"])
     files = sorted((root / "runs").glob("*/results.json")) or sorted(root.glob("*/results.json"))
     if not files:
-        raise SystemExit(f"{root}: no runs/*/results.json")
-    results = [json.loads(f.read_text()) for f in files]
-    table = ablation_table([r for r in results if r.get("status") == "complete"])
+        raise InputFileError(f"{root}: no runs/*/results.json")
+    results = []
+    for f in files:
+        try:
+            results.append(read_json_object(f, "results file"))
+        except InputFileError as e:
+            print(f"warning: skipped: {e}", file=sys.stderr)
+    table = ablation_table([r for r in results if r.get("status") == "complete" and isinstance(r.get("tasks"), dict)])
     print(table)
     if args.get("out"):
         Path(args["out"]).write_text(table + "\n")

@@ -202,6 +202,8 @@ class ModelAdapter(Protocol):
 
     An adapter may raise for a whole batch; the runner then retries the requests one by one so that a single
     bad sample cannot take the others down. Per-sample failures may also be returned as ``Response(error=...)``.
+    An adapter with weights may also define ``load()``: the run calls it once before the first sample, so that a
+    model that cannot load fails the run there (once) instead of failing every sample.
     """
 
     name: str
@@ -218,7 +220,8 @@ class ModelAdapter(Protocol):
 
 
 class HarnessError(Exception):
-    """Base class for errors the runner records against one sample instead of crashing."""
+    """A problem with the user's input or environment, complete in its message: the runner records it against
+    one sample; the command line prints it as one line (exit 2). Its other kinds are in :mod:`harness.errors`."""
 
 
 class MediaError(HarnessError):

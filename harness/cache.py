@@ -16,12 +16,14 @@ import fcntl
 import json
 import os
 import shutil
+import sqlite3
 import time
 import uuid
 from pathlib import Path
 from typing import Iterable
 
 from harness.api import Response, stable_hash
+from harness.errors import CacheError
 from harness.shared_sqlite import connect_shared
 
 SCHEMA = """
@@ -34,6 +36,17 @@ CREATE TABLE IF NOT EXISTS responses (
     created REAL NOT NULL
 )
 """
+
+
+def _copy_whole(src: Path, dst: Path) -> None:
+    """Copy through a temporary name, so that ``dst`` exists only complete (a full disk leaves no half file)."""
+    tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def cache_key(model_fingerprint: str, task_hash: str, request_hash: str) -> str:
@@ -67,7 +80,12 @@ class ResponseCache:
         for i in range(0, len(keys), 500):
             chunk = keys[i : i + 500]
             marks = ",".join("?" * len(chunk))
-            for key, blob in self._db.execute(f"SELECT key, response FROM responses WHERE key IN ({marks})", chunk):
+            try:
+                rows = self._db.execute(f"SELECT key, response FROM responses WHERE key IN ({marks})", chunk).fetchall()
+            except sqlite3.DatabaseError as e:
+                self._raise_explained(e)
+                raise
+            for key, blob in rows:
                 found[key] = Response.from_dict(json.loads(blob))
         for key in keys:
             if key not in found and key in pending:
@@ -93,7 +111,7 @@ class ResponseCache:
             if src and Path(src).is_file():
                 dst = self.root / "artifacts" / f"{key}-{attr}{Path(src).suffix}"
                 if not dst.exists():
-                    shutil.copyfile(src, dst)
+                    _copy_whole(Path(src), dst)
                 setattr(response, attr, str(dst))
         return response
 
@@ -104,13 +122,32 @@ class ResponseCache:
         self._last_flush = time.monotonic()
 
     def _insert(self, rows: list[tuple]) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
         try:
-            self._db.executemany("INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?, ?, ?)", rows)
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany("INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?, ?, ?)", rows)
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:  # SQLite may have rolled back already (a full disk does)
+                    try:
+                        self._db.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass  # the first error is the one that explains what happened
+                raise
+        except sqlite3.DatabaseError as e:
+            self._raise_explained(e)
             raise
+
+    def _raise_explained(self, e: sqlite3.DatabaseError) -> None:
+        """Raise a full disk or a database damaged during the run as a one-line CacheError; else return."""
+        db = self.root / "responses.sqlite"
+        code = getattr(e, "sqlite_errorcode", None)
+        if code == sqlite3.SQLITE_FULL:
+            raise CacheError(f"cannot write the response cache {db}: the disk is full (responses of this run are "
+                             f"kept in {self.root / 'wal'} and replayed by the next run)") from e
+        if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+            raise CacheError(f"the response cache {db} was damaged during the run ({e}); rerun the same command: "
+                             f"the damaged file is moved aside and the run continues without it") from e
 
     def close(self) -> None:
         """Move everything into SQLite and drop this process's WAL file."""

@@ -12,6 +12,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from harness.schema import check_group_choice
 from harness.task import TASK_PLUGINS, Task, TaskConfig
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -29,6 +30,7 @@ def _task_dir() -> Path:
 
 
 def load_entry(name: str) -> TaskConfig | GroupConfig:
+    check_group_choice("task", name)  # a name, never a path out of configs/task/
     path = _task_dir() / f"{name}.yaml"
     if not path.is_file():
         raise KeyError(f"unknown task or group {name!r} (no {path})")

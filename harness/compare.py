@@ -7,11 +7,14 @@ samples is shown with a 95% confidence interval, which tells noise from change.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
+
+from harness.errors import ConfigError, InputFileError
+from harness.jsonio import iter_jsonl, read_json_object
+from harness.schema import parse_tolerance
 
 
 @dataclass
@@ -33,10 +36,10 @@ def load_results(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if path.is_dir():
         path = path / "results.json"
-    try:
-        return json.loads(path.read_text()) | {"_path": str(path)}
-    except (OSError, ValueError) as e:
-        raise SystemExit(f"cannot read results file {path}: {e}") from e
+    results = read_json_object(path, "results file")
+    if not isinstance(results.get("tasks"), dict):
+        raise InputFileError(f"results file {path}: no 'tasks' object; is it a run's results.json?")
+    return results | {"_path": str(path)}
 
 
 def compare(baseline: Mapping[str, Any], candidate: Mapping[str, Any], tolerance: float = 0.0) -> list[Delta]:
@@ -65,13 +68,8 @@ def _samples(results: Mapping[str, Any], task: str) -> dict[str, Any] | None:
     path = Path(results.get("_path", "")).parent / "samples" / f"{task}.jsonl"
     if not path.is_file():
         return None
-    out = {}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            row = json.loads(line)
-            if row.get("error") is None:
-                out[row["doc_id"]] = row.get("items", {})
-    return out
+    return {row.get("doc_id"): row.get("items", {}) for _, row in iter_jsonl(path, "sample log")
+            if row.get("error") is None}
 
 
 def _paired(baseline: Mapping[str, Any], candidate: Mapping[str, Any], task: str, metric: str):
@@ -118,9 +116,10 @@ def format_deltas(deltas: list[Delta]) -> str:
 
 def compare_command(args: Mapping[str, str]) -> int:
     if "baseline" not in args or "candidate" not in args:
-        raise SystemExit("compare needs baseline=<results.json> candidate=<results.json> [tolerance=0.0]")
+        raise ConfigError("compare needs baseline=<results.json> candidate=<results.json> [tolerance=0.0]")
+    tolerance = parse_tolerance(args.get("tolerance", 0))
     baseline, candidate = load_results(args["baseline"]), load_results(args["candidate"])
-    deltas = compare(baseline, candidate, float(args.get("tolerance", 0)))
+    deltas = compare(baseline, candidate, tolerance)
     print(format_deltas(deltas))
     for note in comparability_notes(baseline, candidate):
         print(f"note: {note}")

@@ -7,7 +7,6 @@ model=random`` does on the command line.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 import sys
 from dataclasses import dataclass, field
@@ -16,11 +15,15 @@ from typing import Any, Mapping
 
 import yaml
 
+from harness import run_status
 from harness.api import ModelAdapter, stable_hash
 from harness.cache import ResponseCache
 from harness.catalog import build_task, expand, load_entry, parse_entry
+from harness.errors import ConfigError, HarnessError, InputFileError, ModelLoadError
+from harness.jsonio import iter_jsonl
 from harness.results import SCHEMA_VERSION, environment, group_records, new_run_id, redact, task_record, write_json, write_text
-from harness.runner import RunSettings, SampleLog, TaskOutcome, evaluate_task, parse_shard, score_predictions
+from harness.runner import RunSettings, SampleLog, TaskOutcome, evaluate_task, score_predictions
+from harness.schema import check_group_choice, check_values, parse_limit, parse_shard
 
 
 @dataclass
@@ -31,15 +34,16 @@ class RunSummary:
 
     @property
     def exit_code(self) -> int:
-        """Non-zero only when a task could not run at all; per-sample errors are recorded, not fatal."""
-        return 1 if any(t.get("fatal") for t in self.results["tasks"].values()) else 0
+        """Non-zero unless the run finished (complete, or inferred with ``stage=infer``); per-sample errors are
+        recorded, not fatal."""
+        return 0 if self.results.get("status") in (run_status.COMPLETE, run_status.INFERRED) else 1
 
 
 def _plain(cfg: Any) -> dict[str, Any]:
     from omegaconf import DictConfig, OmegaConf
 
     if isinstance(cfg, DictConfig):
-        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+        return OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)  # type: ignore[return-value]
     return dict(cfg)
 
 
@@ -47,9 +51,10 @@ def _model_config(model: Any) -> dict[str, Any]:
     if isinstance(model, str):
         from harness.catalog import CONFIG_DIR
 
+        check_group_choice("model", model)
         path = CONFIG_DIR / "model" / f"{model}.yaml"
         if not path.is_file():
-            raise KeyError(f"unknown model {model!r} (no {path})")
+            raise ConfigError(f"unknown model {model!r} (no {path})")
         return yaml.safe_load(path.read_text())
     return dict(model)
 
@@ -73,35 +78,43 @@ def evaluate(
 ) -> RunSummary:
     from harness.models import build_model
 
+    check_values({"data": data, "data_dir": data_dir, "limit": limit, "batch_size": batch_size, "seed": seed,
+                  "shard": shard, "stage": stage, "output_dir": str(output_dir)})
     entry = load_entry(task) if isinstance(task, str) else parse_entry(task)
     if hasattr(model, "generate"):
-        adapter: ModelAdapter = model  # type: ignore[assignment]
-        model_cfg = {"name": adapter.name, "adapter": type(adapter).__name__, "args": {}}
+        adapter: ModelAdapter | None = model  # type: ignore[assignment]
+        model_cfg = {"name": model.name, "adapter": type(model).__name__, "args": {}}  # type: ignore[union-attr]
     else:
+        adapter = None
         model_cfg = _model_config(model)  # type: ignore[arg-type]
-        adapter = build_model(model_cfg)
     settings = RunSettings(
-        limit=limit, batch_size=batch_size, shard=parse_shard(shard), infer_only=stage == "infer", progress=progress
+        limit=parse_limit(limit), batch_size=batch_size, shard=parse_shard(shard), infer_only=stage == "infer",
+        progress=progress,
     )
     out = Path(output_dir)
-    run_dir = out / "runs" / new_run_id(adapter.name, entry.name)
+    run_status.mark_dead_runs(out / "runs")
+    run_dir = out / "runs" / new_run_id(model_cfg["name"], entry.name)
     config = redact(
         {"task": entry.name, "model": model_cfg, "data": data, "data_dir": data_dir, "limit": limit,
          "batch_size": batch_size, "seed": seed, "shard": shard, "stage": stage, "cache": cache}
     )
-    write_text(run_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
     started = dt.datetime.now(dt.timezone.utc)
-    results = new_results(
-        run_dir,
-        {"name": adapter.name, "adapter": model_cfg.get("adapter"), "fingerprint": adapter.fingerprint(),
-         "args": redact(model_cfg.get("args") or {})},
-        request=entry.name, data=data, stage=stage, seed=seed, config=config,
-    )
-    write_json(run_dir / "status.json", {"status": "running", "run_id": run_dir.name})
+    model_record = {"name": model_cfg["name"], "adapter": model_cfg.get("adapter"), "fingerprint": None,
+                    "args": redact(model_cfg.get("args") or {})}
+    results = new_results(run_dir, model_record, request=entry.name, data=data, stage=stage, seed=seed,
+                          config=config)
     summary = RunSummary(run_dir=run_dir, results=results)
-    response_cache = ResponseCache(out / "cache") if cache else None
-    judge_obj = _build_judge(judge, out)
+    response_cache = None
+    write_text(run_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
     try:
+        write_json(run_dir / "status.json", run_status.running(run_dir.name))
+        try:
+            adapter = _loaded(adapter or build_model(model_cfg))
+        except Exception as e:
+            raise ModelLoadError(f"model {model_cfg['name']} cannot load: {type(e).__name__}: {e}") from e
+        model_record["fingerprint"] = adapter.fingerprint()
+        response_cache = ResponseCache(out / "cache") if cache else None
+        judge_obj = _build_judge(judge, out)
         for task_cfg in expand(entry):
             task_obj = build_task(task_cfg, data=data, data_dir=data_dir, seed=seed)
             if task_cfg.judge and judge_obj is not None:
@@ -115,20 +128,47 @@ def evaluate(
             results["tasks"][task_cfg.name] = task_record(outcome)
             results["groups"] = group_records(results["tasks"])
             write_json(run_dir / "results.json", results)  # after every task: nothing computed is lost
+    except KeyboardInterrupt:
+        _finish(summary, started, run_status.ABORTED, "interrupted (Ctrl-C); rerun the same command to resume")
+        raise
+    except BaseException as e:
+        _finish(summary, started, run_status.FAILED, str(e) if isinstance(e, HarnessError) else f"{type(e).__name__}: {e}")
+        raise
     finally:
         if response_cache:
             response_cache.close()
-    finished = dt.datetime.now(dt.timezone.utc)
-    results["status"] = "inferred" if stage == "infer" else "complete"
-    results["timing"] = {"started": started.isoformat(), "finished": finished.isoformat(),
-                         "seconds": round((finished - started).total_seconds(), 3)}
-    write_json(run_dir / "results.json", results)
-    write_json(run_dir / "status.json", {"status": results["status"], "run_id": run_dir.name})
+    fatal = {name: rec["fatal"] for name, rec in results["tasks"].items() if rec.get("fatal")}
+    if fatal:
+        _finish(summary, started, run_status.FAILED, "; ".join(f"{name}: {why}" for name, why in fatal.items()))
+    else:
+        _finish(summary, started, run_status.INFERRED if stage == "infer" else run_status.COMPLETE)
     if rebuild_leaderboards:
         from harness.leaderboard import build_leaderboards
 
         build_leaderboards(out)
     return summary
+
+
+def _loaded(adapter: ModelAdapter) -> ModelAdapter:
+    """Load the model's weights now, if the adapter can (an optional ``load()``): a broken checkpoint then
+    fails the run once, before the first sample, instead of once per sample."""
+    load = getattr(adapter, "load", None)
+    if callable(load):
+        load()
+    return adapter
+
+
+def _finish(summary: RunSummary, started: dt.datetime, status: str, reason: str | None = None) -> None:
+    """Record the run's final status, with its timing, in results.json and status.json."""
+    finished = dt.datetime.now(dt.timezone.utc)
+    results = summary.results
+    results["status"] = status
+    if reason:
+        results["status_reason"] = reason
+    results["timing"] = {"started": started.isoformat(), "finished": finished.isoformat(),
+                         "seconds": round((finished - started).total_seconds(), 3)}
+    write_json(summary.run_dir / "results.json", results)
+    write_json(summary.run_dir / "status.json", run_status.finished(summary.run_dir.name, status, reason))
 
 
 def new_results(run_dir: Path, model: dict[str, Any], *, request: str, data: str, stage: str, seed: int,
@@ -158,7 +198,10 @@ def _build_judge(config: Mapping[str, Any] | None, out: Path):
     from harness.judges.base import JudgeCache
     from harness.judges.llm import build_judge
 
-    return build_judge(config, cache=JudgeCache(out / "cache" / "judge.sqlite"))
+    try:
+        return build_judge(config, cache=JudgeCache(out / "cache" / "judge.sqlite"))
+    except (KeyError, TypeError, ValueError) as e:
+        raise ConfigError(f"judge {config.get('name', '')!r} cannot be built from its config: {e}") from e
 
 
 def evaluate_from_config(cfg: Any) -> RunSummary:
@@ -198,16 +241,20 @@ def print_summary(summary: RunSummary, stream: Any = None) -> None:
 def score_from_config(cfg: Any) -> RunSummary:
     """``score task=<t> predictions=<file>``: the same results files as ``run``, with a ``predictions`` model."""
     c = _plain(cfg)
+    started = dt.datetime.now(dt.timezone.utc)
     if not c.get("predictions"):
-        raise SystemExit("score needs predictions=<file.jsonl>")
+        raise ConfigError("score needs predictions=<file.jsonl>")
     pred_path = Path(c["predictions"])
     task_cfgs = expand(parse_entry(c["task"]))
     if len(task_cfgs) != 1:
-        raise SystemExit("score takes a single task, not a group")
+        raise ConfigError("score takes a single task, not a group")
     task_cfg = task_cfgs[0]
     task = build_task(task_cfg, data=c["data"], data_dir=c.get("data_dir"), seed=int(c.get("seed") or 0))
-    with open(pred_path, encoding="utf-8") as f:
-        rows = [json.loads(line) for line in f if line.strip()]
+    rows = []
+    for number, row in iter_jsonl(pred_path, "predictions file"):
+        if "doc_id" not in row:
+            raise InputFileError(f"predictions file {pred_path} line {number}: no doc_id")
+        rows.append(row)
     outcome = score_predictions(task, iter(rows))
     out = Path(c.get("output_dir", "results"))
     run_dir = out / "runs" / new_run_id(f"predictions-{pred_path.stem}", task_cfg.name)
@@ -222,12 +269,13 @@ def score_from_config(cfg: Any) -> RunSummary:
         request=task_cfg.name, data=c["data"], stage="score", seed=int(c.get("seed") or 0),
         config=redact({"task": task_cfg.name, "predictions": str(pred_path), "data": c["data"]}),
     )
-    results["status"] = "complete"
     results["tasks"][task_cfg.name] = task_record(outcome)
     results["groups"] = group_records(results["tasks"])
-    write_json(run_dir / "results.json", results)
-    write_json(run_dir / "status.json", {"status": "complete", "run_id": run_dir.name})
     summary = RunSummary(run_dir=run_dir, results=results, outcomes=[outcome])
+    if outcome.fatal:
+        _finish(summary, started, run_status.FAILED, f"{task_cfg.name}: {outcome.fatal}")
+    else:
+        _finish(summary, started, run_status.COMPLETE)
     print_summary(summary)
     return summary
 

@@ -87,17 +87,19 @@ def format_report(task: str, report: Mapping[str, Any]) -> str:
 
 
 def routing_command(args: Mapping[str, str]) -> int:
-    import json
     from pathlib import Path
 
+    from harness.errors import ConfigError
+    from harness.jsonio import read_json_object
+
     if "run" not in args:
-        raise SystemExit("routing needs run=<run dir or results.json>")
+        raise ConfigError("routing needs run=<run dir or results.json>")
     path = Path(args["run"])
     path = path / "results.json" if path.is_dir() else path
-    results = json.loads(path.read_text())
+    results = read_json_object(path, "results file")
     shown = 0
-    for task, rec in results.get("tasks", {}).items():
-        if rec.get("routing"):
+    for task, rec in (results.get("tasks") or {}).items():
+        if isinstance(rec, dict) and isinstance(rec.get("routing"), dict) and "summary" in rec["routing"]:
             print(format_report(task, rec["routing"]["summary"]))
             shown += 1
     if not shown:

@@ -20,6 +20,7 @@ from harness.api import DocumentError, HarnessError, ModelAdapter, Request, Resp
 from harness.cache import ResponseCache, cache_key
 from harness.preflight import check_media
 from harness.routing_report import merge_counts
+from harness.schema import parse_shard  # noqa: F401  (re-exported: the one shard parser)
 from harness.task import MetricValue, Sample, Task
 
 
@@ -47,16 +48,6 @@ class TaskOutcome:
     @property
     def n_errors(self) -> int:
         return sum(s.error is not None for s in self.samples)
-
-
-def parse_shard(spec: str | None) -> tuple[int, int] | None:
-    if not spec:
-        return None
-    index, _, count = str(spec).partition("/")
-    i, n = int(index), int(count)
-    if not 0 <= i < n:
-        raise ValueError(f"shard must be i/n with 0 <= i < n, got {spec!r}")
-    return i, n
 
 
 def select(docs: list[Any], settings: RunSettings) -> list[Any]:
@@ -131,11 +122,17 @@ def evaluate_task(
     started = time.perf_counter()
     outcome = TaskOutcome(task=task, samples=[])
     try:
-        rows = select(list(task.docs()), settings)
+        docs = list(task.docs())
     except Exception as e:  # the task's data cannot be read at all
         outcome.fatal = f"{type(e).__name__}: {e}"
         outcome.seconds = time.perf_counter() - started
         return outcome
+    if not docs:
+        outcome.fatal = f"no documents in {task.data_source()}"
+        outcome.seconds = time.perf_counter() - started
+        return outcome
+    rows = select(docs, settings)
+    judge_before = _judge_tally(task)  # the run's judge counts across tasks: this task's verdicts start here
 
     def record(sample: Sample) -> None:
         outcome.samples.append(sample)
@@ -210,8 +207,34 @@ def evaluate_task(
     outcome.samples.sort(key=lambda s: order.get(s.doc_id, -1))
     if not settings.infer_only:
         _aggregate(outcome, sample_log)
+    outcome.fatal = outcome.fatal or _nothing_usable(outcome, judge_before)
     outcome.seconds = time.perf_counter() - started
     return outcome
+
+
+def _judge_stats(task: Task) -> Any:
+    """The counters of the task's judge, or None without a judge that counts its verdicts."""
+    stats = getattr(getattr(task, "judge", None), "stats", None)
+    return stats if hasattr(stats, "verdicts") else None
+
+
+def _judge_tally(task: Task) -> tuple[int, int] | None:
+    """(verdicts obtained, verdicts failed) so far by the task's judge."""
+    stats = _judge_stats(task)
+    return None if stats is None else (stats.verdicts + stats.cached, stats.failures)
+
+
+def _nothing_usable(outcome: TaskOutcome, judge_before: tuple[int, int] | None) -> str | None:
+    """Why a task that ran has no result worth reporting: every sample failed, or its judge never answered."""
+    if outcome.samples and all(s.error is not None for s in outcome.samples):
+        return f"every sample failed ({len(outcome.samples)}); the first: {outcome.samples[0].error}"
+    after = _judge_tally(outcome.task)
+    if judge_before is not None and after is not None:
+        verdicts, failures = after[0] - judge_before[0], after[1] - judge_before[1]
+        if failures and not verdicts:
+            return (f"the judge failed on every call ({failures} verdicts); "
+                    f"last error: {_judge_stats(outcome.task).last_error}")
+    return None
 
 
 def _aggregate(outcome: TaskOutcome, sample_log: SampleLog | None = None) -> None:
@@ -243,7 +266,11 @@ def score_predictions(task: Task, predictions: Iterator[dict[str, Any]]) -> Task
                 audio=pred if kind == "audio" else None,
                 image=pred if kind == "image" else None,
             )
-    for index, row in enumerate(task.docs()):
+    try:
+        docs = list(task.docs())
+    except Exception as e:  # the task's data cannot be read at all
+        docs, outcome.fatal = [], f"{type(e).__name__}: {e}"
+    for index, row in enumerate(docs):
         if isinstance(row, DocumentError):
             outcome.samples.append(Sample(doc_id=f"row-{index}", error=str(row)))
             continue
@@ -253,6 +280,8 @@ def score_predictions(task: Task, predictions: Iterator[dict[str, Any]]) -> Task
             outcome.samples.append(task.process_response(row, response))
         except Exception as e:
             outcome.samples.append(Sample(doc_id=doc_id, error=f"scoring failed: {type(e).__name__}: {e}"))
-    _aggregate(outcome)
+    if docs:
+        _aggregate(outcome)
+    outcome.fatal = outcome.fatal or _nothing_usable(outcome, None)
     outcome.seconds = time.perf_counter() - started
     return outcome

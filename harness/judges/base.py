@@ -55,6 +55,10 @@ class JudgeStats:
     cached: int = 0
     failures: int = 0
     retries: int = 0
+    # not in as_dict (results keep their form): they let a run tell "the judge failed every time" (a failed
+    # task, reported with the judge's own error) from "some verdicts failed" (per-sample errors)
+    verdicts: int = 0  # fresh verdicts parsed
+    last_error: str | None = None
 
     def as_dict(self) -> dict[str, int]:
         return {"calls": self.calls, "cached": self.cached, "failures": self.failures, "retries": self.retries}
@@ -136,7 +140,8 @@ class CachedJudge:
             return hit
         if self.policy.budget is not None and self.stats.calls >= self.policy.budget:
             self.stats.failures += 1
-            return Verdict(error=f"judge call budget of {self.policy.budget} exhausted")
+            self.stats.last_error = f"judge call budget of {self.policy.budget} exhausted"
+            return Verdict(error=self.stats.last_error)
         last_error = "no attempt made"
         for attempt in range(self.policy.retries + 1):
             if attempt:
@@ -153,8 +158,10 @@ class CachedJudge:
             except ValueError as e:  # malformed output: retried too (sampling judges may recover)
                 last_error = f"malformed judge output ({e}): {raw[:200]!r}"
                 continue
+            self.stats.verdicts += 1
             if self.cache:
                 self.cache.put(key, verdict)
             return verdict
         self.stats.failures += 1
+        self.stats.last_error = last_error
         return Verdict(error=last_error)

@@ -107,7 +107,13 @@ class UniMoEAdapter:
                                     f"(config.json plus the sharded *.safetensors) or point checkpoint= at it")
         return root
 
-    # ---- lazy construction
+    # ---- construction
+    def load(self) -> None:
+        """Build the model now (the runner calls this before the first sample, so a broken checkpoint fails
+        the run once); ``generate`` builds it on first use otherwise."""
+        if self._model is None:
+            self._load()
+
     def _load(self) -> None:
         import torch
 

@@ -200,7 +200,8 @@ def test_missing_models_fail_each_sample_by_name_and_the_run_goes_on(name, missi
     summary = evaluate(dataclasses.asdict(load_entry(name)), OracleModel(), data="sample", cache=False,
                        output_dir=tmp_path, rebuild_leaderboards=False)
     (outcome,) = summary.outcomes
-    assert outcome.fatal is None and outcome.samples
+    assert outcome.fatal.startswith("every sample failed") and summary.results["status"] == "failed"  # no metrics: not complete
+    assert outcome.samples
     assert all(missing in s.error and "model_dir" in s.error for s in outcome.samples), outcome.samples[0].error
 
 

@@ -123,7 +123,8 @@ def test_missing_models_fail_each_sample_by_name_and_the_run_goes_on(name, missi
     summary = evaluate(cfg, OracleModel(), data="sample", cache=False, output_dir=tmp_path,
                        rebuild_leaderboards=False)
     (outcome,) = summary.outcomes
-    assert outcome.fatal is None and len(outcome.samples) == 4
+    assert outcome.fatal.startswith("every sample failed") and summary.results["status"] == "failed"  # no metrics: not complete
+    assert len(outcome.samples) == 4
     assert all(missing in s.error for s in outcome.samples), outcome.samples[0].error
 
 

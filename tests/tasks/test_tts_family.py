@@ -187,7 +187,8 @@ def test_a_missing_asr_model_fails_each_sample_by_name_and_the_run_goes_on(tmp_p
     summary = evaluate(cfg, OracleModel(), data="sample", cache=False, output_dir=tmp_path,
                        rebuild_leaderboards=False)
     (outcome,) = summary.outcomes
-    assert outcome.fatal is None and len(outcome.samples) == 3
+    assert outcome.fatal.startswith("every sample failed") and summary.results["status"] == "failed"  # no metrics: not complete
+    assert len(outcome.samples) == 3
     assert all("openai/whisper-large-v3" in s.error and "huggingface-cli download" in s.error
                for s in outcome.samples)
     assert math.isnan(outcome.metrics["wer_mean"].value)
