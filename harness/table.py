@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from harness.api import HarnessError
+from harness.jsonio import read_json
 from harness.leaderboard import _tex_escape as tex_escape
 from harness.results import REPO_ROOT
 
@@ -100,9 +100,9 @@ def read_results(paths: Iterable[Path]) -> list[dict[str, Any]]:
     out = []
     for path in paths:
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as e:
-            print(f"warning: {path}: skipped, not readable as JSON ({e})", file=sys.stderr)
+            data = read_json(path, "results file")
+        except HarnessError as e:
+            print(f"warning: skipped: {e}", file=sys.stderr)
             continue
         if not isinstance(data, dict) or not isinstance(data.get("tasks"), dict) or not isinstance(data.get("model"), dict):
             print(f"warning: {path}: skipped, not a results file", file=sys.stderr)

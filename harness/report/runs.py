@@ -7,7 +7,6 @@ impossible (the benchmark's data is not on this machine) the report says why and
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any, Mapping
 import yaml
 
 from harness.api import HarnessError, Request
+from harness.jsonio import iter_jsonl, read_json_object
 
 STATUSES = ("correct", "wrong", "parse error", "error", "unscored")
 
@@ -52,11 +52,8 @@ def load_run(path: str | Path) -> Run:
     results_path = directory / "results.json"
     if not results_path.is_file():
         raise HarnessError(f"{directory}: no results.json (is this a run directory?)")
-    try:
-        results = json.loads(results_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise HarnessError(f"{results_path}: cannot be read as JSON ({e})") from e
-    if not isinstance(results, dict) or not isinstance(results.get("tasks"), dict):
+    results = read_json_object(results_path, "results file")
+    if not isinstance(results.get("tasks"), dict):
         raise HarnessError(f"{results_path}: not a results file (no 'tasks' object)")
     config_path = directory / "config.yaml"
     config = yaml.safe_load(config_path.read_text(encoding="utf-8")) if config_path.is_file() else {}
@@ -70,16 +67,7 @@ def _read_samples(path: Path) -> list[dict[str, Any]]:
     """The last record of each document (a re-scored sample is logged again; the last one is final)."""
     if not path.is_file():
         return []
-    latest: dict[str, dict[str, Any]] = {}
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError as e:
-                raise HarnessError(f"{path}:{number}: not a JSON record ({e})") from e
-            latest[str(record.get("doc_id"))] = record
+    latest = {str(record.get("doc_id")): record for _, record in iter_jsonl(path, "sample log")}
     return list(latest.values())
 
 

@@ -113,8 +113,8 @@ def test_media_budget_caps_the_page(tmp_path):
 ])
 def test_mistakes_get_one_line(args, message, tmp_path):
     done = harness("report", *args, cwd=tmp_path)
-    assert done.returncode != 0
-    assert message in done.stderr
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and message in done.stderr
 
 
 def test_ten_thousand_samples_stay_one_small_page(tmp_path):

@@ -120,4 +120,6 @@ def test_command_line(tmp_path):
     assert r"\textbf{70.00}" in done.stdout and "librispeech" not in done.stdout
     assert "broken/results.json: skipped" in done.stderr
     bad = harness("table", f"runs={tmp_path}", "format=docx")
-    assert bad.returncode != 0 and "format='docx'" in bad.stderr
+    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "format='docx'" in bad.stderr
+    missing = harness("table", f"runs={tmp_path}", "reported=/nonexistent.csv")
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr and "/nonexistent.csv" in missing.stderr
