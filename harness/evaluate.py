@@ -19,8 +19,11 @@ import yaml
 from harness.api import ModelAdapter, stable_hash
 from harness.cache import ResponseCache
 from harness.catalog import build_task, expand, load_entry, parse_entry
-from harness.results import SCHEMA_VERSION, environment, group_records, new_run_id, redact, task_record, write_json, write_text
+from harness.results import (SCHEMA_VERSION, environment, group_records, new_run_id, task_record, write_json,
+                             write_results, write_text)
 from harness.runner import RunSettings, SampleLog, TaskOutcome, evaluate_task, parse_shard, score_predictions
+from harness.secrets import redact
+from harness.time_limit import DEFAULT_SCORING_SECONDS
 
 
 @dataclass
@@ -70,6 +73,7 @@ def evaluate(
     output_dir: str | Path = "results",
     rebuild_leaderboards: bool = True,
     judge: Mapping[str, Any] | None = None,
+    scoring_timeout_s: float | None = DEFAULT_SCORING_SECONDS,
 ) -> RunSummary:
     from harness.models import build_model
 
@@ -81,13 +85,15 @@ def evaluate(
         model_cfg = _model_config(model)  # type: ignore[arg-type]
         adapter = build_model(model_cfg)
     settings = RunSettings(
-        limit=limit, batch_size=batch_size, shard=parse_shard(shard), infer_only=stage == "infer", progress=progress
+        limit=limit, batch_size=batch_size, shard=parse_shard(shard), infer_only=stage == "infer", progress=progress,
+        scoring_timeout_s=scoring_timeout_s,
     )
     out = Path(output_dir)
     run_dir = out / "runs" / new_run_id(adapter.name, entry.name)
     config = redact(
         {"task": entry.name, "model": model_cfg, "data": data, "data_dir": data_dir, "limit": limit,
-         "batch_size": batch_size, "seed": seed, "shard": shard, "stage": stage, "cache": cache}
+         "batch_size": batch_size, "seed": seed, "shard": shard, "stage": stage, "cache": cache,
+         "scoring_timeout_s": scoring_timeout_s}
     )
     write_text(run_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
     started = dt.datetime.now(dt.timezone.utc)
@@ -114,7 +120,7 @@ def evaluate(
             summary.outcomes.append(outcome)
             results["tasks"][task_cfg.name] = task_record(outcome)
             results["groups"] = group_records(results["tasks"])
-            write_json(run_dir / "results.json", results)  # after every task: nothing computed is lost
+            write_results(run_dir, results)  # after every task: nothing computed is lost
     finally:
         if response_cache:
             response_cache.close()
@@ -122,7 +128,7 @@ def evaluate(
     results["status"] = "inferred" if stage == "infer" else "complete"
     results["timing"] = {"started": started.isoformat(), "finished": finished.isoformat(),
                          "seconds": round((finished - started).total_seconds(), 3)}
-    write_json(run_dir / "results.json", results)
+    write_results(run_dir, results)
     write_json(run_dir / "status.json", {"status": results["status"], "run_id": run_dir.name})
     if rebuild_leaderboards:
         from harness.leaderboard import build_leaderboards
@@ -168,6 +174,7 @@ def evaluate_from_config(cfg: Any) -> RunSummary:
         batch_size=int(c.get("batch_size") or 1), seed=int(c.get("seed") or 0), shard=c.get("shard"),
         stage=c.get("stage", "all"), cache=bool(c.get("cache", True)), progress=bool(c.get("progress", True)),
         output_dir=c.get("output_dir", "results"), judge=c.get("judge"),
+        scoring_timeout_s=c.get("scoring_timeout_s", DEFAULT_SCORING_SECONDS),
     )
     print_summary(summary)
     return summary
@@ -208,7 +215,7 @@ def score_from_config(cfg: Any) -> RunSummary:
     task = build_task(task_cfg, data=c["data"], data_dir=c.get("data_dir"), seed=int(c.get("seed") or 0))
     with open(pred_path, encoding="utf-8") as f:
         rows = [json.loads(line) for line in f if line.strip()]
-    outcome = score_predictions(task, iter(rows))
+    outcome = score_predictions(task, iter(rows), c.get("scoring_timeout_s", DEFAULT_SCORING_SECONDS))
     out = Path(c.get("output_dir", "results"))
     run_dir = out / "runs" / new_run_id(f"predictions-{pred_path.stem}", task_cfg.name)
     log = SampleLog(run_dir / "samples" / f"{task_cfg.name}.jsonl")
@@ -225,7 +232,7 @@ def score_from_config(cfg: Any) -> RunSummary:
     results["status"] = "complete"
     results["tasks"][task_cfg.name] = task_record(outcome)
     results["groups"] = group_records(results["tasks"])
-    write_json(run_dir / "results.json", results)
+    write_results(run_dir, results)
     write_json(run_dir / "status.json", {"status": "complete", "run_id": run_dir.name})
     summary = RunSummary(run_dir=run_dir, results=results, outcomes=[outcome])
     print_summary(summary)
