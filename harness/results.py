@@ -275,5 +275,15 @@ def iter_results(runs_dir: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
             warn(f"skipped: {e}")
 
 
+def primary_value(rec: Mapping[str, Any]) -> float | None:
+    """A task record's primary metric value, or None when it has none that is a finite number (a failed
+    task, a NaN written as null, a hand-edited file)."""
+    metric = (rec.get("metrics") or {}).get(rec.get("primary_metric"))
+    value = metric.get("value") if isinstance(metric, Mapping) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
 def warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
