@@ -30,7 +30,17 @@ commands:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """A user mistake (HarnessError) prints one line and exits 2; anything else keeps its traceback."""
+    from harness.api import HarnessError
+
+    try:
+        return _dispatch(list(sys.argv[1:] if argv is None else argv))
+    except HarnessError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(HELP)
         return 0
