@@ -93,6 +93,7 @@ def _hydra(command: str, overrides: list[str]) -> int:
     from harness.catalog import CONFIG_DIR
 
     codes: list[int] = []
+    sweep_dirs: set[str] = set()
     handlers: dict[str, Callable[[DictConfig], int]] = {
         "run": _run,
         "score": _score,
@@ -101,6 +102,7 @@ def _hydra(command: str, overrides: list[str]) -> int:
 
     @hydra.main(config_path=str(CONFIG_DIR), config_name="config", version_base="1.3")
     def app(cfg: DictConfig) -> None:
+        _note_sweep_dir(sweep_dirs)
         codes.append(handlers[command](cfg))
 
     saved = sys.argv
@@ -109,7 +111,25 @@ def _hydra(command: str, overrides: list[str]) -> int:
         app()
     finally:
         sys.argv = saved
+        _redact_sweep_records(sweep_dirs)
     return max(codes) if codes else 1
+
+
+def _note_sweep_dir(sweep_dirs: set[str]) -> None:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        sweep_dirs.add(hydra_cfg.sweep.dir)
+
+
+def _redact_sweep_records(sweep_dirs: set[str]) -> None:
+    """Hydra records a sweep's command line and config in ``multirun.yaml``: secrets given there are removed."""
+    from harness.secrets import redact_yaml_file
+
+    for folder in sweep_dirs:
+        redact_yaml_file(Path(folder) / "multirun.yaml")
 
 
 def _seed_everything(seed: int) -> None:

@@ -10,6 +10,7 @@ environment variable (``api_key_env: OPENAI_API_KEY``): the name is kept, since 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -25,6 +26,7 @@ SECRET_PAIRS = frozenset({("api", "key"), ("access", "key"), ("private", "key"),
 
 _WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 _URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
+_ASSIGNMENT = re.compile(r"^([+~]*[\w.\-/@]+)=(.+)$", re.S)  # a command-line override: key=value
 
 
 def _words(key: str) -> list[str]:
@@ -61,10 +63,32 @@ def redact_url(url: str) -> str:
 
 
 def redact_text(text: str) -> str:
-    """Every URL inside ``text`` passed through :func:`redact_url`."""
+    """``text`` with every URL passed through :func:`redact_url`; an override ``model.passwd=x`` (as Hydra
+    records a sweep's command line, also comma-joined) loses its value when the last part of its key is secret."""
+    if "=" in text:
+        pieces = text.split(",")
+        for i, piece in enumerate(pieces):
+            assignment = _ASSIGNMENT.match(piece)
+            if assignment and is_secret_key(re.split(r"[./]", assignment[1])[-1]):
+                pieces[i] = f"{assignment[1]}={REDACTED}"
+        text = ",".join(pieces)
     if "://" not in text:
         return text
     return _URL.sub(lambda m: redact_url(m[0]), text)
+
+
+def redact_yaml_file(path: Path) -> None:
+    """Rewrite a YAML record (Hydra's ``multirun.yaml`` of a sweep) with its secrets redacted."""
+    import yaml
+
+    if not path.is_file():
+        return
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    clean = redact(data)
+    if clean != data:
+        from harness.results import write_text
+
+        write_text(path, yaml.safe_dump(clean, sort_keys=False))
 
 
 def redact(obj: Any) -> Any:
