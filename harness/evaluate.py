@@ -23,7 +23,7 @@ from harness.results import (SCHEMA_VERSION, environment, group_records, new_run
                              write_results, write_text)
 from harness.runner import RunSettings, SampleLog, TaskOutcome, evaluate_task, parse_shard, score_predictions
 from harness.secrets import redact
-from harness.time_limit import DEFAULT_SCORING_SECONDS
+from harness.time_limit import DEFAULT_SCORING_SECONDS, scoring_seconds
 
 
 @dataclass
@@ -86,7 +86,7 @@ def evaluate(
         adapter = build_model(model_cfg)
     settings = RunSettings(
         limit=limit, batch_size=batch_size, shard=parse_shard(shard), infer_only=stage == "infer", progress=progress,
-        scoring_timeout_s=scoring_timeout_s,
+        scoring_timeout_s=scoring_seconds(scoring_timeout_s),
     )
     out = Path(output_dir)
     run_dir = out / "runs" / new_run_id(adapter.name, entry.name)
@@ -208,6 +208,7 @@ def score_from_config(cfg: Any) -> RunSummary:
     if not c.get("predictions"):
         raise SystemExit("score needs predictions=<file.jsonl>")
     pred_path = Path(c["predictions"])
+    timeout_s = scoring_seconds(c.get("scoring_timeout_s", DEFAULT_SCORING_SECONDS))
     task_cfgs = expand(parse_entry(c["task"]))
     if len(task_cfgs) != 1:
         raise SystemExit("score takes a single task, not a group")
@@ -215,7 +216,7 @@ def score_from_config(cfg: Any) -> RunSummary:
     task = build_task(task_cfg, data=c["data"], data_dir=c.get("data_dir"), seed=int(c.get("seed") or 0))
     with open(pred_path, encoding="utf-8") as f:
         rows = [json.loads(line) for line in f if line.strip()]
-    outcome = score_predictions(task, iter(rows), c.get("scoring_timeout_s", DEFAULT_SCORING_SECONDS))
+    outcome = score_predictions(task, iter(rows), timeout_s)
     out = Path(c.get("output_dir", "results"))
     run_dir = out / "runs" / new_run_id(f"predictions-{pred_path.stem}", task_cfg.name)
     log = SampleLog(run_dir / "samples" / f"{task_cfg.name}.jsonl")

@@ -15,6 +15,8 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, TypeVar
 
+from harness.api import HarnessError
+
 DEFAULT_SCORING_SECONDS = 10.0
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -25,6 +27,15 @@ _running: list[bool] = []  # one entry per active time_limit (main thread only);
 class TimeLimitExceeded(BaseException):
     """The budget ran out. A BaseException, like KeyboardInterrupt, so that the broad ``except Exception`` of
     scoring code (MathVision's "any failure: not equal") cannot turn a timeout into a verdict."""
+
+
+def scoring_seconds(value: Any) -> float | None:
+    """The ``scoring_timeout_s`` setting checked: a positive number of seconds, or None (no limit)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise HarnessError(f"scoring_timeout_s must be a positive number of seconds or null, got {value!r}")
+    return float(value)
 
 
 def _enforceable() -> bool:

@@ -78,3 +78,13 @@ def test_judge_calls_and_model_loads_do_not_count():
         with clock_stopped():
             time.sleep(0.5)  # e.g. waiting on a judge endpoint
         time.sleep(0.1)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "abc"])
+def test_a_bad_time_limit_is_refused_before_any_work(tmp_path: Path, value: str):
+    predictions = tmp_path / "p.jsonl"
+    predictions.write_text('{"doc_id": "1", "prediction": "B"}\n')
+    proc = harness("score", "task=mathvision_test", f"predictions={predictions}", f"output_dir={tmp_path / 'out'}",
+                   f"scoring_timeout_s={value}")
+    assert proc.returncode != 0 and "scoring_timeout_s" in proc.stderr
+    assert not (tmp_path / "out" / "runs").exists()
