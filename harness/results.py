@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from harness.api import HarnessError, stable_hash
-from harness.secrets import redact
+from harness.secrets import redact, redact_text
 
 SCHEMA_VERSION = 1
 PACKAGES = ("torch", "transformers", "numpy", "hydra-core", "av", "soundfile", "jiwer", "whisper-normalizer",
@@ -136,8 +136,8 @@ def task_record(outcome: Any) -> dict[str, Any]:
         "n_errors": outcome.n_errors,
         "n_parse_errors": sum(s.parse_error is not None for s in samples),
         "n_cached": sum(s.cached for s in samples),
-        "errors": [{"doc_id": s.doc_id, "error": s.error} for s in samples if s.error][:50],
-        "fatal": outcome.fatal,
+        "errors": [{"doc_id": s.doc_id, "error": redact_text(s.error)} for s in samples if s.error][:50],
+        "fatal": outcome.fatal and redact_text(outcome.fatal),
         "timing": {
             "seconds": round(outcome.seconds, 4),
             "model_seconds": round(outcome.model_seconds, 4),

@@ -20,6 +20,7 @@ from harness.cache import ResponseCache, cache_key
 from harness.preflight import check_media
 from harness.results import dumps_strict
 from harness.routing_report import merge_counts
+from harness.secrets import redact_text
 from harness.task import MetricValue, Sample, Task
 from harness.time_limit import DEFAULT_SCORING_SECONDS, TimeLimitExceeded, time_limit
 
@@ -82,7 +83,10 @@ class SampleLog:
         self._f = open(path, "a", encoding="utf-8")
 
     def write(self, sample: Sample) -> None:
-        self._f.write(dumps_strict(sample.to_dict()) + "\n")
+        row = sample.to_dict()
+        for holder in (row, row["response"] or {}):  # an exception's message may quote a URL's credentials
+            holder["error"] = holder.get("error") and redact_text(holder["error"])
+        self._f.write(dumps_strict(row) + "\n")
         self._f.flush()
 
     def close(self) -> None:

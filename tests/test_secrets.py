@@ -68,3 +68,24 @@ def test_a_sweep_record_keeps_no_planted_secret(tmp_path: Path):
     assert proc.returncode == 0, proc.stderr
     assert len(list(tmp_path.glob("sweeps/*/multirun.yaml"))) == 1 and len(list(tmp_path.glob("runs/*"))) == 2
     assert _every_file_free_of(tmp_path, list(FIELD_SECRETS.values())) == []
+
+
+def test_an_error_quoting_a_url_with_credentials_is_recorded_without_them(tmp_path: Path):
+    from harness.api import Response
+    from harness.evaluate import evaluate
+    from tests.harness_toys import toy_task_config, write_toy_docs
+
+    class Unreachable:
+        name = "remote"
+
+        def fingerprint(self) -> str:
+            return "remote"
+
+        def generate(self, requests):
+            return [Response(error=f"cannot reach http://svc:{URL_SECRET}@10.0.0.1/v1") for _ in requests]
+
+    data = write_toy_docs(tmp_path / "data", n=2)
+    evaluate(toy_task_config(), Unreachable(), data="full", data_dir=str(data), output_dir=tmp_path / "out")
+    assert _every_file_free_of(tmp_path / "out", [URL_SECRET]) == []
+    results = next((tmp_path / "out").glob("runs/*/results.json")).read_text()
+    assert "http://<redacted>@10.0.0.1/v1" in results
