@@ -216,7 +216,7 @@ def run_coverage(results: Mapping[str, Any]) -> Coverage:
     if selection["limit"] is not None:
         return Coverage(False, f"limit={selection['limit']}")
     for name, rec in (results.get("tasks") or {}).items():
-        n_docs, n_dataset = rec.get("n_docs"), rec.get("n_dataset")
+        n_docs, n_dataset = (rec.get("n_docs"), rec.get("n_dataset")) if isinstance(rec, Mapping) else (0, None)
         if n_dataset is not None and n_docs != n_dataset:
             return Coverage(False, f"{name}: {n_docs} of {n_dataset} documents")
     merged = results.get("merged_from")
