@@ -1,17 +1,18 @@
 """One table for an ablation sweep: per run, the primary score of every task and the routing cost.
 
-Rows are the runs found under a results folder (e.g. the output of ``python -m harness run -m ...
-+model.args.checkpoint=a,b,c``); a row is named by what differs between the runs' checkpoints (else the
-model name). Routing columns come from the runs' routing counts over all tasks, modalities and layers:
-mean real experts computed per token and the share of token-layer routings that chose a null expert.
+Rows are the whole runs (:func:`harness.results.run_coverage`) found under a results folder (e.g. the output
+of ``python -m harness run -m ... +model.args.checkpoint=a,b,c``); a row is named by what differs between
+the runs' checkpoints (else the model name). Routing columns come from the runs' routing counts over all
+tasks, modalities and layers: mean real experts computed per token and the share of token-layer routings
+that chose a null expert.
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from harness.results import iter_results, primary_value, run_coverage, warn
 from harness.routing_report import run_counts
 
 
@@ -51,8 +52,8 @@ def ablation_table(results: Sequence[Mapping[str, Any]]) -> str:
     for label, r in zip(_label_parts(results), results):
         scores = []
         for t in tasks:
-            rec = r.get("tasks", {}).get(t)
-            scores.append(rec["metrics"][rec["primary_metric"]]["value"] if rec else float("nan"))
+            value = primary_value(r.get("tasks", {}).get(t) or {})
+            scores.append(float("nan") if value is None else value)
         mean = sum(scores) / len(scores) if scores else float("nan")
         active, null = routing_cost(r)
         cells = [f"{s:.1f}" for s in scores] + [f"{mean:.1f}", f"{active:.2f}", f"{null:.3f}"]
@@ -62,21 +63,21 @@ def ablation_table(results: Sequence[Mapping[str, Any]]) -> str:
 
 def ablation_command(args: Mapping[str, str]) -> int:
     from harness.errors import ConfigError, InputFileError
-    from harness.jsonio import read_json_object
 
     if "runs" not in args:
         raise ConfigError("ablation needs runs=<results folder> (its runs/*/results.json are the rows)")
     root = Path(args["runs"])
-    files = sorted((root / "runs").glob("*/results.json")) or sorted(root.glob("*/results.json"))
-    if not files:
+    runs_dir = root / "runs" if any((root / "runs").glob("*/results.json")) else root
+    if not any(runs_dir.glob("*/results.json")):
         raise InputFileError(f"{root}: no runs/*/results.json")
     results = []
-    for f in files:
-        try:
-            results.append(read_json_object(f, "results file"))
-        except InputFileError as e:
-            print(f"warning: skipped: {e}", file=sys.stderr)
-    table = ablation_table([r for r in results if r.get("status") == "complete" and isinstance(r.get("tasks"), dict)])
+    for _, res in iter_results(runs_dir):
+        coverage = run_coverage(res)
+        if coverage.whole:
+            results.append(res)
+        elif res.get("status") == "complete":
+            warn(f"ablation: run {res['run_id']} left out, it is not a whole run ({coverage.reason})")
+    table = ablation_table(results)
     print(table)
     if args.get("out"):
         Path(args["out"]).write_text(table + "\n")

@@ -156,6 +156,7 @@ def _hydra(command: str, overrides: list[str]) -> int:
     check_overrides(overrides)
     codes: list[int] = []
     stopped: list[BaseException] = []
+    sweep_dirs: set[str] = set()
     handlers: dict[str, Callable[[DictConfig], int]] = {
         "run": _run,
         "score": _score,
@@ -166,6 +167,7 @@ def _hydra(command: str, overrides: list[str]) -> int:
     def app(cfg: DictConfig) -> None:
         if stopped:
             return
+        _note_sweep_dir(sweep_dirs)
         try:
             codes.append(handlers[command](cfg))
         except HarnessError as e:
@@ -180,6 +182,7 @@ def _hydra(command: str, overrides: list[str]) -> int:
         app()
     finally:
         sys.argv = saved
+        _redact_sweep_records(sweep_dirs)
     if stopped:
         raise stopped[0]
     return max(codes, default=0)  # no job ran: Hydra answered a flag such as --cfg or --help
@@ -237,6 +240,23 @@ def _one_line(e: BaseException) -> str:
     keep = [line for line in lines if line and "HYDRA_FULL_ERROR" not in line and not line.startswith(
         ("object_type=", "full_key:", "reference_type="))]
     return ": ".join(keep)
+
+
+def _note_sweep_dir(sweep_dirs: set[str]) -> None:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        sweep_dirs.add(hydra_cfg.sweep.dir)
+
+
+def _redact_sweep_records(sweep_dirs: set[str]) -> None:
+    """Hydra records a sweep's command line and config in ``multirun.yaml``: secrets given there are removed."""
+    from harness.secrets import redact_yaml_file
+
+    for folder in sweep_dirs:
+        redact_yaml_file(Path(folder) / "multirun.yaml")
 
 
 def _seed_everything(seed: int) -> None:

@@ -2,7 +2,8 @@
 
 A metric regresses when it moves the wrong way by more than ``tolerance`` (in reported units, e.g.
 accuracy points). When both runs kept their per-sample logs, the paired difference over the shared
-samples is shown with a 95% confidence interval, which tells noise from change.
+samples is shown with a 95% confidence interval, which tells noise from change. Two runs over different
+documents (another shard or limit) are refused; partial runs over the same documents are footnoted.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from harness.errors import ConfigError, InputFileError
-from harness.jsonio import iter_jsonl, read_json_object
+from harness.errors import ConfigError, HarnessError
+from harness.jsonio import iter_jsonl
+from harness.results import read_results, run_coverage, run_selection
 from harness.schema import parse_tolerance
 
 
@@ -36,10 +38,7 @@ def load_results(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if path.is_dir():
         path = path / "results.json"
-    results = read_json_object(path, "results file")
-    if not isinstance(results.get("tasks"), dict):
-        raise InputFileError(f"results file {path}: no 'tasks' object; is it a run's results.json?")
-    return results | {"_path": str(path)}
+    return read_results(path) | {"_path": str(path)}
 
 
 def compare(baseline: Mapping[str, Any], candidate: Mapping[str, Any], tolerance: float = 0.0) -> list[Delta]:
@@ -52,9 +51,9 @@ def compare(baseline: Mapping[str, Any], candidate: Mapping[str, Any], tolerance
             hib = bm.get("higher_is_better", True)
             cm = crec.get("metrics", {}).get(metric)
             if cm is None:
-                deltas.append(Delta(task, metric, bm["value"], math.nan, hib, True))
+                deltas.append(Delta(task, metric, _number(bm.get("value")), math.nan, hib, True))
                 continue
-            b, c = bm["value"], cm["value"]
+            b, c = _number(bm.get("value")), _number(cm.get("value"))
             if math.isnan(c) and not math.isnan(b):
                 regressed = True
             else:
@@ -62,6 +61,11 @@ def compare(baseline: Mapping[str, Any], candidate: Mapping[str, Any], tolerance
                 regressed = drop > tolerance
             deltas.append(Delta(task, metric, b, c, hib, regressed, _paired(baseline, candidate, task, metric)))
     return deltas
+
+
+def _number(value: Any) -> float:
+    """A metric value as a float; null (a NaN written as strict JSON) or junk reads as NaN."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
 
 
 def _samples(results: Mapping[str, Any], task: str) -> dict[str, Any] | None:
@@ -85,6 +89,29 @@ def _paired(baseline: Mapping[str, Any], candidate: Mapping[str, Any], task: str
     scale = baseline["tasks"][task].get("scale", 1.0)
     delta, lo, hi = paired_difference([a[d][metric] for d in shared], [b[d][metric] for d in shared])
     return delta * scale, lo * scale, hi * scale
+
+
+def coverage_notes(baseline: Mapping[str, Any], candidate: Mapping[str, Any]) -> list[str]:
+    """Footnotes for runs that are not whole (:func:`harness.results.run_coverage`); raises
+    :class:`harness.api.HarnessError` when the two cover different documents (other shards or limits), whose
+    scores a delta would compare as if they were the same test."""
+    if run_selection(baseline) != run_selection(candidate):
+        raise HarnessError(
+            f"compare: baseline {baseline.get('_path', '')} and candidate {candidate.get('_path', '')} cover "
+            f"different documents ({_describe(baseline)} vs {_describe(candidate)}); compare whole runs, or "
+            f"partial runs made with the same shard and limit")
+    notes = []
+    for role, res in (("baseline", baseline), ("candidate", candidate)):
+        coverage = run_coverage(res)
+        if not coverage.whole:
+            notes.append(f"{role} is not a whole run ({coverage.reason}): its scores cover part of the benchmark")
+    return notes
+
+
+def _describe(results: Mapping[str, Any]) -> str:
+    selection = run_selection(results)
+    parts = [f"{key}={value}" for key, value in selection.items() if value is not None]
+    return ", ".join(parts) or "every document"
 
 
 COMPARABILITY_KEYS = ("task_hash", "prompt_hash", "extraction_rule", "data_source", "judge")
@@ -119,9 +146,10 @@ def compare_command(args: Mapping[str, str]) -> int:
         raise ConfigError("compare needs baseline=<results.json> candidate=<results.json> [tolerance=0.0]")
     tolerance = parse_tolerance(args.get("tolerance", 0))
     baseline, candidate = load_results(args["baseline"]), load_results(args["candidate"])
+    partial = coverage_notes(baseline, candidate)
     deltas = compare(baseline, candidate, tolerance)
     print(format_deltas(deltas))
-    for note in comparability_notes(baseline, candidate):
+    for note in partial + comparability_notes(baseline, candidate):
         print(f"note: {note}")
     if not deltas:
         print("no task/metric in common: nothing compared")

@@ -21,9 +21,12 @@ from harness.cache import ResponseCache
 from harness.catalog import build_task, expand, load_entry, parse_entry
 from harness.errors import ConfigError, HarnessError, InputFileError, ModelLoadError
 from harness.jsonio import iter_jsonl
-from harness.results import SCHEMA_VERSION, environment, group_records, new_run_id, redact, task_record, write_json, write_text
+from harness.results import (SCHEMA_VERSION, environment, group_records, new_run_id, task_record, write_json,
+                             write_results, write_text)
 from harness.runner import RunSettings, SampleLog, TaskOutcome, evaluate_task, score_predictions
 from harness.schema import check_group_choice, check_values, parse_limit, parse_shard
+from harness.secrets import redact
+from harness.time_limit import DEFAULT_SCORING_SECONDS, scoring_seconds
 
 
 @dataclass
@@ -75,6 +78,7 @@ def evaluate(
     output_dir: str | Path = "results",
     rebuild_leaderboards: bool = True,
     judge: Mapping[str, Any] | None = None,
+    scoring_timeout_s: float | None = DEFAULT_SCORING_SECONDS,
 ) -> RunSummary:
     from harness.models import build_model
 
@@ -89,14 +93,15 @@ def evaluate(
         model_cfg = _model_config(model)  # type: ignore[arg-type]
     settings = RunSettings(
         limit=parse_limit(limit), batch_size=batch_size, shard=parse_shard(shard), infer_only=stage == "infer",
-        progress=progress,
+        progress=progress, scoring_timeout_s=scoring_seconds(scoring_timeout_s),
     )
     out = Path(output_dir)
     run_status.mark_dead_runs(out / "runs")
     run_dir = out / "runs" / new_run_id(model_cfg["name"], entry.name)
     config = redact(
         {"task": entry.name, "model": model_cfg, "data": data, "data_dir": data_dir, "limit": limit,
-         "batch_size": batch_size, "seed": seed, "shard": shard, "stage": stage, "cache": cache}
+         "batch_size": batch_size, "seed": seed, "shard": shard, "stage": stage, "cache": cache,
+         "scoring_timeout_s": scoring_timeout_s}
     )
     started = dt.datetime.now(dt.timezone.utc)
     model_record = {"name": model_cfg["name"], "adapter": model_cfg.get("adapter"), "fingerprint": None,
@@ -127,7 +132,7 @@ def evaluate(
             summary.outcomes.append(outcome)
             results["tasks"][task_cfg.name] = task_record(outcome)
             results["groups"] = group_records(results["tasks"])
-            write_json(run_dir / "results.json", results)  # after every task: nothing computed is lost
+            write_results(run_dir, results)  # after every task: nothing computed is lost
     except KeyboardInterrupt:
         _finish(summary, started, run_status.ABORTED, "interrupted (Ctrl-C); rerun the same command to resume")
         raise
@@ -167,7 +172,7 @@ def _finish(summary: RunSummary, started: dt.datetime, status: str, reason: str 
         results["status_reason"] = reason
     results["timing"] = {"started": started.isoformat(), "finished": finished.isoformat(),
                          "seconds": round((finished - started).total_seconds(), 3)}
-    write_json(summary.run_dir / "results.json", results)
+    write_results(summary.run_dir, results)
     write_json(summary.run_dir / "status.json", run_status.finished(summary.run_dir.name, status, reason))
 
 
@@ -211,6 +216,7 @@ def evaluate_from_config(cfg: Any) -> RunSummary:
         batch_size=int(c.get("batch_size") or 1), seed=int(c.get("seed") or 0), shard=c.get("shard"),
         stage=c.get("stage", "all"), cache=bool(c.get("cache", True)), progress=bool(c.get("progress", True)),
         output_dir=c.get("output_dir", "results"), judge=c.get("judge"),
+        scoring_timeout_s=c.get("scoring_timeout_s", DEFAULT_SCORING_SECONDS),
     )
     print_summary(summary)
     return summary
@@ -245,6 +251,7 @@ def score_from_config(cfg: Any) -> RunSummary:
     if not c.get("predictions"):
         raise ConfigError("score needs predictions=<file.jsonl>")
     pred_path = Path(c["predictions"])
+    timeout_s = scoring_seconds(c.get("scoring_timeout_s", DEFAULT_SCORING_SECONDS))
     task_cfgs = expand(parse_entry(c["task"]))
     if len(task_cfgs) != 1:
         raise ConfigError("score takes a single task, not a group")
@@ -255,7 +262,7 @@ def score_from_config(cfg: Any) -> RunSummary:
         if "doc_id" not in row:
             raise InputFileError(f"predictions file {pred_path} line {number}: no doc_id")
         rows.append(row)
-    outcome = score_predictions(task, iter(rows))
+    outcome = score_predictions(task, iter(rows), timeout_s)
     out = Path(c.get("output_dir", "results"))
     run_dir = out / "runs" / new_run_id(f"predictions-{pred_path.stem}", task_cfg.name)
     log = SampleLog(run_dir / "samples" / f"{task_cfg.name}.jsonl")

@@ -1,8 +1,10 @@
 """Per-modality leaderboards rebuilt from every finished run under ``<output_dir>/runs``.
 
 One table per modality group: models as rows, tasks as columns (primary metric), the paper's reference
-numbers as a row. For each (model, task) the best run counts, respecting the metric's direction. Runs on
-``sample`` data go to ``leaderboards/sample/`` and never enter the full-benchmark tables.
+numbers as a row. For each (model, task) the best run counts, respecting the metric's direction. Only whole
+runs count (complete, unsharded, unlimited, or merged from shards: :func:`harness.results.run_coverage`); a
+partial run is named on stderr with the reason it is left out. Runs on ``sample`` data go to
+``leaderboards/sample/`` and never enter the full-benchmark tables.
 """
 
 from __future__ import annotations
@@ -10,13 +12,12 @@ from __future__ import annotations
 import csv
 import fcntl
 import io
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.results import write_text
+from harness.results import iter_results, primary_value, run_coverage, warn, write_text
 
 PAPER_ROW = "Uni-MoE-2.0-Omni (paper)"
 
@@ -34,28 +35,34 @@ class Cell:
         return self.value > other.value if self.higher_is_better else self.value < other.value
 
 
-def collect(runs_dir: Path) -> dict[str, dict[str, dict[str, dict[str, Any]]]]:
-    """{data kind: {group: {task: {"paper": score, "metric": name, "models": {model: Cell}}}}}"""
+def collect(runs_dir: Path, skipped: list[tuple[str, str]] | None = None
+            ) -> dict[str, dict[str, dict[str, dict[str, Any]]]]:
+    """{data kind: {group: {task: {"paper": score, "metric": name, "models": {model: Cell}}}}} over the whole
+    runs (:func:`harness.results.run_coverage`); each finished run left out for covering only part of its
+    tasks is appended to ``skipped`` as (run id, reason). Unreadable results files are skipped with a warning."""
     boards: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
-    for path in sorted(runs_dir.glob("*/results.json")):
-        try:
-            res = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue  # a run being written right now, or damaged: skip it
+    for _, res in iter_results(runs_dir):
         if res.get("status") != "complete":
+            continue  # running, failed or inferred only: not a result yet
+        coverage = run_coverage(res)
+        if not coverage.whole:
+            if skipped is not None:
+                skipped.append((res["run_id"], coverage.reason))
             continue
         model = res["model"]["name"]
-        for task, rec in res.get("tasks", {}).items():
+        for task, rec in res["tasks"].items():
             metric = rec.get("primary_metric")
-            mv = rec.get("metrics", {}).get(metric)
-            if not mv or mv.get("value") is None or (isinstance(mv["value"], float) and math.isnan(mv["value"])):
+            value = primary_value(rec)
+            if value is None or not isinstance(rec.get("group"), str):
                 continue
+            mv = rec["metrics"][metric]
             kind = "sample" if rec.get("data") == "sample" else "full"
             column = boards.setdefault(kind, {}).setdefault(rec["group"], {}).setdefault(
                 task, {"paper": rec.get("paper_score"), "metric": metric, "models": {}}
             )
-            cell = Cell(mv["value"], mv.get("stderr"), mv.get("higher_is_better", True), metric, res["run_id"],
-                        rec.get("data_source", ""))
+            stderr = mv.get("stderr") if isinstance(mv.get("stderr"), (int, float)) else None
+            cell = Cell(value, stderr, mv.get("higher_is_better", True) is not False, metric, res["run_id"],
+                        str(rec.get("data_source", "")))
             best = column["models"].get(model)
             if best is None or cell.better_than(best):
                 column["models"][model] = cell
@@ -126,9 +133,10 @@ def build_leaderboards(output_dir: Path) -> list[Path]:
     board_dir = output_dir / "leaderboards"
     board_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
+    skipped: list[tuple[str, str]] = []
     with open(board_dir / ".lock", "w") as lock:
         fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-        for kind, groups in collect(output_dir / "runs").items():
+        for kind, groups in collect(output_dir / "runs", skipped).items():
             for group, columns in sorted(groups.items()):
                 header, rows, notes = tables(columns)
                 title = f"{group} ({'sample data: not comparable to the paper' if kind == 'sample' else 'full benchmarks'})"
@@ -138,4 +146,6 @@ def build_leaderboards(output_dir: Path) -> list[Path]:
                                      (".tex", to_latex(title, header, rows))):
                     write_text(base.with_suffix(suffix), text)
                     written.append(base.with_suffix(suffix))
+    for run_id, reason in skipped:
+        warn(f"leaderboard: run {run_id} not counted, it is not a whole run ({reason})")
     return written

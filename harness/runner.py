@@ -8,7 +8,6 @@ that sample and the run goes on.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 import traceback
@@ -19,9 +18,12 @@ from typing import Any, Iterator, Sequence
 from harness.api import DocumentError, HarnessError, ModelAdapter, Request, Response
 from harness.cache import ResponseCache, cache_key
 from harness.preflight import check_media
+from harness.results import dumps_strict
 from harness.routing_report import merge_counts
 from harness.schema import parse_shard  # noqa: F401  (re-exported: the one shard parser)
+from harness.secrets import redact_text
 from harness.task import MetricValue, Sample, Task
+from harness.time_limit import DEFAULT_SCORING_SECONDS, TimeLimitExceeded, time_limit
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class RunSettings:
     shard: tuple[int, int] | None = None  # (index, count)
     infer_only: bool = False
     progress: bool = True
+    scoring_timeout_s: float | None = DEFAULT_SCORING_SECONDS  # per sample; None: no limit
 
 
 @dataclass
@@ -44,6 +47,7 @@ class TaskOutcome:
     model_seconds: float = 0.0
     model_calls: int = 0
     fatal: str | None = None  # the task could not run at all (e.g. its data is absent)
+    n_dataset: int | None = None  # documents in the task's dataset, before shard and limit
 
     @property
     def n_errors(self) -> int:
@@ -70,7 +74,10 @@ class SampleLog:
         self._f = open(path, "a", encoding="utf-8")
 
     def write(self, sample: Sample) -> None:
-        self._f.write(json.dumps(sample.to_dict(), ensure_ascii=False, default=str) + "\n")
+        row = sample.to_dict()
+        for holder in (row, row["response"] or {}):  # an exception's message may quote a URL's credentials
+            holder["error"] = holder.get("error") and redact_text(holder["error"])
+        self._f.write(dumps_strict(row) + "\n")
         self._f.flush()
 
     def close(self) -> None:
@@ -123,6 +130,7 @@ def evaluate_task(
     outcome = TaskOutcome(task=task, samples=[])
     try:
         docs = list(task.docs())
+        outcome.n_dataset = len(docs)
     except Exception as e:  # the task's data cannot be read at all
         outcome.fatal = f"{type(e).__name__}: {e}"
         outcome.seconds = time.perf_counter() - started
@@ -171,14 +179,7 @@ def evaluate_task(
         if settings.infer_only:
             sample = Sample(doc_id=request.doc_id, request_hash=request.hash(), response=response, error=response.error)
         else:
-            try:
-                sample = task.process_response(row, response, request_hash=request.hash())
-            except Exception as e:
-                sample = Sample(
-                    doc_id=request.doc_id,
-                    response=response,
-                    error=f"scoring failed for sample {request.doc_id}: {type(e).__name__}: {e}",
-                )
+            sample = score_sample(task, row, response, request.doc_id, settings.scoring_timeout_s, request.hash())
         sample.cached = from_cache
         record(sample)
         if response.stats.get("routing"):
@@ -237,6 +238,17 @@ def _nothing_usable(outcome: TaskOutcome, judge_before: tuple[int, int] | None) 
     return None
 
 
+def score_sample(task: Task, row: dict[str, Any], response: Response, doc_id: str, timeout_s: float | None,
+                 request_hash: str = "") -> Sample:
+    """``task.process`` within the per-sample time budget; a failure or a timeout is that sample's error."""
+    try:
+        with time_limit(timeout_s, f"scoring sample {doc_id}"):
+            return task.process_response(row, response, request_hash=request_hash)
+    except (Exception, TimeLimitExceeded) as e:
+        return Sample(doc_id=doc_id, response=response,
+                      error=f"scoring failed for sample {doc_id}: {type(e).__name__}: {e}")
+
+
 def _aggregate(outcome: TaskOutcome, sample_log: SampleLog | None = None) -> None:
     """Aggregate; a failure here is fatal for the task's scores but keeps every sample already recorded.
     Samples that :meth:`Task.finalize` scores are logged again, so the log's last record of each is final."""
@@ -250,7 +262,8 @@ def _aggregate(outcome: TaskOutcome, sample_log: SampleLog | None = None) -> Non
         outcome.fatal = f"aggregation failed: {type(e).__name__}: {e} (samples are kept in the sample log)"
 
 
-def score_predictions(task: Task, predictions: Iterator[dict[str, Any]]) -> TaskOutcome:
+def score_predictions(task: Task, predictions: Iterator[dict[str, Any]],
+                      scoring_timeout_s: float | None = DEFAULT_SCORING_SECONDS) -> TaskOutcome:
     """Score predictions made elsewhere: rows of ``{doc_id, prediction}`` (or a run's sample records)."""
     started = time.perf_counter()
     outcome = TaskOutcome(task=task, samples=[])
@@ -270,16 +283,14 @@ def score_predictions(task: Task, predictions: Iterator[dict[str, Any]]) -> Task
         docs = list(task.docs())
     except Exception as e:  # the task's data cannot be read at all
         docs, outcome.fatal = [], f"{type(e).__name__}: {e}"
+    outcome.n_dataset = len(docs)
     for index, row in enumerate(docs):
         if isinstance(row, DocumentError):
             outcome.samples.append(Sample(doc_id=f"row-{index}", error=str(row)))
             continue
         doc_id = task.doc_id(row)
         response = by_id.get(doc_id, Response(error=f"no prediction for sample {doc_id}"))
-        try:
-            outcome.samples.append(task.process_response(row, response))
-        except Exception as e:
-            outcome.samples.append(Sample(doc_id=doc_id, error=f"scoring failed: {type(e).__name__}: {e}"))
+        outcome.samples.append(score_sample(task, row, response, doc_id, scoring_timeout_s))
     if docs:
         _aggregate(outcome)
     outcome.fatal = outcome.fatal or _nothing_usable(outcome, None)

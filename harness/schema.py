@@ -55,6 +55,7 @@ class RunConfig:
     baseline: Optional[str] = None  # for ``compare``
     candidate: Optional[str] = None
     tolerance: float = 0.0  # for ``compare``; >= 0
+    scoring_timeout_s: Optional[float] = 10.0  # seconds to score one sample (> 0); null: no limit
 
 
 def register() -> None:
@@ -125,6 +126,10 @@ def check_values(values: Mapping[str, Any]) -> None:
                 raise ConfigError(f"{key}={value!r} is not allowed: expected one of {', '.join(enum.__members__)}")
     if values.get("tolerance") is not None:
         parse_tolerance(values["tolerance"])
+    if "scoring_timeout_s" in values:
+        from harness.time_limit import scoring_seconds
+
+        scoring_seconds(values["scoring_timeout_s"])
     output_dir = values.get("output_dir")
     if output_dir is not None and Path(output_dir).exists() and not Path(output_dir).is_dir():
         raise ConfigError(f"output_dir={output_dir!r} is a file; expected a folder (created when absent)")

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from harness.api import HarnessError
-from harness.jsonio import read_json
+from harness.errors import InputFileError
 from harness.leaderboard import _tex_escape as tex_escape
-from harness.results import REPO_ROOT
+from harness.results import REPO_ROOT, run_coverage, warn
+from harness.results import read_results as results_file
 
 CATALOGUE = REPO_ROOT / "configs" / "reported" / "unimoe2_omni_paper.csv"
 PAPER_MODEL = "Uni-MoE-2.0-Omni (paper)"
@@ -94,20 +95,13 @@ def find_results(spec: str) -> list[Path]:
 
 
 def read_results(paths: Iterable[Path]) -> list[dict[str, Any]]:
-    """Parsed results files; a malformed one is skipped with a warning naming it."""
-    import sys
-
+    """Parsed results files; one that cannot be used is skipped with a warning naming it."""
     out = []
     for path in paths:
         try:
-            data = read_json(path, "results file")
-        except HarnessError as e:
-            print(f"warning: skipped: {e}", file=sys.stderr)
-            continue
-        if not isinstance(data, dict) or not isinstance(data.get("tasks"), dict) or not isinstance(data.get("model"), dict):
-            print(f"warning: {path}: skipped, not a results file", file=sys.stderr)
-            continue
-        out.append(data)
+            out.append(results_file(path))
+        except InputFileError as e:
+            warn(f"skipped: {e}")
     return out
 
 
@@ -134,17 +128,12 @@ def read_reported(path: Path) -> list[dict[str, str]]:
 
 
 def partial_reason(results: Mapping[str, Any], record: Mapping[str, Any]) -> str | None:
-    """Why a task's number is not a whole-benchmark result (None when it is)."""
-    config = results.get("config") or {}
-    if results.get("status") != "complete":
-        return f"run {results.get('status', 'unfinished')}"
+    """Why a task's number is not a whole-benchmark result (None when it is): sample data, or the run's
+    coverage (unfinished, a shard, a limit, fewer documents than the dataset; see ``run_coverage``)."""
     if (record.get("data") or results.get("data")) == "sample":
         return "sample data"
-    if config.get("shard") and not results.get("merged_from"):
-        return f"shard {config['shard']}"
-    if config.get("limit") is not None:
-        return f"limit {config['limit']}"
-    return None
+    coverage = run_coverage(results)
+    return None if coverage.whole else coverage.reason
 
 
 # ---- building ---------------------------------------------------------------------------------------

@@ -86,11 +86,16 @@ def test_score_plain_predictions_file(tmp_path):
 
 
 def test_group_run_scores_each_member_and_the_group(tmp_path):
-    assert main(["run", "task=audio_speech", "model=oracle", f"output_dir={tmp_path}", "progress=false"]) == 0
+    # multichallenge_audio scores only through an LLM judge: without one that member fails (and so does the run,
+    # exit 1), naming the judge to pass, while every other member is scored
+    assert main(["run", "task=audio_speech", "model=oracle", f"output_dir={tmp_path}", "progress=false"]) == 1
     (res,) = _results(tmp_path)
     members = {cfg.name for cfg in expand(load_entry("audio_speech"))}  # the group grows as tasks are added
     assert {"librispeech_test_clean", "clotho_v2_caption"} <= members
     assert set(res["tasks"]) == members
+    failed = {name for name, rec in res["tasks"].items() if rec.get("fatal")}
+    assert failed == {"multichallenge_audio"} and "judge=" in res["tasks"]["multichallenge_audio"]["fatal"]
+    assert res["status"] == "failed"
     assert res["tasks"]["librispeech_test_clean"]["metrics"]["wer"]["value"] == 0.0
     assert res["groups"]["audio_speech"]["tasks"] == sorted(members)
     assert res["groups"]["audio_speech"]["mean_primary"] is None  # WER and CIDEr point in opposite directions

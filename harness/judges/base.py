@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 
 from harness.api import stable_hash
 from harness.shared_sqlite import connect_shared
+from harness.time_limit import untimed
 
 
 @dataclass
@@ -128,6 +129,7 @@ class CachedJudge:
             parts.append({"images": [im.digest for im in images], "system": system})
         return stable_hash(parts, n=32)
 
+    @untimed  # waiting on the judge is not scoring time (see harness.time_limit)
     def judge(self, prompt: str, version: str | None = None, parse: Callable[[str], Any] | None = None,
               images: Sequence[JudgeImage] = (), system: str | None = None) -> Verdict:
         """One verdict; ``version``/``parse`` name and read a prompt other than the judge's own (a task asking

@@ -10,6 +10,7 @@ after the text, which is how the reference scorers order them.
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import math
@@ -21,7 +22,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 from harness.api import GenerationConfig, ImagePart, Message, Request, TextPart
 from harness.judges import charxiv, image_prompts, multichallenge
@@ -352,7 +353,7 @@ class OpenAICompatibleJudge(LLMJudge):
     def __init__(self, base_url: str, model: str, prompt: str, api_key_env: str | None = None,
                  max_tokens: int = 64, temperature: float | None = 0, **kw: Any):
         super().__init__(prompt, **kw)
-        self.base_url = base_url.rstrip("/")
+        self.base_url, self._userinfo = _split_userinfo(base_url.rstrip("/"))
         self.model = model
         self.api_key_env = api_key_env
         self.max_tokens = max_tokens
@@ -381,6 +382,8 @@ class OpenAICompatibleJudge(LLMJudge):
             if not key:
                 raise RuntimeError(f"judge needs an API key in the environment variable {self.api_key_env}")
             headers["Authorization"] = f"Bearer {key}"
+        elif self._userinfo:  # credentials written into the URL: HTTP basic auth, as curl sends them
+            headers["Authorization"] = f"Basic {base64.b64encode(self._userinfo.encode()).decode('ascii')}"
         req = urllib.request.Request(f"{self.base_url}/chat/completions", data=body, headers=headers, method="POST")
         try:
             with urllib.request.urlopen(req, timeout=self.policy.timeout_s) as resp:
@@ -391,6 +394,16 @@ class OpenAICompatibleJudge(LLMJudge):
             return payload["choices"][0]["message"]["content"] or ""
         except (KeyError, IndexError, TypeError):
             raise RuntimeError("judge endpoint returned no choices[0].message.content") from None
+
+
+def _split_userinfo(url: str) -> tuple[str, str | None]:
+    """``http://user:key@host/v1`` -> (``http://host/v1``, ``"user:key"``): the credentials never reach the
+    identity, the cache key or a message that quotes the URL."""
+    parts = urlparse(url)
+    if "@" not in parts.netloc:
+        return url, None
+    userinfo, _, host = parts.netloc.rpartition("@")
+    return parts._replace(netloc=host).geturl(), unquote(userinfo)
 
 
 class AdapterJudge(LLMJudge):

@@ -33,6 +33,7 @@ from harness.metrics.base import Metric, register_metric
 from harness.metrics.text import mean
 from harness.optional import require
 from harness.registry import Registry
+from harness.time_limit import untimed
 
 CANNY_LOW, CANNY_HIGH = 100, 200
 
@@ -134,6 +135,7 @@ class DPTDepthEstimator:
         self.device = device
 
     @functools.cached_property
+    @untimed  # loading a scorer's model is not scoring time
     def _loaded(self) -> tuple[Any, Any]:
         tf = require("transformers", "transformers", "the DPT depth estimator")
         source = self.model_dir or self.model_id

@@ -27,6 +27,7 @@ import numpy as np
 from harness.media import image_array
 from harness.optional import require
 from harness.registry import Registry
+from harness.time_limit import untimed
 
 ImageLike = Any  # a path, a PIL image, or an HxW / HxWxC uint8 array
 
@@ -166,6 +167,7 @@ def register_encoder(name: str, factory: Callable[..., Any]) -> None:
 
 
 @functools.lru_cache(maxsize=4)
+@untimed  # loading a scorer's model is not scoring time
 def _cached(kind: str, model_dir: str, device: str) -> Any:
     return ENCODERS.get(kind)(model_dir, device=device)
 

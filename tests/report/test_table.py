@@ -19,6 +19,7 @@ def result(model: str, scores: dict[str, float], *, data: str = "full", status: 
     metrics = {"videomme": ("accuracy", True), "librispeech_test_clean": ("wer", False), "mmstar": ("macro_accuracy", True)}
     return {
         "run_id": run_id or f"run-{model}-{data}", "status": status, "data": data, "model": {"name": model},
+        "request": {"shard": shard, "limit": limit},
         "config": {"shard": shard, "limit": limit},
         "tasks": {t: {"group": groups[t], "primary_metric": metrics[t][0], "data": data,
                       "metrics": {metrics[t][0]: {"value": v, "higher_is_better": metrics[t][1]}}}
@@ -63,11 +64,14 @@ def test_partial_runs_are_footnoted_and_never_beat_a_whole_run():
             result("dead", {"videomme": 95.0}, status="running", run_id="unfinished")]
     table = build_table(runs)
     assert table.rows["ours"]["videomme"].value == 60.0 and not table.rows["ours"]["videomme"].notes
-    assert table.rows["solo"]["videomme"].notes == ("limit 10 (limited)",)
+    assert table.rows["solo"]["videomme"].notes == ("limit=10 (limited)",)
     assert table.rows["demo"]["videomme"].notes == ("sample data (sampled)",)
-    assert table.rows["dead"]["videomme"].notes == ("run running (unfinished)",)
+    assert table.rows["dead"]["videomme"].notes == ("status 'running', not 'complete' (unfinished)",)
     md = to_markdown(table)
-    assert "80.00<sup>" in md and "limit 10 (limited)" in md
+    assert "80.00<sup>" in md and "limit=10 (limited)" in md
+    short = result("short", {"videomme": 70.0}, run_id="short")
+    short["tasks"]["videomme"] |= {"n_docs": 10, "n_dataset": 2700}
+    assert build_table([short]).rows["short"]["videomme"].notes == ("videomme: 10 of 2700 documents (short)",)
     merged = result("merged", {"videomme": 61.0}, shard=None)
     merged["merged_from"] = ["a", "b"]
     assert not build_table([merged]).rows["merged"]["videomme"].notes
@@ -118,7 +122,7 @@ def test_command_line(tmp_path):
     done = harness("table", f"runs={tmp_path}", "format=latex", "tasks=videomme")
     assert done.returncode == 0, done.stderr
     assert r"\textbf{70.00}" in done.stdout and "librispeech" not in done.stdout
-    assert "broken/results.json: skipped" in done.stderr
+    assert "skipped" in done.stderr and "broken/results.json" in done.stderr
     bad = harness("table", f"runs={tmp_path}", "format=docx")
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "format='docx'" in bad.stderr
     missing = harness("table", f"runs={tmp_path}", "reported=/nonexistent.csv")
