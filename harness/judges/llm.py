@@ -13,11 +13,8 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 import re
 import tempfile
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -26,6 +23,7 @@ from urllib.parse import urlparse
 from harness.api import GenerationConfig, ImagePart, Message, Request, TextPart
 from harness.judges import charxiv, image_prompts
 from harness.judges.base import CachedJudge, CallPolicy, JudgeCache, JudgeImage
+from harness.openai_client import ChatClient, EndpointSettings
 
 
 @dataclass(frozen=True)
@@ -340,7 +338,7 @@ class LLMJudge(CachedJudge):
 
 
 class OpenAICompatibleJudge(LLMJudge):
-    """POSTs to ``<base_url>/chat/completions`` (greedy unless ``temperature`` says otherwise; None leaves it to
+    """Asks ``<base_url>/chat/completions`` through the project's one HTTP client (greedy unless ``temperature`` says otherwise; None leaves it to
     the endpoint's default, as VIEScore's official scorer does). Images go as ``image_url`` parts after the
     text."""
 
@@ -352,6 +350,7 @@ class OpenAICompatibleJudge(LLMJudge):
         self.api_key_env = api_key_env
         self.max_tokens = max_tokens
         self.temperature = temperature
+        self._chat: ChatClient | None = None
 
     def identity(self) -> dict[str, Any]:
         ident = {"kind": "openai-compatible", "model": self.model, "host": urlparse(self.base_url).netloc,
@@ -369,23 +368,15 @@ class OpenAICompatibleJudge(LLMJudge):
         payload: dict[str, Any] = {"model": self.model, "messages": messages, "max_tokens": self.max_tokens}
         if self.temperature is not None:
             payload["temperature"] = self.temperature
-        body = json.dumps(payload).encode()
-        headers = {"Content-Type": "application/json"}
-        if self.api_key_env:
-            key = os.environ.get(self.api_key_env)
-            if not key:
-                raise RuntimeError(f"judge needs an API key in the environment variable {self.api_key_env}")
-            headers["Authorization"] = f"Bearer {key}"
-        req = urllib.request.Request(f"{self.base_url}/chat/completions", data=body, headers=headers, method="POST")
-        try:
-            with urllib.request.urlopen(req, timeout=self.policy.timeout_s) as resp:
-                payload = json.loads(resp.read())
-        except urllib.error.HTTPError as e:
-            raise RuntimeError(f"judge endpoint answered HTTP {e.code}") from None
-        try:
-            return payload["choices"][0]["message"]["content"] or ""
-        except (KeyError, IndexError, TypeError):
-            raise RuntimeError("judge endpoint returned no choices[0].message.content") from None
+        return self._client().complete(payload).text
+
+    def _client(self) -> ChatClient:
+        """The shared HTTP client, made on first use (the key is read then). Retries stay the judge's own
+        (:class:`CallPolicy`), so the client makes one attempt per call and never trips its breaker."""
+        if self._chat is None:
+            self._chat = ChatClient(EndpointSettings((self.base_url,), api_key_env=self.api_key_env, retries=0,
+                                                     timeout_s=self.policy.timeout_s, max_consecutive_failures=None))
+        return self._chat
 
 
 class AdapterJudge(LLMJudge):
