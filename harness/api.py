@@ -229,6 +229,16 @@ class DocumentError(HarnessError):
     """A dataset row is malformed."""
 
 
+class ModelUnavailable(Exception):
+    """The model cannot answer at all (its endpoint is down): the run stops with this message instead of
+    failing every remaining sample. ``responses`` holds the batch's answers that did arrive (None for the
+    others), so they are kept and a rerun asks only for the rest."""
+
+    def __init__(self, message: str, responses: Sequence["Response | None"] = ()):
+        super().__init__(message)
+        self.responses = list(responses)
+
+
 # --------------------------------------------------------------------------------------------------
 # Hashing
 
