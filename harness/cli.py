@@ -26,6 +26,8 @@ commands:
                exit status 1 when a metric regressed beyond tolerance
   routing      run=<run dir or results.json>          print the per-modality routing report of a run
   ablation     runs=<results folder> [out=table.md]   one row per run: task scores, active experts, null rate
+  serve        model=<model> [host=127.0.0.1] [port=8000] [max_batch=16] [max_wait_ms=10] [max_queue=256]
+               [api_key_env=VAR]                      OpenAI-compatible server (/v1/chat/completions, /v1/models)
 """
 
 
@@ -57,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
         from harness.routing_report import routing_command
 
         return routing_command(_kv(rest))
+    if command == "serve":
+        from harness.serve import serve_command
+
+        return serve_command(_kv(rest))
     if command == "ablation":
         from harness.ablation import ablation_command
 
