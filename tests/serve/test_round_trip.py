@@ -1,0 +1,103 @@
+"""`harness serve model=unimoe_tiny` in a subprocess and `model=openai` pointed at it: the same predictions,
+scores and routing statistics as in process; a server killed mid-run stops the run with one message and the
+rerun asks only for the missing samples; an LLM judge pointed at the served model."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.evaluate import evaluate
+from harness.judges.llm import AdapterJudge, OpenAICompatibleJudge
+from harness.models import build_model
+from harness.evaluate import _model_config
+from tests.serve.server import served
+
+pytestmark = pytest.mark.slow
+
+
+def openai_model(url: str, **args) -> dict:
+    return {"name": "openai", "adapter": "openai",
+            "args": {"base_url": url, "model": "unimoe_tiny", "video": "video_url", **args}}
+
+
+def per_sample(run_dir: Path) -> dict[tuple[str, str], dict]:
+    """(task, doc_id) -> what was predicted and scored, the last record of each sample."""
+    out = {}
+    for log in sorted((run_dir / "samples").glob("*.jsonl")):
+        for line in log.read_text().splitlines():
+            s = json.loads(line)
+            out[(log.stem, s["doc_id"])] = {"text": s["response"]["text"], "prediction": s["prediction"],
+                                            "items": s["items"], "error": s["error"],
+                                            "routing": s["response"]["stats"].get("routing")}
+    return out
+
+
+@pytest.fixture(scope="module")
+def in_process(tmp_path_factory):
+    out = tmp_path_factory.mktemp("in-process")
+    return evaluate("omniworld", "unimoe_tiny", cache=False, output_dir=out, rebuild_leaderboards=False)
+
+
+@pytest.fixture(scope="module")
+def server():
+    with served("model=unimoe_tiny") as s:
+        yield s
+
+
+def test_served_run_matches_the_in_process_run(in_process, server, tmp_path):
+    summary = evaluate("omniworld", openai_model(server.url, max_concurrency=8), cache=False, output_dir=tmp_path,
+                       rebuild_leaderboards=False)
+    assert summary.exit_code == 0
+    expected, got = per_sample(in_process.run_dir), per_sample(summary.run_dir)
+    assert len(got) == 120 and got == expected  # text, prediction, score items and routing counts per sample
+    for task, record in summary.results["tasks"].items():
+        assert record["metrics"] == in_process.results["tasks"][task]["metrics"]
+        assert record["routing"]["counts"] == in_process.results["tasks"][task]["routing"]["counts"]
+        assert record["usage"]["requests"] == 20 and record["usage"]["completion_tokens"] > 0
+
+
+def test_killed_server_stops_the_run_and_a_rerun_resumes(in_process, tmp_path, capsys):
+    model = openai_model("", retries=2, backoff_s=0.05, max_consecutive_failures=4)
+    outcome: dict = {}
+    with served("model=unimoe_tiny") as first:
+        model["args"]["base_url"] = first.url
+        run = threading.Thread(target=lambda: outcome.update(summary=evaluate(
+            "omniworld", model, limit=8, output_dir=tmp_path, rebuild_leaderboards=False)))
+        run.start()
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob("runs/*/samples/omniworld_video.jsonl")) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        first.kill()  # mid-run: the image task is done, the video task has started
+        run.join(timeout=120)
+    assert not run.is_alive()
+    stopped = outcome["summary"]
+    assert stopped.exit_code == 1 and stopped.results["status"] == "stopped"
+    assert "endpoint down" in stopped.results["stopped"] and "rerun" in stopped.results["stopped"]
+    assert capsys.readouterr().err.count("run stopped:") == 1
+    done = per_sample(stopped.run_dir)
+    assert 8 <= len(done) < 48 and not any(s["error"] for s in done.values())  # nothing marked failed
+
+    with served("model=unimoe_tiny") as second:  # restarted, on another port: the cache still applies
+        model["args"]["base_url"] = second.url
+        rerun = evaluate("omniworld", model, limit=8, output_dir=tmp_path, rebuild_leaderboards=False)
+    tasks = rerun.results["tasks"].values()
+    assert rerun.exit_code == 0 and sum(t["n_cached"] for t in tasks) == len(done)
+    assert sum(t["timing"]["samples_computed"] for t in tasks) == 48 - len(done)
+    expected = {k: v for k, v in per_sample(in_process.run_dir).items() if k in per_sample(rerun.run_dir)}
+    assert len(expected) == 48
+    got = {k: {**v, "routing": expected[k]["routing"] if v["routing"] is None else v["routing"]}
+           for k, v in per_sample(rerun.run_dir).items()}
+    assert got == expected
+
+
+def test_a_judge_pointed_at_the_served_model(server):
+    fields = {"query": "Which shape is red?", "response": "The red one is the square."}
+    served_judge = OpenAICompatibleJudge(server.url, "unimoe_tiny", "mathvista_extract", max_tokens=16)
+    local_judge = AdapterJudge(build_model(_model_config("unimoe_tiny")), "mathvista_extract", max_new_tokens=16)
+    verdict = served_judge.ask(**fields)
+    assert verdict.ok and verdict.raw == local_judge.ask(**fields).raw
