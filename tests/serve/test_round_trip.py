@@ -18,6 +18,7 @@ from harness.evaluate import _model_config
 from tests.serve.server import served
 
 pytestmark = pytest.mark.slow
+LIMIT = 4  # documents per omniworld task in the fault test
 
 
 def openai_model(url: str, **args) -> dict:
@@ -61,13 +62,13 @@ def test_served_run_matches_the_in_process_run(in_process, server, tmp_path):
         assert record["usage"]["requests"] == 20 and record["usage"]["completion_tokens"] > 0
 
 
-def test_killed_server_stops_the_run_and_a_rerun_resumes(in_process, tmp_path, capsys):
+def test_killed_server_stops_the_run_and_a_rerun_resumes(in_process, server, tmp_path, capsys):
     model = openai_model("", retries=2, backoff_s=0.05, max_consecutive_failures=4)
     outcome: dict = {}
     with served("model=unimoe_tiny") as first:
         model["args"]["base_url"] = first.url
         run = threading.Thread(target=lambda: outcome.update(summary=evaluate(
-            "omniworld", model, limit=8, output_dir=tmp_path, rebuild_leaderboards=False)))
+            "omniworld", model, limit=LIMIT, output_dir=tmp_path, rebuild_leaderboards=False)))
         run.start()
         deadline = time.monotonic() + 120
         while not list(tmp_path.glob("runs/*/samples/omniworld_video.jsonl")) and time.monotonic() < deadline:
@@ -80,19 +81,16 @@ def test_killed_server_stops_the_run_and_a_rerun_resumes(in_process, tmp_path, c
     assert "endpoint down" in stopped.results["stopped"] and "rerun" in stopped.results["stopped"]
     assert capsys.readouterr().err.count("run stopped:") == 1
     done = per_sample(stopped.run_dir)
-    assert 8 <= len(done) < 48 and not any(s["error"] for s in done.values())  # nothing marked failed
+    assert LIMIT <= len(done) < 6 * LIMIT and not any(s["error"] for s in done.values())  # nothing marked failed
 
-    with served("model=unimoe_tiny") as second:  # restarted, on another port: the cache still applies
-        model["args"]["base_url"] = second.url
-        rerun = evaluate("omniworld", model, limit=8, output_dir=tmp_path, rebuild_leaderboards=False)
+    model["args"]["base_url"] = server.url  # the model served again, on another port: the cache still applies
+    rerun = evaluate("omniworld", model, limit=LIMIT, output_dir=tmp_path, rebuild_leaderboards=False)
     tasks = rerun.results["tasks"].values()
     assert rerun.exit_code == 0 and sum(t["n_cached"] for t in tasks) == len(done)
-    assert sum(t["timing"]["samples_computed"] for t in tasks) == 48 - len(done)
+    assert sum(t["timing"]["samples_computed"] for t in tasks) == 6 * LIMIT - len(done)
     expected = {k: v for k, v in per_sample(in_process.run_dir).items() if k in per_sample(rerun.run_dir)}
-    assert len(expected) == 48
-    got = {k: {**v, "routing": expected[k]["routing"] if v["routing"] is None else v["routing"]}
-           for k, v in per_sample(rerun.run_dir).items()}
-    assert got == expected
+    assert len(expected) == 6 * LIMIT
+    assert per_sample(rerun.run_dir) == expected
 
 
 def test_a_judge_pointed_at_the_served_model(server):
