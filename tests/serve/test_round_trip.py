@@ -4,6 +4,7 @@ rerun asks only for the missing samples; an LLM judge pointed at the served mode
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -99,3 +100,17 @@ def test_a_judge_pointed_at_the_served_model(server):
     local_judge = AdapterJudge(build_model(_model_config("unimoe_tiny")), "mathvista_extract", max_new_tokens=16)
     verdict = served_judge.ask(**fields)
     assert verdict.ok and verdict.raw == local_judge.ask(**fields).raw
+
+
+def test_greedy_sampled_and_undecodable_media(server):
+    ask = {"model": "unimoe_tiny", "messages": [{"role": "user", "content": "Name a colour."}], "max_tokens": 6}
+    greedy = [server.post({**ask, "temperature": 0})[1] for _ in range(2)]
+    assert greedy[0]["choices"][0]["message"]["content"] == greedy[1]["choices"][0]["message"]["content"]
+    assert greedy[0]["usage"]["completion_tokens"] <= 6 and greedy[0]["routing"]["text"]["tokens"] > 0
+    sampled = [server.post({**ask, "temperature": 1.5, "seed": seed})[1]["choices"][0]["message"]["content"]
+               for seed in (1, 1, 2, 3, 4)]
+    assert sampled[0] == sampled[1] and len(set(sampled)) > 1  # seeded: repeatable, and not always the same
+    bad = {**ask, "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {
+        "url": "data:image/png;base64," + base64.b64encode(b"not a png").decode()}}]}]}
+    status, answer = server.post(bad)
+    assert status == 400 and "cannot be decoded" in answer["error"]["message"]
