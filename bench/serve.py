@@ -1,7 +1,7 @@
 """Serving both ways, measured in one run.
 
 1. ``harness serve model=unimoe_tiny`` under load: 64 concurrent clients for a bounded time against a server
-   with dynamic batching (max_batch=16), then one client sending one request at a time against the same
+   with dynamic batching (max_batch=32), then one client sending one request at a time against the same
    model served without batching (max_batch=1). Prints errors, p50/p99 latency, requests/s, and the ratio.
 2. ``model=openai`` against a local endpoint that answers every request after 200 ms: a whole evaluation run
    (runner, cache, sample logs, scoring) at max_concurrency=32 against the same at max_concurrency=1, and the
@@ -71,7 +71,7 @@ def bench_load(seconds: float, clients: int) -> None:
     from tests.serve.server import served
 
     print(f"harness serve model=unimoe_tiny, {seconds:.0f} s per setting, max_tokens=8, greedy, text prompts")
-    with served("model=unimoe_tiny", "max_batch=16", "max_wait_ms=10", f"max_queue={4 * clients}") as server:
+    with served("model=unimoe_tiny", "max_batch=32", "max_wait_ms=10", f"max_queue={4 * clients}") as server:
         asyncio.run(_load(server.url, 2, 3))  # warm-up: the model loads on the first request
         batched = asyncio.run(_load(server.url, clients, seconds))
     with served("model=unimoe_tiny", "max_batch=1") as server:
