@@ -52,7 +52,10 @@ class OpenAIModel:
 
     def generate(self, requests: Sequence[Request]) -> list[Response]:
         if self._client is None:
-            self._client = ChatClient(self.settings)
+            try:
+                self._client = ChatClient(self.settings)
+            except RuntimeError as e:  # the key's variable is unset: no request can succeed
+                raise ModelUnavailable(f"model {self.name}: {e}") from None
         out: list[Response | None] = [None] * len(requests)
         bodies, slots = [], []
         for i, request in enumerate(requests):

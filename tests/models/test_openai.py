@@ -134,7 +134,7 @@ def test_usage_cost_and_the_key_never_written(server, tmp_path, monkeypatch):
 
 def test_missing_key_variable_is_one_clear_error(server, monkeypatch):
     monkeypatch.delenv("FAKE_OPENAI_KEY", raising=False)
-    with pytest.raises(RuntimeError, match="FAKE_OPENAI_KEY"):
+    with pytest.raises(ModelUnavailable, match="FAKE_OPENAI_KEY"):
         adapter(server.url, api_key_env="FAKE_OPENAI_KEY").generate([request()])
     with pytest.raises(ModelUnavailable):
         adapter(f"http://127.0.0.1:{free_port()}/v1", retries=0, max_consecutive_failures=1).generate([request()])
