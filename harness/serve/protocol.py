@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import mimetypes
+import random
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,8 +40,8 @@ def parse_chat(body: Any, served: str, limits: Limits = Limits()) -> Request:
         raise BadRequest(f"unknown model {body.get('model')!r}: this server serves {served!r}")
     if body.get("stream"):
         raise BadRequest("stream=true is not supported")
-    if int(body.get("n") or 1) != 1:
-        raise BadRequest("only n=1 is supported")
+    if body.get("n") not in (None, 1):
+        raise BadRequest(f"only n=1 is supported, got n={body.get('n')!r}")
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise BadRequest("messages must be a non-empty list")
@@ -51,7 +52,7 @@ def parse_chat(body: Any, served: str, limits: Limits = Limits()) -> Request:
 def _generation(body: dict[str, Any], limits: Limits) -> GenerationConfig:
     max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
     max_tokens = DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens
-    if not isinstance(max_tokens, int) or not 1 <= max_tokens <= limits.max_tokens:
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or not 1 <= max_tokens <= limits.max_tokens:
         raise BadRequest(f"max_tokens must be an integer in 1..{limits.max_tokens}, got {max_tokens!r}")
     temperature = _number(body, "temperature", 1.0, 0.0, 2.0)  # OpenAI's default is sampling at 1
     top_p = _number(body, "top_p", 1.0, 0.0, 1.0)
@@ -60,8 +61,10 @@ def _generation(body: dict[str, Any], limits: Limits) -> GenerationConfig:
     if not isinstance(stop, (list, tuple)) or not all(isinstance(s, str) and s for s in stop):
         raise BadRequest("stop must be a string or a list of non-empty strings")
     seed = body.get("seed")
-    if seed is not None and not isinstance(seed, int):
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise BadRequest(f"seed must be an integer, got {seed!r}")
+    if seed is None and temperature > 0:  # unseeded sampling differs from call to call, as OpenAI's does
+        seed = random.getrandbits(31)
     return GenerationConfig(max_new_tokens=max_tokens, do_sample=temperature > 0, temperature=temperature,
                             top_p=top_p, until=tuple(stop), seed=seed)
 

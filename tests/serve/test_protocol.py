@@ -66,3 +66,20 @@ def test_full_queue_answers_503(server):
     for c in clients:
         c.join(timeout=30)
     assert 503 in statuses and 200 in statuses and set(statuses) <= {200, 503}
+
+
+def test_sampling_fields_become_the_generation_config():
+    from harness.serve.protocol import BadRequest, parse_chat
+
+    def gen(**fields):
+        return parse_chat({"model": "m", "messages": [{"role": "user", "content": "hi"}], **fields}, "m").generation
+
+    greedy = gen(temperature=0, max_tokens=7, stop="\n")
+    assert (greedy.do_sample, greedy.max_new_tokens, greedy.until) == (False, 7, ("\n",))
+    sampled = gen(temperature=0.8, top_p=0.9, seed=5, stop=["A", "B"], max_completion_tokens=3)
+    assert (sampled.do_sample, sampled.temperature, sampled.top_p, sampled.seed, sampled.until,
+            sampled.max_new_tokens) == (True, 0.8, 0.9, 5, ("A", "B"), 3)
+    assert gen(temperature=1.0).seed is not None  # unseeded sampling draws its own seed
+    for bad in ({"n": 2}, {"n": "x"}, {"temperature": 3}, {"stop": [""]}, {"seed": "s"}, {"max_tokens": True}):
+        with pytest.raises(BadRequest):
+            gen(**bad)
