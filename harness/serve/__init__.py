@@ -28,7 +28,11 @@ def serve_command(args: dict[str, str]) -> int:
     if "model" not in args:
         print(USAGE, file=sys.stderr)
         return 2
-    config = _model_config(args["model"])
+    try:
+        config = _model_config(args["model"])
+    except KeyError as e:
+        print(f"serve: {e.args[0]}", file=sys.stderr)
+        return 2
     overrides = {k[len("model.args."):]: yaml.safe_load(v) for k, v in args.items() if k.startswith("model.args.")}
     config["args"] = {**(config.get("args") or {}), **overrides}
     token = None
