@@ -32,7 +32,12 @@ RETRIED_STATUS = frozenset({408, 409, 429})  # plus every 5xx
 
 
 class EndpointDown(RuntimeError):
-    """The endpoint stopped answering: too many consecutive connection failures."""
+    """The endpoint stopped answering: too many consecutive connection failures. ``completed`` holds the
+    results of a :meth:`ChatClient.complete_all` call that did arrive (None for the others)."""
+
+    def __init__(self, message: str, completed: Sequence["Completion | None"] = ()):
+        super().__init__(message)
+        self.completed = list(completed)
 
 
 class EndpointError(RuntimeError):
@@ -156,16 +161,13 @@ class ChatClient:
 
     def complete_all(self, bodies: Sequence[dict[str, Any]]) -> list[Completion | Exception]:
         """Every body concurrently (up to ``max_concurrency`` in flight), in order; a request that failed for
-        good is its exception. Raises :class:`EndpointDown` (with ``.completed`` set) when the endpoint is
-        down: ``completed`` holds the results that did arrive, ``None`` for the rest."""
+        good is its exception. Raises :class:`EndpointDown` when the endpoint is down."""
         return self._loop.run(self._complete_all(bodies))
 
     async def _complete_all(self, bodies: Sequence[dict[str, Any]]) -> list[Completion | Exception]:
         results = await asyncio.gather(*(self.acomplete(b) for b in bodies), return_exceptions=True)
         if self.down:
-            error = EndpointDown(self.down)
-            error.completed = [r if isinstance(r, Completion) else None for r in results]  # type: ignore[attr-defined]
-            raise error
+            raise EndpointDown(self.down, [r if isinstance(r, Completion) else None for r in results])
         for r in results:
             if isinstance(r, BaseException) and not isinstance(r, Exception):
                 raise r

@@ -73,7 +73,7 @@ class OpenAIModel:
         try:
             results = self._client.complete_all(bodies)
         except EndpointDown as down:
-            for i, completion in zip(slots, getattr(down, "completed", [])):
+            for i, completion in zip(slots, down.completed):
                 if completion is not None:
                     out[i] = self._response(completion)
             raise ModelUnavailable(f"model {self.name}: {down}", out) from None
