@@ -229,10 +229,11 @@ class DocumentError(HarnessError):
     """A dataset row is malformed."""
 
 
-class ModelUnavailable(Exception):
-    """The model cannot answer at all (its endpoint is down): the run stops with this message instead of
-    failing every remaining sample. ``responses`` holds the batch's answers that did arrive (None for the
-    others), so they are kept and a rerun asks only for the rest."""
+class ModelUnavailable(HarnessError):
+    """The model cannot answer at all (its endpoint is down, its key is unset): not one sample's error but the
+    run's, which stops with this message instead of failing every remaining sample. ``responses`` holds the
+    batch's answers that did arrive (None for the others); the runner keeps them, so a rerun asks only for the
+    rest."""
 
     def __init__(self, message: str, responses: Sequence["Response | None"] = ()):
         super().__init__(message)

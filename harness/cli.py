@@ -21,13 +21,13 @@ commands:
   score        task=<task> predictions=<file.jsonl>   score {doc_id, prediction} rows made elsewhere
   validate     task=<task|group> [judge=<config>]     oracle run on the sample; fails unless every metric is best
   list         tasks|groups|models                    one line each, tab-separated
+  serve        model=<model> [host=127.0.0.1] [port=8000] [max_batch=16] [max_wait_ms=10] [max_queue=256]
+               [api_key_env=VAR]                      OpenAI-compatible server (/v1/chat/completions, /v1/models)
   leaderboard  [output_dir=results]                   rebuild per-modality leaderboards (md, csv, tex)
   compare      baseline=<results.json> candidate=<results.json> [tolerance=0.0]
                exit status 1 when a metric regressed beyond tolerance
   routing      run=<run dir or results.json>          print the per-modality routing report of a run
   ablation     runs=<results folder> [out=table.md]   one row per run: task scores, active experts, null rate
-  serve        model=<model> [host=127.0.0.1] [port=8000] [max_batch=16] [max_wait_ms=10] [max_queue=256]
-               [api_key_env=VAR]                      OpenAI-compatible server (/v1/chat/completions, /v1/models)
 """
 
 

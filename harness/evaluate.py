@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from harness.api import ModelAdapter, ModelUnavailable, stable_hash
+from harness.api import ModelAdapter, stable_hash
 from harness.cache import ResponseCache
 from harness.catalog import build_task, expand, load_entry, parse_entry
 from harness.results import SCHEMA_VERSION, environment, group_records, new_run_id, redact, task_record, write_json, write_text
@@ -31,10 +31,8 @@ class RunSummary:
 
     @property
     def exit_code(self) -> int:
-        """Non-zero only when a task could not run at all or the model became unavailable (the run stopped);
-        per-sample errors are recorded, not fatal."""
-        stopped = self.results.get("status") == "stopped"
-        return 1 if stopped or any(t.get("fatal") for t in self.results["tasks"].values()) else 0
+        """Non-zero only when a task could not run at all; per-sample errors are recorded, not fatal."""
+        return 1 if any(t.get("fatal") for t in self.results["tasks"].values()) else 0
 
 
 def _plain(cfg: Any) -> dict[str, Any]:
@@ -111,10 +109,6 @@ def evaluate(
             log = SampleLog(run_dir / "samples" / f"{task_cfg.name}.jsonl")
             try:
                 outcome = evaluate_task(task_obj, adapter, settings, response_cache, log)
-            except ModelUnavailable as stop:  # one message, not a failure per sample; a rerun resumes (cache)
-                results["stopped"] = f"task {task_cfg.name}: {stop}"
-                print(f"run stopped: {results['stopped']}", file=sys.stderr)
-                break
             finally:
                 log.close()
             summary.outcomes.append(outcome)
@@ -125,7 +119,7 @@ def evaluate(
         if response_cache:
             response_cache.close()
     finished = dt.datetime.now(dt.timezone.utc)
-    results["status"] = "stopped" if "stopped" in results else "inferred" if stage == "infer" else "complete"
+    results["status"] = "inferred" if stage == "infer" else "complete"
     results["timing"] = {"started": started.isoformat(), "finished": finished.isoformat(),
                          "seconds": round((finished - started).total_seconds(), 3)}
     write_json(run_dir / "results.json", results)

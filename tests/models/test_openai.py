@@ -100,17 +100,17 @@ def test_rate_limiter_spreads_requests_over_the_minute():
     assert limiter.delay(1) == 0.0
 
 
-def test_endpoint_down_stops_the_run_with_one_message(tmp_path, capsys):
+def test_endpoint_down_stops_the_run_with_one_message(tmp_path):
     data = write_toy_docs(tmp_path / "data", n=40)
     model = {"name": "openai", "adapter": "openai", "args": {
         "base_url": f"http://127.0.0.1:{free_port()}/v1", "model": "m", "retries": 1, "backoff_s": 0.01,
         "max_consecutive_failures": 3, "max_concurrency": 2}}
-    summary = evaluate(toy_task_config(), model, data="full", data_dir=str(data), output_dir=tmp_path / "r",
-                       rebuild_leaderboards=False)
-    assert summary.exit_code == 1 and summary.results["status"] == "stopped"
-    assert "endpoint down: 3 consecutive connection failures" in summary.results["stopped"]
-    assert capsys.readouterr().err.count("run stopped:") == 1
-    assert summary.results["tasks"] == {}  # no sample was marked failed
+    with pytest.raises(ModelUnavailable, match="endpoint down: 3 consecutive connection failures") as stop:
+        evaluate(toy_task_config(), model, data="full", data_dir=str(data), output_dir=tmp_path / "r",
+                 rebuild_leaderboards=False)
+    assert "\n" not in str(stop.value)
+    (log,) = (tmp_path / "r").glob("runs/*/samples/toy.jsonl")
+    assert log.read_text() == ""  # no sample was marked failed
 
 
 def test_usage_cost_and_the_key_never_written(server, tmp_path, monkeypatch):
