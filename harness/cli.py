@@ -27,6 +27,8 @@ commands:
   score        task=<task> predictions=<file.jsonl>   score {doc_id, prediction} rows made elsewhere
   validate     task=<task|group> [judge=<config>]     oracle run on the sample; fails unless every metric is best
   list         tasks|groups|models                    one line each, tab-separated
+  serve        model=<model> [host=127.0.0.1] [port=8000] [max_batch=16] [max_wait_ms=10] [max_queue=256]
+               [api_key_env=VAR]                      OpenAI-compatible server (/v1/chat/completions, /v1/models)
   leaderboard  [output_dir=results]                   rebuild per-modality leaderboards (md, csv, tex)
   compare      baseline=<results.json> candidate=<results.json> [tolerance=0.0]
                exit status 1 when a metric regressed beyond tolerance
@@ -108,6 +110,10 @@ def _dispatch(argv: list[str]) -> int:
         from harness.routing_report import routing_command
 
         return routing_command(_kv(rest))
+    if command == "serve":
+        from harness.serve import serve_command
+
+        return serve_command(_kv(rest))
     if command == "ablation":
         from harness.ablation import ablation_command
 

@@ -148,11 +148,34 @@ def task_record(outcome: Any) -> dict[str, Any]:
             "samples_per_second": round(n_model / outcome.model_seconds, 3) if outcome.model_seconds else None,
         },
     }
+    usage = token_usage(samples)
+    if usage:
+        record["usage"] = usage
     if outcome.routing:
         from harness.routing_report import summarize
 
         record["routing"] = {"counts": outcome.routing, "summary": summarize(outcome.routing)}
     return record
+
+
+USAGE_KEYS = ("prompt_tokens", "completion_tokens", "cost_usd")
+
+
+def token_usage(samples: Any) -> dict[str, Any]:
+    """Tokens (and cost) the model spent on this run's uncached samples, for adapters that report them
+    (model=openai); empty when none does."""
+    totals: dict[str, Any] = {}
+    for s in samples:
+        if s.response is None or s.cached:
+            continue
+        for key in USAGE_KEYS:
+            if isinstance(s.response.stats.get(key), (int, float)):
+                totals[key] = totals.get(key, 0) + s.response.stats[key]
+    if "completion_tokens" not in totals:  # OpenAI-style usage only
+        return {}
+    totals["requests"] = sum(1 for s in samples if s.response is not None and not s.cached
+                             and "completion_tokens" in s.response.stats)
+    return totals
 
 
 def _rule_id(name: str) -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from harness.api import DocumentError, HarnessError, ModelAdapter, Request, Response
+from harness.api import DocumentError, HarnessError, ModelAdapter, ModelUnavailable, Request, Response
 from harness.cache import ResponseCache, cache_key
 from harness.preflight import check_media
 from harness.results import dumps_strict
@@ -97,6 +97,8 @@ def _call_model(model: ModelAdapter, batch: Sequence[Request]) -> list[Response]
         if len(responses) != len(batch):
             raise RuntimeError(f"model returned {len(responses)} responses for {len(batch)} requests")
         return responses
+    except ModelUnavailable:  # retrying one by one cannot help: the run stops
+        raise
     except Exception:
         if len(batch) == 1:
             return [Response(error=_describe_exception(batch[0]))]
@@ -149,6 +151,7 @@ def evaluate_task(
 
     # ---- plan: one request per good document
     plan: list[tuple[dict, Request, str]] = []
+    task_hash = task.config.hash()  # once: hashing the config costs ~1 ms, as much as serving a request
     for index, row in enumerate(rows):
         if isinstance(row, DocumentError):
             record(Sample(doc_id=f"row-{index}", error=str(row)))
@@ -165,7 +168,7 @@ def evaluate_task(
             record(Sample(doc_id=doc_id, error=f"malformed row {doc_id} in {task.data_source()}: "
                                                f"{type(e).__name__}: {e}"))
             continue
-        key = cache_key(model.fingerprint(), task.config.hash(), request.hash())
+        key = cache_key(model.fingerprint(), task_hash, request.hash())
         plan.append((row, request, key))
 
     # ---- cache lookup
@@ -191,10 +194,21 @@ def evaluate_task(
             finish(row, request, key, cached[key], True)
 
     # ---- inference on the misses, in deterministic order
-    for start in range(0, len(todo), max(1, settings.batch_size)):
-        batch = todo[start : start + settings.batch_size]
+    # an adapter that runs requests concurrently (model=openai) asks for batches of at least its own size
+    size = max(1, settings.batch_size, int(getattr(model, "preferred_batch_size", 1)))
+    for start in range(0, len(todo), size):
+        batch = todo[start : start + size]
         t0 = time.perf_counter()
-        responses = _call_model(model, [r for _, r, _ in batch])
+        try:
+            responses = _call_model(model, [r for _, r, _ in batch])
+        except ModelUnavailable as stop:  # keep (and cache) what did arrive, then stop the run
+            for (row, request, key), response in zip(batch, stop.responses):
+                if response is not None:
+                    finish(row, request, key, response, False)
+            bar.close()
+            if cache:
+                cache.flush()
+            raise
         outcome.model_seconds += time.perf_counter() - t0
         outcome.model_calls += 1
         for (row, request, key), response in zip(batch, responses):

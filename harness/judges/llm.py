@@ -10,23 +10,20 @@ after the text, which is how the reference scorers order them.
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import math
-import os
 import re
 import tempfile
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
 
 from harness.api import GenerationConfig, ImagePart, Message, Request, TextPart
 from harness.judges import charxiv, image_prompts, multichallenge
 from harness.judges.base import CachedJudge, CallPolicy, JudgeCache, JudgeImage
+from harness.openai_client import ChatClient, EndpointSettings, split_userinfo
 
 
 @dataclass(frozen=True)
@@ -346,18 +343,20 @@ class LLMJudge(CachedJudge):
 
 
 class OpenAICompatibleJudge(LLMJudge):
-    """POSTs to ``<base_url>/chat/completions`` (greedy unless ``temperature`` says otherwise; None leaves it to
+    """Asks ``<base_url>/chat/completions`` through the project's one HTTP client (greedy unless ``temperature`` says otherwise; None leaves it to
     the endpoint's default, as VIEScore's official scorer does). Images go as ``image_url`` parts after the
     text."""
 
     def __init__(self, base_url: str, model: str, prompt: str, api_key_env: str | None = None,
                  max_tokens: int = 64, temperature: float | None = 0, **kw: Any):
         super().__init__(prompt, **kw)
-        self.base_url, self._userinfo = _split_userinfo(base_url.rstrip("/"))
+        self._endpoint = base_url.rstrip("/")  # may carry user:key@ credentials: used only to call
+        self.base_url, _ = split_userinfo(self._endpoint)  # what identities and messages show
         self.model = model
         self.api_key_env = api_key_env
         self.max_tokens = max_tokens
         self.temperature = temperature
+        self._chat: ChatClient | None = None
 
     def identity(self) -> dict[str, Any]:
         ident = {"kind": "openai-compatible", "model": self.model, "host": urlparse(self.base_url).netloc,
@@ -375,35 +374,16 @@ class OpenAICompatibleJudge(LLMJudge):
         payload: dict[str, Any] = {"model": self.model, "messages": messages, "max_tokens": self.max_tokens}
         if self.temperature is not None:
             payload["temperature"] = self.temperature
-        body = json.dumps(payload).encode()
-        headers = {"Content-Type": "application/json"}
-        if self.api_key_env:
-            key = os.environ.get(self.api_key_env)
-            if not key:
-                raise RuntimeError(f"judge needs an API key in the environment variable {self.api_key_env}")
-            headers["Authorization"] = f"Bearer {key}"
-        elif self._userinfo:  # credentials written into the URL: HTTP basic auth, as curl sends them
-            headers["Authorization"] = f"Basic {base64.b64encode(self._userinfo.encode()).decode('ascii')}"
-        req = urllib.request.Request(f"{self.base_url}/chat/completions", data=body, headers=headers, method="POST")
-        try:
-            with urllib.request.urlopen(req, timeout=self.policy.timeout_s) as resp:
-                payload = json.loads(resp.read())
-        except urllib.error.HTTPError as e:
-            raise RuntimeError(f"judge endpoint answered HTTP {e.code}") from None
-        try:
-            return payload["choices"][0]["message"]["content"] or ""
-        except (KeyError, IndexError, TypeError):
-            raise RuntimeError("judge endpoint returned no choices[0].message.content") from None
+        return self._client().complete(payload).text
 
+    def _client(self) -> ChatClient:
+        """The shared HTTP client, made on first use (the key is read then). Retries stay the judge's own
+        (:class:`CallPolicy`), so the client makes one attempt per call and never trips its breaker."""
+        if self._chat is None:
+            self._chat = ChatClient(EndpointSettings((self._endpoint,), api_key_env=self.api_key_env, retries=0,
+                                                     timeout_s=self.policy.timeout_s, max_consecutive_failures=None))
+        return self._chat
 
-def _split_userinfo(url: str) -> tuple[str, str | None]:
-    """``http://user:key@host/v1`` -> (``http://host/v1``, ``"user:key"``): the credentials never reach the
-    identity, the cache key or a message that quotes the URL."""
-    parts = urlparse(url)
-    if "@" not in parts.netloc:
-        return url, None
-    userinfo, _, host = parts.netloc.rpartition("@")
-    return parts._replace(netloc=host).geturl(), unquote(userinfo)
 
 
 class AdapterJudge(LLMJudge):

@@ -12,6 +12,7 @@ MODELS: Registry[Any] = Registry("model adapter", entry_point_group="unimoe_harn
 MODELS.register("random", "harness.models.reference:RandomModel")
 MODELS.register("oracle", "harness.models.reference:OracleModel")
 MODELS.register("unimoe", "harness.models.unimoe:UniMoEAdapter")
+MODELS.register("openai", "harness.models.openai:OpenAIModel")
 
 
 def build_model(config: Mapping[str, Any]) -> ModelAdapter:

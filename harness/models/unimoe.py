@@ -8,8 +8,8 @@ paper's numbers come from: the first image, the first audio and the first video 
 soundtrack counting as an audio), each as its placeholder on its own line in that order, then the turn's text
 with any ``<image>`` tag removed; further media of a kind are dropped, as there. ``stop_strings: false``
 ignores the task's stop strings, as that wrapper does. Every response carries the sample's routing counts per modality and layer
-(``stats["routing"]``, additive, see :mod:`harness.routing_report`). Requests run one at a time, as the
-released evaluation wrapper does, so that the statistics are the sample's own.
+(``stats["routing"]``, additive, see :mod:`harness.routing_report`), its own also when greedy requests run
+as one padded batch (one probe per row).
 """
 
 from __future__ import annotations
@@ -173,30 +173,71 @@ class UniMoEAdapter:
         raise TypeError(f"unsupported message part {type(part).__name__}")
 
     def generate(self, requests: Sequence[Request]) -> list[Response]:
-        import torch
-
-        from unimoe.probes import RoutingProbe
-        from unimoe.tokenizer import SPECIAL_IDS
-
+        """Greedy requests with the same decoding settings run as one padded batch (``harness serve`` batches
+        concurrent clients, ``batch_size`` batches a run), each row with its own routing probe; sampled
+        requests run one at a time so that each draws from its own seed."""
         if self._model is None:
             self._load()
-        tokenizer = self._processor.tokenizer
-        out = []
-        for request in requests:
+        out: list[Response | None] = [None] * len(requests)
+        groups: dict[Any, list[int]] = {}
+        for i, request in enumerate(requests):
             gen = request.generation
-            batch = self._processor([self._conversation(request)])
-            probe = RoutingProbe.for_model(self._model.config)
-            generator = torch.Generator().manual_seed(gen.seed if gen.seed is not None else self.seed)
-            result = self._model.generate_batch(
-                batch, probe=probe, max_new_tokens=gen.max_new_tokens,
-                temperature=gen.temperature if gen.do_sample else 0.0, top_p=gen.top_p, generator=generator,
-                eos_token_id=[SPECIAL_IDS["<|im_end|>"], SPECIAL_IDS["<|endoftext|>"]],
-                stop_strings=tuple(gen.until) if self.stop_strings else (), decode=lambda ids: tokenizer.decode(ids, skip_special_tokens=True),
-            )
-            out.append(Response(text=result.texts[0].strip(), stats={
-                "routing": probe.counts(), "prompt_tokens": int(batch.attention_mask.sum()),
-                "new_tokens": len(result.tokens[0]), "finish_reason": result.finish_reasons[0]}))
-        return out
+            groups.setdefault(("one", i) if gen.do_sample else ("greedy", gen), []).append(i)
+        for rows in groups.values():
+            for i, response in zip(rows, self._generate_rows([requests[i] for i in rows])):
+                out[i] = response
+        return out  # type: ignore[return-value]
+
+    def _generate_rows(self, requests: Sequence[Request]) -> list[Response]:
+        """One forward batch of requests that share their decoding settings."""
+        import torch
+
+        from unimoe.tokenizer import SPECIAL_IDS
+
+        tokenizer = self._processor.tokenizer
+        gen = requests[0].generation
+        batch = self._processor([self._conversation(r) for r in requests])
+        probe = RowProbes(self._model.config, len(requests))
+        generator = torch.Generator().manual_seed(gen.seed if gen.seed is not None else self.seed)
+        result = self._model.generate_batch(
+            batch, probe=probe, max_new_tokens=gen.max_new_tokens,
+            temperature=gen.temperature if gen.do_sample else 0.0, top_p=gen.top_p, generator=generator,
+            eos_token_id=[SPECIAL_IDS["<|im_end|>"], SPECIAL_IDS["<|endoftext|>"]],
+            stop_strings=tuple(gen.until) if self.stop_strings else (), decode=lambda ids: tokenizer.decode(ids, skip_special_tokens=True),
+        )
+        return [Response(text=result.texts[b].strip(), stats={
+            "routing": probe.rows[b].counts(), "prompt_tokens": int(batch.attention_mask[b].sum()),
+            "new_tokens": len(result.tokens[b]), "finish_reason": result.finish_reasons[b]})
+            for b in range(len(requests))]
+
+
+class RowProbes:
+    """One routing probe per batch row, so that a sample's statistics are its own in a batched forward: each
+    row's probe sees only that row's tokens, and its load-balancing loss is weighted over that row alone."""
+
+    def __init__(self, config: Any, rows: int):
+        from unimoe.probes import RoutingProbe
+
+        self.rows = [RoutingProbe.for_model(config) for _ in range(rows)]
+
+    def record(self, layer: int, routing: Any, modality_ids: Any, token_mask: Any = None) -> None:
+        import dataclasses
+
+        import torch
+
+        ids = routing.expert_ids
+        row_of = torch.arange(ids.shape[0], device=ids.device)[:, None].expand(ids.shape[:2])
+        for b, probe in enumerate(self.rows):
+            keep = row_of == b
+            if token_mask is not None:
+                keep = keep & token_mask.reshape(keep.shape).bool().to(keep.device)
+            if not bool(keep.any()):  # a finished row stepping on as padding: as if it had stopped
+                continue
+            row = routing
+            if getattr(routing, "aux_weights", None) is not None:
+                row = dataclasses.replace(routing, aux_weights=routing.aux_weights * keep.reshape(-1).to(
+                    routing.aux_weights.dtype))
+            probe.record(layer, row, modality_ids, keep)
 
     def routing_trace(self, request: Request, response_text: str) -> dict[str, Any]:
         """Every token's routing for one sample: the prompt and the given answer, teacher-forced in one pass.

@@ -27,7 +27,8 @@ def user_images(body: dict[str, Any]) -> list[str]:
 
 class FakeServer:
     """Answers /chat/completions with ``reply(prompt)`` (the user turn's text, also when it comes as content
-    parts with images); ``mode`` switches to failures; ``bodies`` keeps every request body."""
+    parts with images); ``mode`` switches to failures; ``fail_next`` lists HTTP statuses to answer first, one
+    per call; ``delay_s`` waits before answering; ``bodies`` keeps every request body."""
 
     def __init__(self):
         self.calls = 0
@@ -35,6 +36,8 @@ class FakeServer:
         self.mode = "ok"
         self.reply = lambda prompt: "B"
         self.auth = []
+        self.fail_next: list[int] = []
+        self.delay_s = 0.0
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -43,14 +46,17 @@ class FakeServer:
                 outer.auth.append(self.headers.get("Authorization"))
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 outer.bodies.append(body)
-                if outer.mode == "error":
-                    self.send_response(500)
+                if outer.mode == "error" or outer.fail_next:
+                    self.send_response(outer.fail_next.pop(0) if outer.fail_next else 500)
+                    self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
                 if outer.mode == "slow":
                     time.sleep(0.5)
+                time.sleep(outer.delay_s)
                 text = outer.reply(user_text(body))
-                data = json.dumps({"choices": [{"message": {"role": "assistant", "content": text}}]}).encode()
+                data = json.dumps({"choices": [{"message": {"role": "assistant", "content": text}}],
+                                   "usage": {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12}}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
