@@ -21,7 +21,6 @@ CUDA and compiles in the warm-up). On CUDA the peak memory of each timed generat
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
 import statistics
@@ -33,6 +32,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.full_size import default_device_dtype as built_on
+from bench.full_size import sync
 from unimoe.config import UniMoEConfig
 from unimoe.decode import DecodeStep
 from unimoe.model import UniMoEForCausalLM, generate
@@ -69,18 +70,6 @@ def full_width_config(layers: int) -> UniMoEConfig:
     return omni.replace(num_hidden_layers=layers, mlp_dynamic_null_expert_num=0, mlp_fixed_expert_num=1,
                         mlp_dynamic_top_p=0.0, mlp_dynamic_top_k=2,
                         shared_intermediate_size=2 * omni.shared_intermediate_size, tie_word_embeddings=False)
-
-
-@contextlib.contextmanager
-def built_on(device: str, dtype: torch.dtype):
-    """Modules built inside get their storage on ``device`` in ``dtype`` (no full-size fp32 copy on the host)."""
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        with torch.device(device):
-            yield
-    finally:
-        torch.set_default_dtype(old)
 
 
 def qwen2_moe_twin(config: UniMoEConfig, ours: UniMoEForCausalLM):
@@ -134,11 +123,6 @@ def qwen2_moe_twin(config: UniMoEConfig, ours: UniMoEForCausalLM):
     if missing := sorted(set(theirs) - written):
         raise RuntimeError(f"weight transfer to Qwen2-MoE failed: not written {missing[:5]}")
     return twin
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def time_ours(model, ids, new_tokens, step: DecodeStep | None = None) -> float:
