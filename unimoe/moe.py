@@ -34,6 +34,7 @@ Training (``self.training``) adds what the released Uni-MoE-2 block does there:
 Routing math (Top-P softmax and count, band, global softmax) runs in the logits' dtype, as released: the
 model's dtype at inference (bf16 for the released checkpoints), fp32 in training with ``fp32_gate``. In bf16 the
 Top-P count then differs from an fp32 count on about 1.5% of tokens; ``router_fp32`` computes it in fp32 instead.
+The sampled training selection always works in at least fp32.
 
 Random draws, in this order, from torch's global generator (so a seed fixes them): jitter ``[S, d]``,
 Gumbel uniforms ``[K, S, N_d]``, ω coins ``[K, S, 1]``. Eval mode draws nothing.
@@ -276,6 +277,15 @@ def _cpu_inference(x: torch.Tensor) -> bool:
     return x.device.type == "cpu" and not torch.is_grad_enabled() and not torch.is_autocast_enabled("cpu")
 
 
+_grouped_mm = getattr(F, "grouped_mm", None) or getattr(torch, "_grouped_mm", None)
+
+
+def _grouped_mm_serves(x: torch.Tensor) -> bool:
+    """Whether torch's grouped GEMM takes ``x``, compiled too: bf16 on the CPU or on CUDA (where torch's kernel
+    needs Hopper or later). No device query: a compiled graph could not hold one."""
+    return _grouped_mm is not None and x.dtype == torch.bfloat16 and x.device.type in ("cpu", "cuda")
+
+
 class SwiGLUExperts(nn.Module):
     """``n`` SwiGLU FFNs stored stacked: ``down(silu(gate(x)) * up(x))`` without biases."""
 
@@ -307,15 +317,6 @@ class SwiGLUExperts(nn.Module):
         gate = _grouped_mm(rows, self.gate_proj.transpose(1, 2), offs=offsets)
         up = _grouped_mm(rows, self.up_proj.transpose(1, 2), offs=offsets)
         return _grouped_mm(F.silu(gate) * up, self.down_proj.transpose(1, 2), offs=offsets)
-
-
-_grouped_mm = getattr(F, "grouped_mm", None) or getattr(torch, "_grouped_mm", None)
-
-
-def _grouped_mm_serves(x: torch.Tensor) -> bool:
-    """Whether torch's grouped GEMM takes ``x``, compiled too: bf16 on the CPU or CUDA (whose kernel is Hopper's;
-    the test stays free of device queries, which a compiled graph could not hold)."""
-    return _grouped_mm is not None and x.dtype == torch.bfloat16 and x.device.type in ("cpu", "cuda")
 
 
 def _at_least_fp32(t: torch.Tensor) -> torch.Tensor:
@@ -457,7 +458,7 @@ class DynamicMoE(nn.Module):
     def _select_sampled(self, dyn: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Training selection of Uni-MoE-2 (``sparsemixer`` with ``mp``, §1.2 step 4 and §1.5): each round
         samples the pick from the softmax over the band of the not-yet-chosen maximum."""
-        z = self._routing_dtype(dyn)
+        z = _at_least_fp32(dyn)  # Gumbel noise drawn in bf16 would be coarse
         s, n = z.shape
         k = self._top_p_count(z.detach().sort(dim=-1, descending=True).values)
         gumbel = -torch.log(-torch.log(torch.rand(self.max_k, s, n, device=z.device, dtype=z.dtype)))
@@ -551,7 +552,6 @@ class DynamicMoE(nn.Module):
         if shared is not None:
             out += torch.einsum("esd,se->sd", ys, shared_weights.to(x.dtype))
         return out
-
 
     def _experts_static(self, x: torch.Tensor, ids: torch.Tensor, weights: torch.Tensor,
                         shared_weights: torch.Tensor) -> torch.Tensor:
