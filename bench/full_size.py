@@ -290,18 +290,22 @@ def measure_prefill(model: UniMoEForCausalLM, ids: torch.Tensor, repeats: int, d
 def measure_device_rates(device: torch.device, dtype: torch.dtype, repeats: int = 10) -> dict[str, float]:
     """The rates the goals are measured against, in this run: a dense ``n^3`` GEMM and a device-to-device copy
     of 4 GiB (bytes read + written), medians of ``repeats``."""
-    n = 8192
-    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
-    a @ b
-    gemm_s = statistics.median(timed(lambda: a @ b, device)[1] for _ in range(repeats))
-    del a, b
-    src = torch.empty(2**31, dtype=torch.int16, device=device)
-    dst = torch.empty_like(src)
-    dst.copy_(src)
-    copy_s = statistics.median(timed(lambda: dst.copy_(src), device)[1] for _ in range(repeats))
-    del src, dst
-    return {"gemm_n": n, "gemm_tflops": 2 * n**3 / gemm_s / 1e12,
-            "copy_bandwidth_gb_s": 2 * 2**32 / copy_s / 1e9}
+    def median_s(fn) -> float:
+        fn()  # warm-up
+        return statistics.median(timed(fn, device)[1] for _ in range(repeats))
+
+    def gemm_s(n: int) -> float:
+        a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
+        return median_s(lambda: a @ b)
+
+    def copy_s(n_bytes: int) -> float:
+        src = torch.empty(n_bytes // 2, dtype=torch.int16, device=device)
+        dst = torch.empty_like(src)
+        return median_s(lambda: dst.copy_(src))
+
+    n, n_bytes = 8192, 2**32
+    return {"gemm_n": n, "gemm_tflops": 2 * n**3 / gemm_s(n) / 1e12,
+            "copy_bandwidth_gb_s": 2 * n_bytes / copy_s(n_bytes) / 1e9}
 
 
 def goals(report: dict[str, Any], bytes_per_param: int) -> dict[str, Any]:

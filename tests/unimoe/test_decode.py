@@ -72,7 +72,7 @@ def test_static_step_gives_the_eager_logits(model):
     eager = step_logits(model, None, ids, mask)
     static = step_logits(model, DecodeStep(model, bucket=16), ids, mask)
     for i, (a, b) in enumerate(zip(eager, static)):
-        torch.testing.assert_close(b, a, rtol=0, atol=1e-5, msg=lambda m: f"step {i}: {m}")
+        torch.testing.assert_close(b, a, rtol=0, atol=1e-5, msg=lambda m, i=i: f"step {i}: {m}")
 
 
 def test_generate_with_the_step_gives_the_same_tokens_and_endings(model):
@@ -90,9 +90,9 @@ def test_generate_with_the_step_gives_the_same_tokens_and_endings(model):
 
 def test_generate_with_the_step_honours_stop_strings(model):
     ids, mask = left_padded(model.config.vocab_size)
-    text = lambda tokens: " ".join(map(str, tokens))  # noqa: E731
     stop = str(generate(model, ids, attention_mask=mask, max_new_tokens=8).tokens[1][3])
-    kwargs = dict(attention_mask=mask, max_new_tokens=8, stop_strings=(stop,), decode=text)
+    kwargs = {"attention_mask": mask, "max_new_tokens": 8, "stop_strings": (stop,),
+              "decode": lambda tokens: " ".join(map(str, tokens))}
     eager = generate(model, ids, **kwargs)
     static = generate(model, ids, step=DecodeStep(model, bucket=16), **kwargs)
     assert (static.tokens, static.texts, static.finish_reasons) == (eager.tokens, eager.texts, eager.finish_reasons)
@@ -113,7 +113,7 @@ def test_static_experts_equal_the_grouped_path():
             ref, ref_info = moe(x, pad)
             out, info = moe(x, pad, static_shapes=True)
         assert torch.equal(info.expert_ids, ref_info.expert_ids)
-        torch.testing.assert_close(out, ref, rtol=tol, atol=tol, msg=lambda m: f"{dtype}: {m}")
+        torch.testing.assert_close(out, ref, rtol=tol, atol=tol, msg=lambda m, dtype=dtype: f"{dtype}: {m}")
 
 
 def test_the_step_refuses_what_it_does_not_support(model):
@@ -135,7 +135,7 @@ def test_compiled_step_has_no_graph_break_and_matches_eager():
     step = DecodeStep(model, compile=True, bucket=16)
     compiled = step_logits(model, step, ids, mask)
     for i, (a, b) in enumerate(zip(eager, compiled)):
-        torch.testing.assert_close(b, a, rtol=0, atol=1e-5, msg=lambda m: f"step {i}: {m}")
+        torch.testing.assert_close(b, a, rtol=0, atol=1e-5, msg=lambda m, i=i: f"step {i}: {m}")
     shorter_ids, shorter_mask = left_padded(model.config.vocab_size, lengths=(4, 6, 2), seed=2)
     with torch._dynamo.config.patch(error_on_recompile=True):
         again = generate(model, shorter_ids, attention_mask=shorter_mask, max_new_tokens=5, step=step)
