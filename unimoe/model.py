@@ -5,6 +5,8 @@ elsewhere), an LM head, a static KV cache, and generation.
 Module names mirror the released checkpoints (``model.layers.{i}.self_attn.q_proj``, ``model.norm``,
 ``lm_head``...) so that only the MoE keys need mapping (see :mod:`unimoe.checkpoint`).
 
+:func:`generate` decodes eagerly, or with the static-shape step of :mod:`unimoe.decode` (compiled, CUDA graphs).
+
 Padding convention: batches are left-padded. ``attention_mask`` ``[B, S]`` marks real tokens over every cache
 slot seen so far (the cached prefix plus the new tokens), as in transformers.
 """
