@@ -24,7 +24,8 @@ Measurements (batch 1, text tokens, eval mode, ``torch.inference_mode``):
   after a ``--prompt``-token prompt, after a short warm-up generation; new tokens/s over the whole call, and
   the decode rate with the prompt's prefill (timed separately, median of ``--repeats``) taken out;
 - ``--decode``: the generation's decode steps: the eager path, the static-shape step of :mod:`unimoe.decode`,
-  or that step compiled (``fullgraph``; ``mode="reduce-overhead"``, i.e. CUDA graphs, on CUDA); compiling
+  or that step compiled whole (``compiled``) or one graph per layer (``compiled-layer``; ``fullgraph``;
+  ``mode="reduce-overhead"``, i.e. CUDA graphs, on CUDA); compiling
   happens in the warm-up generation;
 - ``--device-rates`` (CUDA): a dense GEMM (8192^3, ``--dtype``) and a device-to-device copy measured in the same
   run; the prefill's FLOP rate (2 x measured active parameters per token) as a fraction of that GEMM rate, and
@@ -410,7 +411,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     step = None
     if args.decode != "eager":
         mode = "reduce-overhead" if device.type == "cuda" else None
-        step = DecodeStep(model, compile=args.decode == "compiled", mode=mode)
+        step = DecodeStep(model, compile=args.decode != "static", mode=mode,
+                          scope="layer" if args.decode == "compiled-layer" else "step")
     ids_gen = torch.Generator().manual_seed(args.seed + 1)
     n_ids = max(args.prefill, args.prompt)  # the prompt is the prefill's beginning
     ids = torch.randint(0, config.vocab_size, (1, n_ids), generator=ids_gen).to(device)
@@ -527,8 +529,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--count-only", action="store_true", help="the preset's parameter counts only (meta)")
     parser.add_argument("--out", default=None, help="write the report as JSON here")
-    parser.add_argument("--decode", default="eager", choices=("eager", "static", "compiled"),
-                        help="decode steps: eager path, static-shape step (unimoe.decode), or that step compiled")
+    parser.add_argument("--decode", default="eager", choices=("eager", "static", "compiled", "compiled-layer"),
+                        help="decode steps: eager path, static-shape step (unimoe.decode), that step compiled whole, or one "
+                             "compiled graph per layer")
     parser.add_argument("--device-rates", action="store_true",
                         help="measure a dense GEMM and a device copy in the same run; report the goals against them")
     args = parser.parse_args(argv)

@@ -181,8 +181,9 @@ def main() -> None:
     parser.add_argument("--dtype", default="fp32", choices=sorted(DTYPES))
     parser.add_argument("--full-width", action="store_true", help="Uni-MoE-2.0-Omni dimensions (top-2 routing)")
     parser.add_argument("--layers", type=int, default=28, help="decoder layers with --full-width")
-    parser.add_argument("--decode", default="eager", choices=("eager", "static", "compiled"),
-                        help="our decode steps: eager path, static-shape step (unimoe.decode), or that step compiled")
+    parser.add_argument("--decode", default="eager", choices=("eager", "static", "compiled", "compiled-layer"),
+                        help="our decode steps: eager path, static-shape step (unimoe.decode), that step compiled whole, "
+                             "or one compiled graph per layer")
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     args = parser.parse_args()
     if args.quick:
@@ -197,7 +198,8 @@ def main() -> None:
     theirs = qwen2_moe_twin(config, ours).requires_grad_(False)
     step = None
     if args.decode != "eager":
-        step = DecodeStep(ours, compile=args.decode == "compiled", mode="reduce-overhead" if device.type == "cuda" else None)
+        step = DecodeStep(ours, compile=args.decode != "static", mode="reduce-overhead" if device.type == "cuda" else None,
+                          scope="layer" if args.decode == "compiled-layer" else "step")
     impl = getattr(theirs.config, "_experts_implementation", "default")
     print(f"model: hidden {config.hidden_size}, {config.num_hidden_layers} layers, {config.mlp_dynamic_expert_num} "
           f"experts top-{config.mlp_dynamic_top_k} + 1 shared, vocab {config.vocab_size}; device {args.device}, "

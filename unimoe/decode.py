@@ -17,7 +17,10 @@ time. Here every shape is fixed by the batch size and the cache length alone:
   Prefill keeps the default backends (cuDNN is the fastest there).
 
 ``DecodeStep(model, compile=True, mode="reduce-overhead")`` compiles the step with ``fullgraph=True`` (any graph
-break is an error) and, on CUDA, replays it as a CUDA graph. Eager (``compile=False``) runs the same code.
+break is an error) and, on CUDA, replays it as a CUDA graph. Eager (``compile=False``) runs the same code;
+``backend`` is torch.compile's (``"aot_eager"`` traces without generating code). ``scope="layer"`` compiles one
+decoder layer instead of the whole step: the layers share that graph (their weights are its inputs), so it
+compiles about as fast as one layer, at the cost of one graph replay per layer and an eager embedding and head.
 """
 
 from __future__ import annotations
@@ -37,15 +40,22 @@ class DecodeStep:
     and mask stay allocated between calls of the same shape, so a CUDA graph recorded once replays on them.
     """
 
-    def __init__(self, model: UniMoEForCausalLM, compile: bool = False, mode: str | None = None, bucket: int = 256):
+    def __init__(self, model: UniMoEForCausalLM, compile: bool = False, mode: str | None = None, bucket: int = 256,
+                 backend: str = "inductor", scope: str = "step"):
         if model.config.moe_type != "dynamic":
             raise ValueError(f"the static decode step supports moe_type 'dynamic', not {model.config.moe_type!r}")
         if bucket < 1:
             raise ValueError(f"bucket must be >= 1, got {bucket}")
+        if scope not in ("step", "layer"):
+            raise ValueError(f"scope must be 'step' or 'layer', got {scope!r}")
         self.model = model
         self.bucket = bucket
         self.compiled = compile
-        self._step = torch.compile(self._forward, fullgraph=True, dynamic=False, mode=mode) if compile else self._forward
+        self._step, self._layer = self._forward, _layer_decode
+        if compile:
+            compiled = torch.compile(self._forward if scope == "step" else _layer_decode, fullgraph=True, dynamic=False,
+                                     mode=mode, backend=backend)
+            self._step, self._layer = (compiled, self._layer) if scope == "step" else (self._step, compiled)
         self.cache: list[KVCache] = []
         self.mask: torch.Tensor | None = None  # [B, max_len] real tokens over the cache slots
 
@@ -84,5 +94,10 @@ class DecodeStep:
         own = torch.arange(mask.shape[1], device=mask.device) == slot
         visible = (mask | own)[:, None, None, :]
         for layer, cache in zip(lm.model.layers, self.cache):
-            x = layer.decode(x, rope, visible, alive[:, None], cache, slot)
+            x = self._layer(layer, x, rope, visible, alive[:, None], cache, slot)
         return lm.lm_head(lm.model.norm(x))[:, -1]
+
+
+def _layer_decode(layer, x, rope, mask, alive, cache, slot):
+    """One decoder layer's decode; compiled alone with ``scope="layer"``, one graph serves every layer."""
+    return layer.decode(x, rope, mask, alive, cache, slot)

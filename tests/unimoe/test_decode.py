@@ -121,8 +121,24 @@ def test_the_step_refuses_what_it_does_not_support(model):
     with pytest.raises(ValueError, match="moe_type 'dynamic'"):
         DecodeStep(v1)
     ids, mask = left_padded(model.config.vocab_size)
+    with pytest.raises(ValueError, match="scope"):
+        DecodeStep(model, scope="model")
     with pytest.raises(ValueError, match="use_cache"):
         generate(model, ids, attention_mask=mask, use_cache=False, step=DecodeStep(model))
+
+
+@pytest.mark.slow
+def test_bf16_layer_graph_is_whole_shared_by_the_layers_and_matches_eager():
+    """The bf16 step (grouped-GEMM experts, the GPU path) with one compiled graph per decoder layer: traced with
+    fullgraph=True (no graph break), reused by every layer (no recompile), and giving the eager step's tokens
+    (aot_eager runs the same kernels)."""
+    model = tiny_model(dtype=torch.bfloat16)
+    ids, mask = left_padded(model.config.vocab_size)
+    eager = generate(model, ids, attention_mask=mask, max_new_tokens=6, step=DecodeStep(model, bucket=16))
+    step = DecodeStep(model, compile=True, backend="aot_eager", scope="layer", bucket=16)
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        traced = generate(model, ids, attention_mask=mask, max_new_tokens=6, step=step)
+    assert traced.tokens == eager.tokens
 
 
 @pytest.mark.slow
