@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # The GPU checks of the inference path, in one call on one CUDA GPU (sized for under 8 minutes on an H200):
 #
-#   bash bench/gpu_check.sh [OUT_DIR]        # default: $OUT if set, else bench/out/gpu_check
+#   bash bench/gpu_check.sh [OUT_DIR [DECODE]]   # OUT_DIR default: $OUT if set, else bench/out/gpu_check
+#
+# DECODE is our decode path in both phases: compiled-layer (default: one compiled graph shared by the 28 layers,
+# compiles about as fast as one layer) or compiled (the whole step as one graph: fewest launches, but on the
+# CPU its compile time grew with the layer count, 428 s for 28 tiny layers on two busy cores, so it may not fit).
 #
 # 1. bench/full_size.py: the full unimoe2_omni language model (28 layers, 26 B parameters, bf16, random weights):
 #    a 4,096-token prefill against a dense bf16 GEMM measured in the same run; the compiled static-shape decode
@@ -16,13 +20,14 @@
 set -u -o pipefail
 cd "$(dirname "$0")/.."
 out=${1:-${OUT:-bench/out/gpu_check}}
+decode=${2:-compiled-layer}
 python=${PYTHON:-python}
 mkdir -p "$out"
 log="$out/gpu_check.log"
 : > "$log"
 say() { echo "[$(date -u +%H:%M:%S)] $*" | tee -a "$log"; }
 
-say "gpu_check: $(git rev-parse --short HEAD 2>/dev/null || echo 'no git'), output in $out"
+say "gpu_check: $(git rev-parse --short HEAD 2>/dev/null || echo 'no git'), decode $decode, output in $out"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 | tee -a "$log"
 "$python" -c "import torch, transformers; assert torch.cuda.is_available(), 'no CUDA device';
 print('torch', torch.__version__, 'cuda', torch.version.cuda, 'transformers', transformers.__version__,
@@ -31,10 +36,10 @@ print('torch', torch.__version__, 'cuda', torch.version.cuda, 'transformers', tr
 status=0
 say "1/2 full size: prefill 4096, compiled decode at batch 1, device rates"
 timeout 290 "$python" bench/full_size.py --device cuda --dtype bf16 --prefill 4096 --prompt 128 --new-tokens 64 \
-    --repeats 3 --decode compiled --device-rates --out "$out/full_size.json" 2>&1 | tee -a "$log" || status=1
+    --repeats 3 --decode "$decode" --device-rates --out "$out/full_size.json" 2>&1 | tee -a "$log" || status=1
 say "2/2 against transformers' Qwen2-MoE of equal dimensions, batch 1 and 16"
 timeout 160 "$python" bench/generate.py --device cuda --dtype bf16 --full-width --batch 1,16 --prompt 128 \
-    --new-tokens 32 --repeats 2 --decode compiled --out "$out/vs_qwen2moe.json" 2>&1 | tee -a "$log" || status=1
+    --new-tokens 32 --repeats 2 --decode "$decode" --out "$out/vs_qwen2moe.json" 2>&1 | tee -a "$log" || status=1
 
 "$python" - "$out" <<'PY' 2>&1 | tee -a "$log"
 import json, sys, time
