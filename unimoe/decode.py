@@ -53,9 +53,11 @@ class DecodeStep:
         self.compiled = compile
         self._step, self._layer = self._forward, _layer_decode
         if compile:
-            compiled = torch.compile(self._forward if scope == "step" else _layer_decode, fullgraph=True, dynamic=False,
-                                     mode=mode, backend=backend)
-            self._step, self._layer = (compiled, self._layer) if scope == "step" else (self._step, compiled)
+            options = {"fullgraph": True, "dynamic": False, "mode": mode, "backend": backend}
+            if scope == "step":
+                self._step = torch.compile(self._forward, **options)
+            else:
+                self._layer = torch.compile(_layer_decode, **options)
         self.cache: list[KVCache] = []
         self.mask: torch.Tensor | None = None  # [B, max_len] real tokens over the cache slots
 
@@ -63,7 +65,8 @@ class DecodeStep:
         """The static cache for ``prompt_mask [B, T]`` plus ``max_new_tokens``, with the mask set to the prompt."""
         b, t = prompt_mask.shape
         length = -(-(t + max_new_tokens) // self.bucket) * self.bucket
-        if self.mask is None or self.mask.shape != (b, length) or self.cache[0].k.dtype != dtype:
+        if (self.mask is None or self.mask.shape != (b, length) or self.mask.device != prompt_mask.device
+                or self.cache[0].k.dtype != dtype):
             self.cache = self.model.new_cache(b, length, dtype)
             self.mask = torch.zeros(b, length, dtype=torch.bool, device=prompt_mask.device)
             for tensor in [self.mask, *(c.k for c in self.cache), *(c.v for c in self.cache)]:
