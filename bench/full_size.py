@@ -352,6 +352,7 @@ def measure_generation(model: UniMoEForCausalLM, prompt: torch.Tensor, new_token
         "decode_step_ms": 1000 * decode_s / steps if steps > 0 else None,
         "decode_tokens_per_s": steps / decode_s if steps > 0 and decode_s > 0 else None,
         "tokens_in_vocab": all(0 <= t < model.config.vocab_size for t in tokens), "first_tokens": tokens[:8],
+        "tokens": tokens,
         "memory": memory(device),
     }
 
@@ -431,6 +432,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     except Exception as error:
         ok = False
         report["errors"].append(_error("generate", error))
+    if step is not None and "generate" in report:  # the eager path in the same run: speed-up and agreement
+        try:
+            eager = measure_generation(model, ids[:, : args.prompt], args.new_tokens, 1, device)
+            report["generate_eager"] = eager
+            a, b = report["generate"]["tokens"], eager["tokens"]
+            report["decode_vs_eager"] = {
+                "speedup": eager["decode_step_ms"] / report["generate"]["decode_step_ms"]
+                if eager["decode_step_ms"] and report["generate"]["decode_step_ms"] else None,
+                "equal_leading_tokens": next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b))),
+                "tokens": min(len(a), len(b))}
+        except Exception as error:
+            ok = False
+            report["errors"].append(_error("generate_eager", error))
     for key in ("peak_allocated_mib", "peak_reserved_mib"):  # the larger of the two phases (CUDA only)
         values = [report[phase]["memory"][key] for phase in ("prefill", "generate") if phase in report]
         values = [v for v in values if v is not None]
@@ -503,6 +517,11 @@ def format_report(r: dict[str, Any]) -> str:
     if r.get("device_rates"):
         d = r["device_rates"]
         lines.append(f"  same run: dense GEMM {d['gemm_tflops']:.1f} TFLOP/s, device copy {d['copy_bandwidth_gb_s']:,.0f} GB/s")
+    if r.get("decode_vs_eager"):
+        v = r["decode_vs_eager"]
+        speedup = "-" if v["speedup"] is None else f"{v['speedup']:.2f}x"
+        lines.append(f"  {r['decode']} decode against the eager path in this run: {speedup} per step; first "
+                     f"{v['equal_leading_tokens']} of {v['tokens']} greedy tokens equal")
     if r.get("goals"):
         g = r["goals"]
         if "prefill_fraction_of_gemm" in g:

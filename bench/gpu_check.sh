@@ -59,6 +59,8 @@ goals = [
 ]
 for row in (versus or {}).get("rows", []):
     goals.append((f"batch {row['batch']} tokens/s ours / Qwen2-MoE >= 2", row["ratio"], lambda v: v >= 2))
+versus_eager = (full or {}).get("decode_vs_eager") or {}
+goals.append(("decode speed-up over the eager path in the same run > 1", versus_eager.get("speedup"), lambda v: v > 1))
 memory = {phase: (full or {}).get(phase, {}).get("memory", {}).get("peak_allocated_mib") for phase in ("prefill", "generate")}
 for row in (versus or {}).get("rows", []):
     label = f"generate batch {row['batch']} ({versus['config']['layers']} layers, top-2)"
@@ -67,11 +69,13 @@ summary = {"date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
            "device": (full or {}).get("environment", {}).get("device_name"),
            "goals": [{"goal": name, "value": value, "met": None if value is None else bool(test(value))}
                      for name, value, test in goals],
+           "greedy_tokens_equal_to_eager": versus_eager and f"{versus_eager['equal_leading_tokens']}/{versus_eager['tokens']}",
            "peak_allocated_mib_by_phase": memory, "full_size": full, "vs_qwen2moe": versus}
 (out / "gpu_check.json").write_text(json.dumps(summary, indent=2) + "\n")
 for goal in summary["goals"]:
     value = "not measured" if goal["value"] is None else f"{goal['value']:.3g}"
     print(f"{'MET ' if goal['met'] else 'MISS' if goal['met'] is False else '----'} {goal['goal']}: {value}")
+print("greedy tokens equal to the eager path:", summary["greedy_tokens_equal_to_eager"] or "not measured")
 print("peak allocated MiB by phase:", {k: None if v is None else round(v) for k, v in memory.items()})
 print(f"wrote {out / 'gpu_check.json'}")
 PY
