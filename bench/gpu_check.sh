@@ -35,10 +35,10 @@ print('torch', torch.__version__, 'cuda', torch.version.cuda, 'transformers', tr
 
 status=0
 say "1/2 full size: prefill 4096, compiled decode at batch 1, device rates"
-timeout 290 "$python" bench/full_size.py --device cuda --dtype bf16 --prefill 4096 --prompt 128 --new-tokens 64 \
+timeout 220 "$python" bench/full_size.py --device cuda --dtype bf16 --prefill 4096 --prompt 128 --new-tokens 64 \
     --repeats 3 --decode "$decode" --device-rates --out "$out/full_size.json" 2>&1 | tee -a "$log" || status=1
 say "2/2 against transformers' Qwen2-MoE of equal dimensions, batch 1 and 16"
-timeout 160 "$python" bench/generate.py --device cuda --dtype bf16 --full-width --batch 1,16 --prompt 128 \
+timeout 240 "$python" bench/generate.py --device cuda --dtype bf16 --full-width --batch 1,16 --prompt 128 \
     --new-tokens 32 --repeats 2 --decode "$decode" --out "$out/vs_qwen2moe.json" 2>&1 | tee -a "$log" || status=1
 
 "$python" - "$out" <<'PY' 2>&1 | tee -a "$log"
