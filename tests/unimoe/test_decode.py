@@ -88,6 +88,17 @@ def test_generate_with_the_step_gives_the_same_tokens_and_endings(model):
     assert eager.finish_reasons[0] == "eos" and len(eager.tokens[0]) == 2
 
 
+def test_a_batch_that_finished_between_checks_keeps_only_its_tokens(model):
+    """The static path looks for an all-finished batch every few steps only; the steps run meanwhile are padding."""
+    ids, mask = left_padded(model.config.vocab_size, lengths=(5,))
+    eos = generate(model, ids, max_new_tokens=4).tokens[0][1]
+    eager = generate(model, ids, max_new_tokens=20, eos_token_id=[eos])
+    static = generate(model, ids, max_new_tokens=20, eos_token_id=[eos], step=DecodeStep(model, bucket=16))
+    assert static.tokens == eager.tokens
+    assert static.finish_reasons == eager.finish_reasons == ["eos"]
+    assert len(eager.tokens[0]) <= 1  # ended at step 1 of 20: the static path ran a few padding steps after it
+
+
 def test_generate_with_the_step_honours_stop_strings(model):
     ids, mask = left_padded(model.config.vocab_size)
     stop = str(generate(model, ids, attention_mask=mask, max_new_tokens=8).tokens[1][3])
