@@ -90,7 +90,7 @@ def test_generate_with_the_step_gives_the_same_tokens_and_endings(model):
 
 def test_a_batch_that_finished_between_checks_keeps_only_its_tokens(model):
     """The static path looks for an all-finished batch every few steps only; the steps run meanwhile are padding."""
-    ids, mask = left_padded(model.config.vocab_size, lengths=(5,))
+    ids, _ = left_padded(model.config.vocab_size, lengths=(5,))
     eos = generate(model, ids, max_new_tokens=4).tokens[0][1]
     eager = generate(model, ids, max_new_tokens=20, eos_token_id=[eos])
     static = generate(model, ids, max_new_tokens=20, eos_token_id=[eos], step=DecodeStep(model, bucket=16))
