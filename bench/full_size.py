@@ -3,6 +3,7 @@ greedy generation; prints tokens/s, peak memory and parameter counts, and writes
 
     python bench/full_size.py [--preset unimoe2_omni] [--device cuda] [--dtype bf16] [--prefill 4096]
                               [--prompt 128] [--new-tokens 128] [--repeats 3] [--layers N] [--out result.json]
+                              [--decode eager|static|compiled] [--device-rates]
     python bench/full_size.py --count-only      # the preset's parameter counts only (meta device, any CPU)
     python bench/full_size.py --preset tiny --device cpu --dtype float32 --prefill 64 --new-tokens 8   # smoke
 
@@ -22,6 +23,14 @@ Measurements (batch 1, text tokens, eval mode, ``torch.inference_mode``):
 - generation: ``unimoe.model.generate`` (static KV cache, greedy, no eos, so exactly ``--new-tokens`` tokens)
   after a ``--prompt``-token prompt, after a short warm-up generation; new tokens/s over the whole call, and
   the decode rate with the prompt's prefill (timed separately, median of ``--repeats``) taken out;
+- ``--decode``: the generation's decode steps: the eager path, the static-shape step of :mod:`unimoe.decode`,
+  or that step compiled whole (``compiled``) or one graph per layer (``compiled-layer``; ``fullgraph``;
+  ``mode="reduce-overhead"``, i.e. CUDA graphs, on CUDA); compiling
+  happens in the warm-up generation;
+- ``--device-rates`` (CUDA): a dense GEMM (8192^3, ``--dtype``) and a device-to-device copy measured in the same
+  run; the prefill's FLOP rate (2 x measured active parameters per token) as a fraction of that GEMM rate, and
+  the decode floor (the measured active parameters read once per step at the copy bandwidth) against the
+  measured decode step;
 - memory: ``torch.cuda.max_memory_allocated`` / ``max_memory_reserved`` per phase on CUDA (peak RSS on CPU);
 - parameters: of the model built and, from a meta-device build, of the full preset (``--layers`` ignored),
   split into parts; active parameters per token for 0..K real routed experts, and at the mean number the
@@ -51,6 +60,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from unimoe.config import UniMoEConfig  # noqa: E402
+from unimoe.decode import DecodeStep  # noqa: E402
 from unimoe.model import UniMoEForCausalLM, generate  # noqa: E402
 
 DTYPES = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16,
@@ -278,29 +288,71 @@ def measure_prefill(model: UniMoEForCausalLM, ids: torch.Tensor, repeats: int, d
 
 
 @torch.inference_mode()
+def measure_device_rates(device: torch.device, dtype: torch.dtype, repeats: int = 10) -> dict[str, float]:
+    """The rates the goals are measured against, in this run: a dense ``n^3`` GEMM and a device-to-device copy
+    of 4 GiB (bytes read + written), medians of ``repeats``."""
+    def median_s(fn) -> float:
+        fn()  # warm-up
+        return statistics.median(timed(fn, device)[1] for _ in range(repeats))
+
+    def gemm_s(n: int) -> float:
+        a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
+        return median_s(lambda: a @ b)
+
+    def copy_s(n_bytes: int) -> float:
+        src = torch.empty(n_bytes // 2, dtype=torch.int16, device=device)
+        dst = torch.empty_like(src)
+        return median_s(lambda: dst.copy_(src))
+
+    n, n_bytes = 8192, 2**32
+    return {"gemm_n": n, "gemm_tflops": 2 * n**3 / gemm_s(n) / 1e12,
+            "copy_bandwidth_gb_s": 2 * n_bytes / copy_s(n_bytes) / 1e9}
+
+
+def goals(report: dict[str, Any], bytes_per_param: int) -> dict[str, Any]:
+    """Prefill FLOP rate against the dense GEMM rate; decode step against reading the active weights once."""
+    rates, active = report.get("device_rates"), report.get("active_params", {}).get("measured")
+    out: dict[str, Any] = {}
+    if not rates or not active:
+        return out
+    if "prefill" in report:
+        tflops = 2 * active * report["prefill"]["tokens_per_s"] / 1e12
+        out.update(prefill_tflops=tflops, prefill_fraction_of_gemm=tflops / rates["gemm_tflops"])
+    step_ms = report.get("generate", {}).get("decode_step_ms")
+    floor_ms = 1000 * active * bytes_per_param / (rates["copy_bandwidth_gb_s"] * 1e9)
+    out["decode_floor_ms"] = floor_ms
+    if step_ms:
+        out.update(decode_step_ms=step_ms, decode_fraction_of_floor=floor_ms / step_ms)
+    return out
+
+
+@torch.inference_mode()
 def measure_generation(model: UniMoEForCausalLM, prompt: torch.Tensor, new_tokens: int, repeats: int,
-                       device: torch.device) -> dict[str, Any]:
+                       device: torch.device, step: DecodeStep | None = None) -> dict[str, Any]:
     """Greedy generation of exactly ``new_tokens`` after ``prompt [1, T]`` by the model's ``generate``."""
-    generate(model, prompt, max_new_tokens=min(4, new_tokens), eos_token_id=None)  # warm-up
+    warm_s = timed(lambda: generate(model, prompt, max_new_tokens=min(4, new_tokens), eos_token_id=None, step=step),
+                   device)[1]  # warm-up (and compilation)
 
     def prompt_prefill() -> None:  # the first forward of ``generate``: the prompt into a fresh cache
         model(prompt, cache=model.new_cache(1, prompt.shape[1] + new_tokens), last_token_only=True)
 
     prompt_s = statistics.median(timed(prompt_prefill, device)[1] for _ in range(repeats))
     reset_peak(device)
-    result, seconds = timed(lambda: generate(model, prompt, max_new_tokens=new_tokens, eos_token_id=None),
-                            device)
+    result, seconds = timed(lambda: generate(model, prompt, max_new_tokens=new_tokens, eos_token_id=None,
+                                             step=step), device)
     tokens = result.tokens[0]
     steps = len(tokens) - 1  # decode forwards: the first new token comes from the prompt's prefill
     decode_s = seconds - prompt_s
     return {
-        "prompt_tokens": prompt.shape[1], "new_tokens_requested": new_tokens, "new_tokens": len(tokens),
+        "warmup_s": warm_s, "prompt_tokens": prompt.shape[1], "new_tokens_requested": new_tokens,
+        "new_tokens": len(tokens),
         "finish_reason": result.finish_reasons[0], "seconds": seconds,
         "new_tokens_per_s": len(tokens) / seconds,
         "prompt_prefill_s": prompt_s,  # median of ``repeats`` separate runs
         "decode_step_ms": 1000 * decode_s / steps if steps > 0 else None,
         "decode_tokens_per_s": steps / decode_s if steps > 0 and decode_s > 0 else None,
         "tokens_in_vocab": all(0 <= t < model.config.vocab_size for t in tokens), "first_tokens": tokens[:8],
+        "tokens": tokens,
         "memory": memory(device),
     }
 
@@ -311,7 +363,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     device, dtype = torch.device(args.device), DTYPES[args.dtype]
     config, full_config = config_for(args), UniMoEConfig.preset(args.preset)
     report: dict[str, Any] = {
-        "preset": args.preset, "device": str(device), "dtype": str(dtype).removeprefix("torch."),
+        "preset": args.preset, "device": str(device), "dtype": str(dtype).removeprefix("torch."), "decode": args.decode,
         "seed": args.seed, "included": INCLUDED, "config": config_summary(config), "errors": [], "ok": False,
     }
 
@@ -351,6 +403,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     save()
 
     ok = True
+    if args.device_rates:
+        try:
+            report["device_rates"] = measure_device_rates(device, dtype)
+        except Exception as error:
+            ok = False
+            report["errors"].append(_error("device_rates", error))
+    step = None
+    if args.decode != "eager":
+        mode = "reduce-overhead" if device.type == "cuda" else None
+        step = DecodeStep(model, compile=args.decode != "static", mode=mode,
+                          scope="layer" if args.decode == "compiled-layer" else "step")
     ids_gen = torch.Generator().manual_seed(args.seed + 1)
     n_ids = max(args.prefill, args.prompt)  # the prompt is the prefill's beginning
     ids = torch.randint(0, config.vocab_size, (1, n_ids), generator=ids_gen).to(device)
@@ -363,16 +426,30 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         report["errors"].append(_error("prefill", error))
     save()
     try:
-        gen = measure_generation(model, ids[:, : args.prompt], args.new_tokens, args.repeats, device)
+        gen = measure_generation(model, ids[:, : args.prompt], args.new_tokens, args.repeats, device, step)
         report["generate"] = gen
         ok &= gen["new_tokens"] == args.new_tokens and gen["tokens_in_vocab"]
     except Exception as error:
         ok = False
         report["errors"].append(_error("generate", error))
+    if step is not None and "generate" in report:  # the eager path in the same run: speed-up and agreement
+        try:
+            eager = measure_generation(model, ids[:, : args.prompt], args.new_tokens, 1, device)
+            report["generate_eager"] = eager
+            a, b = report["generate"]["tokens"], eager["tokens"]
+            report["decode_vs_eager"] = {
+                "speedup": eager["decode_step_ms"] / report["generate"]["decode_step_ms"]
+                if eager["decode_step_ms"] and report["generate"]["decode_step_ms"] else None,
+                "equal_leading_tokens": next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b))),
+                "tokens": min(len(a), len(b))}
+        except Exception as error:
+            ok = False
+            report["errors"].append(_error("generate_eager", error))
     for key in ("peak_allocated_mib", "peak_reserved_mib"):  # the larger of the two phases (CUDA only)
         values = [report[phase]["memory"][key] for phase in ("prefill", "generate") if phase in report]
         values = [v for v in values if v is not None]
         report[key] = max(values) if values else None
+    report["goals"] = goals(report, torch.finfo(dtype).bits // 8)
     report["ok"] = ok
     save()
     return report
@@ -437,6 +514,21 @@ def format_report(r: dict[str, Any]) -> str:
                      f"{g['prompt_tokens']}-token prompt: {g['seconds']:.2f} s -> "
                      f"{g['new_tokens_per_s']:.1f} new tokens/s; decode alone {decode}; "
                      f"peak {_mib(g['memory'])}")
+    if r.get("device_rates"):
+        d = r["device_rates"]
+        lines.append(f"  same run: dense GEMM {d['gemm_tflops']:.1f} TFLOP/s, device copy {d['copy_bandwidth_gb_s']:,.0f} GB/s")
+    if r.get("decode_vs_eager"):
+        v = r["decode_vs_eager"]
+        speedup = "-" if v["speedup"] is None else f"{v['speedup']:.2f}x"
+        lines.append(f"  {r['decode']} decode against the eager path in this run: {speedup} per step; first "
+                     f"{v['equal_leading_tokens']} of {v['tokens']} greedy tokens equal")
+    if r.get("goals"):
+        g = r["goals"]
+        if "prefill_fraction_of_gemm" in g:
+            lines.append(f"  prefill {g['prefill_tflops']:.1f} TFLOP/s = {g['prefill_fraction_of_gemm']:.0%} of the GEMM rate")
+        if "decode_fraction_of_floor" in g:
+            lines.append(f"  decode ({r['decode']}) {g['decode_step_ms']:.2f} ms/step; floor {g['decode_floor_ms']:.2f} ms "
+                         f"-> {g['decode_fraction_of_floor']:.0%} of the bandwidth floor")
     lines += [f"  ERROR in {e['phase']}: {e['error']}" for e in r["errors"]]
     if "params" in r or r["errors"]:
         lines.append(f"  ok {r['ok']}, {r.get('total_s', 0):.1f} s in all")
@@ -456,11 +548,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--count-only", action="store_true", help="the preset's parameter counts only (meta)")
     parser.add_argument("--out", default=None, help="write the report as JSON here")
+    parser.add_argument("--decode", default="eager", choices=("eager", "static", "compiled", "compiled-layer"),
+                        help="decode steps: eager path, static-shape step (unimoe.decode), that step compiled whole, or one "
+                             "compiled graph per layer")
+    parser.add_argument("--device-rates", action="store_true",
+                        help="measure a dense GEMM and a device copy in the same run; report the goals against them")
     args = parser.parse_args(argv)
     if min(args.prefill, args.prompt, args.new_tokens, args.repeats) < 1:
         parser.error("--prefill, --prompt, --new-tokens and --repeats must be >= 1")
     if args.layers is not None and args.layers < 1:
         parser.error("--layers must be >= 1")
+    if args.device_rates and not args.device.startswith("cuda"):
+        parser.error("--device-rates measures a CUDA device")
     return args
 
 

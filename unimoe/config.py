@@ -54,6 +54,7 @@ class UniMoEConfig:
     input_jitter_noise: float = 0.01  # multiplicative noise on the gate input, training only
     ignore_differentiable_router: bool = False  # True: deterministic selection in training too
     fp32_gate: bool = True
+    router_fp32: bool = False  # route in fp32 (released inference routes in the model dtype)
     token_drop: bool = False
     drop_policy: str = "probs"
     capacity_factor: float = 1.0

@@ -5,6 +5,8 @@ elsewhere), an LM head, a static KV cache, and generation.
 Module names mirror the released checkpoints (``model.layers.{i}.self_attn.q_proj``, ``model.norm``,
 ``lm_head``...) so that only the MoE keys need mapping (see :mod:`unimoe.checkpoint`).
 
+:func:`generate` decodes eagerly, or with the static-shape step of :mod:`unimoe.decode` (compiled, CUDA graphs).
+
 Padding convention: batches are left-padded. ``attention_mask`` ``[B, S]`` marks real tokens over every cache
 slot seen so far (the cached prefix plus the new tokens), as in transformers.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -22,6 +25,9 @@ from unimoe.config import UniMoEConfig
 from unimoe.moe import build_moe
 from unimoe.probes import TEXT, RoutingProbe
 from unimoe.rope import RotaryEmbedding, apply_rotary
+
+if TYPE_CHECKING:
+    from unimoe.decode import DecodeStep
 
 IGNORE_INDEX = -100
 
@@ -62,6 +68,13 @@ class KVCache(nn.Module):
         self.v[:, :, start:end] = v
         return self.k[:, :, :end], self.v[:, :, :end]
 
+    def write(self, slot: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Write one token's keys/values at the device-side index ``slot`` ``[1]`` and return the whole cache:
+        the decode step's shapes do not depend on how many slots are filled (the mask hides the rest)."""
+        self.k.index_copy_(2, slot, k)
+        self.v.index_copy_(2, slot, v)
+        return self.k, self.v
+
 
 class Attention(nn.Module):
     """Grouped-query self-attention with Qwen2's q/k/v biases, rotary positions and SDPA."""
@@ -99,6 +112,22 @@ class Attention(nn.Module):
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=self.n_kv_heads != self.n_heads)
         return self.o_proj(y.transpose(1, 2).reshape(b, t, self.n_heads * self.head_dim))
 
+    def decode(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], mask: torch.Tensor, cache: KVCache,
+               slot: torch.Tensor) -> torch.Tensor:
+        """One new token per row (``x [B, 1, d]``) written at ``slot`` and attending to the whole static cache
+        under ``mask [B, 1, 1, max_len]``. The query heads that share a KV head become that head's query rows,
+        so SDPA needs no GQA support (every backend takes it) and reads each KV head once."""
+        b = x.shape[0]
+        q = self.q_proj(x).view(b, 1, self.n_heads, self.head_dim).transpose(1, 2)
+        k = self.k_proj(x).view(b, 1, self.n_kv_heads, self.head_dim).transpose(1, 2)
+        v = self.v_proj(x).view(b, 1, self.n_kv_heads, self.head_dim).transpose(1, 2)
+        cos, sin = rope
+        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        keys, values = cache.write(slot, k, v)
+        q = q.reshape(b, self.n_kv_heads, self.n_heads // self.n_kv_heads, self.head_dim)  # head h reads KV h // g
+        y = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
+        return self.o_proj(y.reshape(b, 1, self.n_heads * self.head_dim))
+
 
 class MLP(nn.Module):
     """Dense SwiGLU FFN for the layers that are not MoE (v1 "interval" placement, dense warm-up)."""
@@ -131,6 +160,16 @@ class DecoderLayer(nn.Module):
             return x + self.mlp(h), None
         out, routing = self.mlp(h, token_mask, token_weights)
         return x + out, routing
+
+    def decode(self, x, rope, mask, alive, cache, slot):
+        """:meth:`forward` for one token per row with static shapes (see :mod:`unimoe.decode`); ``alive [B, 1]``
+        marks the rows still generating (the others are padding: shared experts only)."""
+        x = x + self.self_attn.decode(self.input_layernorm(x), rope, mask, cache, slot)
+        h = self.post_attention_layernorm(x)
+        if not self.is_moe:
+            return x + self.mlp(h)
+        out, _ = self.mlp(h, alive, None, static_shapes=True)
+        return x + out
 
 
 @dataclass
@@ -310,16 +349,21 @@ def generate(
     use_cache: bool = True,
     probe: RoutingProbe | None = None,
     modality_ids: torch.Tensor | None = None,
+    step: DecodeStep | None = None,
 ) -> GenerationResult:
     """Generate up to ``max_new_tokens`` per row for a left-padded batch.
 
     Rows stop at an eos token or when their decoded new text contains a stop string (the text is cut
     there). ``position_ids`` may be the prompt's 3-D ids; new tokens continue from each row's largest id,
     as Qwen2-VL's ``rope_deltas`` do. ``use_cache=False`` recomputes the whole sequence each step (slow;
-    it exists to check the cache).
+    it exists to check the cache). ``step`` (a :class:`unimoe.decode.DecodeStep`) decodes with static
+    shapes, compiled if it was built so: the same tokens, with no host sync inside a step and a check for
+    finished rows every ``FINISH_CHECK_EVERY`` steps (or every step with stop strings, which read the text).
     """
     if stop_strings and decode is None:
         raise ValueError("stop_strings need a decode function to read the generated text")
+    if step is not None and (probe is not None or not use_cache):
+        raise ValueError("the static decode step keeps no routing probe and needs the cache (use_cache=True)")
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
     if (input_ids is None) == (inputs_embeds is None):
@@ -335,47 +379,81 @@ def generate(
     eos = torch.tensor([] if eos_token_id is None else [eos_token_id] if isinstance(eos_token_id, int) else eos_token_id,
                        device=device)
 
-    cache = model.new_cache(b, t + max_new_tokens, prompt.dtype) if use_cache else None
+    if step is not None:
+        cache = step.prepare(mask, max_new_tokens, prompt.dtype)
+    else:
+        cache = model.new_cache(b, t + max_new_tokens, prompt.dtype) if use_cache else None
     out = model(inputs_embeds=prompt, attention_mask=mask, position_ids=position_ids, cache=cache,
                 last_token_only=True, probe=probe, modality_ids=modality_ids)
+    logits = out.logits[:, -1]
     steps: list[torch.Tensor] = []
-    kept = [max_new_tokens] * b  # tokens each row keeps
-    reasons = ["length"] * b
+    stopped_at: dict[int, int] = {}  # row -> step whose text first held a stop string
+    # finished rows keep stepping with the batch but as padding: no routing, not counted by the probe
+    alive = torch.ones(b, dtype=torch.bool, device=device)
+    slot = torch.full((1,), t, dtype=torch.long, device=device)
     embeds, positions = prompt, position_ids
-    for step in range(max_new_tokens):
-        token = sample_next_token(out.logits[:, -1], temperature, top_p, generator)
+    for i in range(max_new_tokens):
+        token = sample_next_token(logits, temperature, top_p, generator)
         steps.append(token)
-        for row in (torch.isin(token, eos)).nonzero().flatten().tolist():
-            if reasons[row] == "length":
-                kept[row], reasons[row] = step, "eos"
+        if eos.numel():
+            alive = alive & ~torch.isin(token, eos)
         if stop_strings:
+            live = alive.tolist()
             for row in range(b):
-                if reasons[row] == "length" and _has_stop(decode([int(s[row]) for s in steps]), stop_strings):
-                    kept[row], reasons[row] = step + 1, "stop"
-        if step == max_new_tokens - 1 or all(r != "length" for r in reasons):
+                if live[row] and _has_stop(decode([int(s[row]) for s in steps]), stop_strings):
+                    stopped_at[row] = i
+            if stopped_at:
+                alive = alive.index_fill(0, torch.tensor(list(stopped_at), device=device), False)
+        if i == max_new_tokens - 1:
             break
+        if (step is None or stop_strings or i % FINISH_CHECK_EVERY == FINISH_CHECK_EVERY - 1) and not alive.any():
+            break
+        step_position = next_position + i
+        if step is not None:
+            logits = step(token, step_position, slot, alive)
+            slot = slot + 1
+            continue
         step_embed = model.model.embed_tokens(token[:, None])
-        step_position = (next_position + step)[:, None]
+        step_position = step_position[:, None]
         if position_ids.dim() == 3:
             step_position = step_position.expand(3, -1, -1)
-        # finished rows keep stepping with the batch but as padding: no routing, not counted by the probe
-        alive = torch.tensor([r == "length" for r in reasons], device=device)
         mask = torch.cat([mask, alive[:, None]], dim=1)
         if use_cache:
             text_modality = None if modality_ids is None else modality_ids.new_full((b, 1), TEXT)
             out = model(inputs_embeds=step_embed, attention_mask=mask, position_ids=step_position, cache=cache,
-                        cache_start=t + step, last_token_only=True, probe=probe, modality_ids=text_modality)
+                        cache_start=t + i, last_token_only=True, probe=probe, modality_ids=text_modality)
         else:
             embeds = torch.cat([embeds, step_embed], dim=1)
             positions = torch.cat([positions, step_position], dim=-1)
             out = model(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, last_token_only=True)
+        logits = out.logits[:, -1]
 
     rows = torch.stack(steps, dim=1).tolist()
+    kept, reasons = _finish(rows, eos.tolist(), stopped_at)
     tokens = [row[:n] for row, n in zip(rows, kept)]
     texts = None
     if decode is not None:
         texts = [_cut_at_stop(decode(seq), stop_strings) for seq in tokens]
     return GenerationResult(tokens=tokens, texts=texts, finish_reasons=reasons)
+
+
+FINISH_CHECK_EVERY = 8  # static decode steps between host checks for an all-finished batch
+
+
+def _finish(rows: list[list[int]], eos: list[int], stopped_at: dict[int, int]) -> tuple[list[int], list[str]]:
+    """Tokens each row keeps and why it ended: its first eos (dropped) unless a stop string came at an earlier
+    step (kept through that step), else the length limit. Tokens a finished row produced later are padding."""
+    kept, reasons = [], []
+    for row, tokens in enumerate(rows):
+        first_eos = next((i for i, token in enumerate(tokens) if token in eos), None)
+        stop = stopped_at.get(row)
+        if first_eos is not None and (stop is None or first_eos <= stop):
+            kept.append(first_eos), reasons.append("eos")
+        elif stop is not None:
+            kept.append(stop + 1), reasons.append("stop")
+        else:
+            kept.append(len(tokens)), reasons.append("length")
+    return kept, reasons
 
 
 def _has_stop(text: str, stop_strings: tuple[str, ...]) -> bool:

@@ -31,6 +31,11 @@ Training (``self.training``) adds what the released Uni-MoE-2 block does there:
   are re-masked and renormalised; the aux loss uses the selection before dropping. Dropless by default,
   and never at inference.
 
+Routing math (Top-P softmax and count, band, global softmax) runs in the logits' dtype, as released: the
+model's dtype at inference (bf16 for the released checkpoints), fp32 in training with ``fp32_gate``. In bf16 the
+Top-P count then differs from an fp32 count on about 1.5% of tokens; ``router_fp32`` computes it in fp32 instead.
+The sampled training selection always works in at least fp32.
+
 Random draws, in this order, from torch's global generator (so a seed fixes them): jitter ``[S, d]``,
 Gumbel uniforms ``[K, S, N_d]``, ω coins ``[K, S, 1]``. Eval mode draws nothing.
 
@@ -38,7 +43,8 @@ Computation: the (token, routed pick) pairs are sorted by expert and every exper
 rows (dropless, null picks skipped), so its weights are read once per call; decode-sized GEMMs without
 autograd take a streaming kernel on the CPU, else oneDNN's or MKL's (:func:`linear`). At prefill on several
 CPU threads without autograd the experts run side by side, one thread each (:mod:`unimoe.expert_threads`).
-The shared experts run on every token.
+The shared experts run on every token. ``static_shapes=True`` (the decode step of :mod:`unimoe.decode`) computes
+the same sum with shapes fixed by the input alone: no host sync, so it compiles whole and CUDA graphs capture it.
 
 Parameters: ``gate`` (``[E, d]``, columns routed | null | shared), stacked experts ``routed_experts.*``
 ``[N_r, ...]`` and ``shared_experts.*`` ``[N_s, ...]``; :mod:`unimoe.checkpoint` maps them to the released
@@ -271,6 +277,15 @@ def _cpu_inference(x: torch.Tensor) -> bool:
     return x.device.type == "cpu" and not torch.is_grad_enabled() and not torch.is_autocast_enabled("cpu")
 
 
+_grouped_mm = getattr(F, "grouped_mm", None) or getattr(torch, "_grouped_mm", None)
+
+
+def _grouped_mm_serves(x: torch.Tensor) -> bool:
+    """Whether torch's grouped GEMM takes ``x``, compiled too: bf16 on the CPU or on CUDA (where torch's kernel
+    needs Hopper or later). No device query: a compiled graph could not hold one."""
+    return _grouped_mm is not None and x.dtype == torch.bfloat16 and x.device.type in ("cpu", "cuda")
+
+
 class SwiGLUExperts(nn.Module):
     """``n`` SwiGLU FFNs stored stacked: ``down(silu(gate(x)) * up(x))`` without biases."""
 
@@ -283,21 +298,29 @@ class SwiGLUExperts(nn.Module):
         for p in (self.gate_proj, self.up_proj, self.down_proj):
             nn.init.normal_(p, std=0.02)
 
-    def expert(self, e: int, x: torch.Tensor) -> torch.Tensor:
-        """Expert ``e`` on the rows ``x [m, d]``: one read of each weight matrix for all rows."""
-        return linear(F.silu(linear(x, self.gate_proj[e])) * linear(x, self.up_proj[e]), self.down_proj[e])
+    def expert(self, e: int, x: torch.Tensor, mm=linear) -> torch.Tensor:
+        """Expert ``e`` on the rows ``x [m, d]``: one read of each weight matrix for all rows. ``mm`` computes
+        ``x @ w.T`` (``F.linear`` where the CPU decode kernel, a foreign call, must stay out of a compiled graph)."""
+        return mm(F.silu(mm(x, self.gate_proj[e])) * mm(x, self.up_proj[e]), self.down_proj[e])
 
-    def all_weighted(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    def all_weighted(self, x: torch.Tensor, weights: torch.Tensor, mm=linear) -> torch.Tensor:
         """``Σ_e weights[:, e] · expert_e(x)`` for every token. A loop over the (one or two) experts of
         plain GEMMs: batched matmul is 2-3x slower than GEMV at decode sizes on the CPU."""
-        out = self.expert(0, x) * weights[:, :1]
+        out = self.expert(0, x, mm) * weights[:, :1]
         for e in range(1, weights.shape[1]):
-            out = out + self.expert(e, x) * weights[:, e : e + 1]
+            out = out + self.expert(e, x, mm) * weights[:, e : e + 1]
         return out
+
+    def grouped(self, rows: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+        """Expert ``e`` on rows ``offsets[e-1]:offsets[e]`` (int32 ends, ascending) of ``rows``, all experts in one
+        grouped GEMM per projection; an expert with no rows is not read. Rows past ``offsets[-1]`` are undefined."""
+        gate = _grouped_mm(rows, self.gate_proj.transpose(1, 2), offs=offsets)
+        up = _grouped_mm(rows, self.up_proj.transpose(1, 2), offs=offsets)
+        return _grouped_mm(F.silu(gate) * up, self.down_proj.transpose(1, 2), offs=offsets)
 
 
 def _at_least_fp32(t: torch.Tensor) -> torch.Tensor:
-    """Routing math in fp32 (as released), or float64 when the block runs in float64 (gradcheck)."""
+    """fp32, or float64 when the block runs in float64 (gradcheck)."""
     return t.to(torch.promote_types(t.dtype, torch.float32))
 
 
@@ -331,6 +354,7 @@ class DynamicMoE(nn.Module):
         self.input_jitter = config.input_jitter_noise
         self.sample_router = not config.ignore_differentiable_router
         self.fp32_gate = config.fp32_gate
+        self.router_fp32 = config.router_fp32
         self.token_drop = config.token_drop
         self.drop_policy = config.drop_policy
         self.capacity_factor = config.capacity_factor
@@ -343,7 +367,8 @@ class DynamicMoE(nn.Module):
         self.shared_experts = SwiGLUExperts(self.n_shared, d, config.shared_intermediate_size) if self.n_shared else None
 
     def forward(
-        self, hidden: torch.Tensor, attention_mask: torch.Tensor | None = None, token_weights: torch.Tensor | None = None
+        self, hidden: torch.Tensor, attention_mask: torch.Tensor | None = None, token_weights: torch.Tensor | None = None,
+        static_shapes: bool = False,
     ) -> tuple[torch.Tensor, RoutingInfo]:
         b, t, d = hidden.shape
         x = hidden.reshape(-1, d)
@@ -362,7 +387,7 @@ class DynamicMoE(nn.Module):
         mult = mult * live
         mult = mult / (mult.sum(-1, keepdim=True) + 1e-6)
 
-        shared_logits = _at_least_fp32(logits[:, self.n_dynamic :])
+        shared_logits = self._routing_dtype(logits[:, self.n_dynamic :])
         aux_ids = shared_keep = None
         if self.training and self.token_drop:
             aux_ids = ids
@@ -375,14 +400,15 @@ class DynamicMoE(nn.Module):
         # global weights: softmax over the chosen dynamic + all shared logits (§1.2 step 9)
         # finfo.min, not -inf (as released): a pad row with no shared experts has nothing left, and an
         # all -inf softmax would be NaN and poison the backward pass; its weights are zeroed by ``mult``
-        unchosen = torch.finfo(torch.float32).min
+        unchosen = torch.finfo(z.dtype).min
         if shared_keep is not None:
             shared_logits = shared_logits.masked_fill(~shared_keep, unchosen)
         pi = torch.softmax(torch.cat([z.masked_fill(~live, unchosen), shared_logits], 1), -1)
         weights = (mult * pi[:, : self.max_k].sum(-1, keepdim=True)).to(x.dtype)
         shared_weights = pi[:, self.max_k :] if shared_keep is None else pi[:, self.max_k :] * shared_keep
 
-        out = self._experts(x, ids, weights, shared_weights)
+        experts = self._experts_static if static_shapes else self._experts
+        out = experts(x, ids, weights, shared_weights)
         aux_weights = token_weights if token_weights is not None else attention_mask
         aux_weights = torch.ones(x.shape[0], device=x.device) if aux_weights is None else aux_weights.reshape(-1)
         info = RoutingInfo(ids.view(b, t, -1), weights.view(b, t, -1), self.n_routed, dyn, aux_weights,
@@ -390,6 +416,10 @@ class DynamicMoE(nn.Module):
         return out.view(b, t, d), info
 
     # ---- routing
+    def _routing_dtype(self, logits: torch.Tensor) -> torch.Tensor:
+        """Routing math in the logits' dtype, as released; at least fp32 with ``router_fp32``."""
+        return _at_least_fp32(logits) if self.router_fp32 else logits
+
     def _train_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(expert input, router logits) in training: fp32 gate and multiplicative input jitter (§1.2 step 1)."""
         gate_in = _at_least_fp32(x) if self.fp32_gate else x
@@ -413,7 +443,7 @@ class DynamicMoE(nn.Module):
         Round r picks the r-th largest logit, so the experts not yet chosen at round r are sorted positions
         >= r. The pick's multiplier is the softmax, at the pick, over those within the relative band.
         """
-        z, order = _at_least_fp32(dyn).sort(dim=-1, descending=True)
+        z, order = self._routing_dtype(dyn).sort(dim=-1, descending=True)
         k = self._top_p_count(z)
         pick = z[:, : self.max_k, None]  # [S, K, 1]
         rel = (pick - z[:, None, :]) / torch.maximum(z.abs()[:, None, :], pick.abs()).clamp(min=1e-30)
@@ -428,7 +458,7 @@ class DynamicMoE(nn.Module):
     def _select_sampled(self, dyn: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Training selection of Uni-MoE-2 (``sparsemixer`` with ``mp``, §1.2 step 4 and §1.5): each round
         samples the pick from the softmax over the band of the not-yet-chosen maximum."""
-        z = _at_least_fp32(dyn)
+        z = _at_least_fp32(dyn)  # Gumbel noise drawn in bf16 would be coarse
         s, n = z.shape
         k = self._top_p_count(z.detach().sort(dim=-1, descending=True).values)
         gumbel = -torch.log(-torch.log(torch.rand(self.max_k, s, n, device=z.device, dtype=z.dtype)))
@@ -522,6 +552,35 @@ class DynamicMoE(nn.Module):
         if shared is not None:
             out += torch.einsum("esd,se->sd", ys, shared_weights.to(x.dtype))
         return out
+
+    def _experts_static(self, x: torch.Tensor, ids: torch.Tensor, weights: torch.Tensor,
+                        shared_weights: torch.Tensor) -> torch.Tensor:
+        """The sum of :meth:`_experts` with every shape fixed by ``x`` and K (no host sync, no ``nonzero``).
+
+        Each of the S·K slots is a row; rows are sorted by expert, null picks and unused slots last, and one
+        grouped GEMM per projection runs each expert on its rows only (an expert no token chose is not read).
+        The rows past the routed ones carry no weight and are zeroed. Where torch has no grouped GEMM for the
+        dtype, every expert runs on every token with a zero weight where it was not chosen.
+        """
+        s, k = ids.shape
+        flat = ids.flatten()
+        routed = (flat >= 0) & (flat < self.n_routed)
+        if _grouped_mm_serves(x):
+            expert_of = torch.where(routed, flat, self.n_routed)
+            expert_sorted, order = expert_of.sort(stable=True)
+            counts = (expert_of[:, None] == torch.arange(self.n_routed, device=x.device)).sum(0)
+            tokens = order // k
+            y = self.routed_experts.grouped(x[tokens], counts.cumsum(0).to(torch.int32))
+            scale = weights.flatten()[order, None]
+            y = torch.where((expert_sorted < self.n_routed)[:, None], y * scale, 0)
+            out = torch.zeros_like(x).index_add_(0, tokens, y)
+        else:
+            dense = torch.zeros(s, self.n_routed + 1, dtype=weights.dtype, device=x.device)
+            dense = dense.scatter_add(1, torch.where(routed, flat, self.n_routed).view(s, k), weights * routed.view(s, k))
+            out = self.routed_experts.all_weighted(x, dense[:, : self.n_routed], F.linear)
+        if self.shared_experts is None:
+            return out
+        return out + self.shared_experts.all_weighted(x, shared_weights.to(x.dtype), F.linear)
 
 
 def build_moe(config: UniMoEConfig) -> nn.Module:
