@@ -210,6 +210,33 @@ class UniMoEAdapter:
             "new_tokens": len(result.tokens[b]), "finish_reason": result.finish_reasons[b]})
             for b in range(len(requests))]
 
+    def routing_trace(self, request: Request, response_text: str) -> dict[str, Any]:
+        """Every token's routing for one sample: the prompt and the given answer, teacher-forced in one pass.
+
+        Returns ``{"tokens": [[text, modality], ...], "expert_ids": [layer][token][slot],
+        "expert_weights": [layer][token][slot]}`` (unused slots carry -1); reports draw it per layer.
+        """
+        import torch
+
+        from unimoe.probes import MODALITIES, TEXT, RoutingProbe
+
+        if self._model is None:
+            self._load()
+        tokenizer = self._processor.tokenizer
+        encoded = self._processor.encode(self._conversation(request))
+        answer = tokenizer.encode(response_text, add_special_tokens=False)
+        encoded["ids"] = encoded["ids"] + answer
+        encoded["modality"] = encoded["modality"] + [TEXT] * len(answer)
+        batch = self._processor.collate([encoded])
+        probe = RoutingProbe.for_model(self._model.config, keep_tokens=True)
+        with torch.inference_mode():
+            self._model.forward_batch(batch, probe=probe)
+        layers = sorted(probe.token_records, key=lambda r: int(r["layer"]))
+        tokens = [[tokenizer.decode([i]) if m == TEXT else "", MODALITIES[m]]
+                  for i, m in zip(encoded["ids"], encoded["modality"])]
+        return {"tokens": tokens, "expert_ids": [r["expert_ids"].tolist() for r in layers],
+                "expert_weights": [r["expert_weights"].tolist() for r in layers]}
+
 
 class RowProbes:
     """One routing probe per batch row, so that a sample's statistics are its own in a batched forward: each
@@ -238,33 +265,6 @@ class RowProbes:
                 row = dataclasses.replace(routing, aux_weights=routing.aux_weights * keep.reshape(-1).to(
                     routing.aux_weights.dtype))
             probe.record(layer, row, modality_ids, keep)
-
-    def routing_trace(self, request: Request, response_text: str) -> dict[str, Any]:
-        """Every token's routing for one sample: the prompt and the given answer, teacher-forced in one pass.
-
-        Returns ``{"tokens": [[text, modality], ...], "expert_ids": [layer][token][slot],
-        "expert_weights": [layer][token][slot]}`` (unused slots carry -1); reports draw it per layer.
-        """
-        import torch
-
-        from unimoe.probes import MODALITIES, TEXT, RoutingProbe
-
-        if self._model is None:
-            self._load()
-        tokenizer = self._processor.tokenizer
-        encoded = self._processor.encode(self._conversation(request))
-        answer = tokenizer.encode(response_text, add_special_tokens=False)
-        encoded["ids"] = encoded["ids"] + answer
-        encoded["modality"] = encoded["modality"] + [TEXT] * len(answer)
-        batch = self._processor.collate([encoded])
-        probe = RoutingProbe.for_model(self._model.config, keep_tokens=True)
-        with torch.inference_mode():
-            self._model.forward_batch(batch, probe=probe)
-        layers = sorted(probe.token_records, key=lambda r: int(r["layer"]))
-        tokens = [[tokenizer.decode([i]) if m == TEXT else "", MODALITIES[m]]
-                  for i, m in zip(encoded["ids"], encoded["modality"])]
-        return {"tokens": tokens, "expert_ids": [r["expert_ids"].tolist() for r in layers],
-                "expert_weights": [r["expert_weights"].tolist() for r in layers]}
 
 
 def _lmms_eval_turn(parts: list[Any]) -> list[Any]:
