@@ -213,6 +213,23 @@ class ModelAdapter(Protocol):
     def generate(self, requests: Sequence[Request]) -> list[Response]: ...
 
 
+@dataclass(frozen=True)
+class LoglikelihoodRequest:
+    """Score ``continuation`` after ``context``: plain strings, no chat template, as in lm-eval."""
+
+    context: str
+    continuation: str
+
+
+@runtime_checkable
+class LikelihoodAdapter(ModelAdapter, Protocol):
+    """An adapter that can also score text (optional; tasks with ``scoring: likelihood`` need it)."""
+
+    def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[tuple[float, bool]]:
+        """Per request, in order: ``(log P(continuation | context), whether greedy decoding yields it)``."""
+        ...
+
+
 # --------------------------------------------------------------------------------------------------
 # Errors
 
@@ -227,6 +244,11 @@ class MediaError(HarnessError):
 
 class DocumentError(HarnessError):
     """A dataset row is malformed."""
+
+
+class ModelUnavailable(HarnessError):
+    """A model cannot be built (missing folder, unloadable file, code it would have to trust). Fatal for the
+    run; the message names the model and the fix."""
 
 
 # --------------------------------------------------------------------------------------------------
