@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from harness.api import DocumentError, HarnessError, ModelAdapter, Request, Response
+from harness.api import DocumentError, HarnessError, ModelAdapter, ModelUnavailable, Request, Response
 from harness.cache import ResponseCache, cache_key
 from harness.preflight import check_media
 from harness.routing_report import merge_counts
@@ -99,6 +99,8 @@ def _call_model(model: ModelAdapter, batch: Sequence[Request]) -> list[Response]
         if len(responses) != len(batch):
             raise RuntimeError(f"model returned {len(responses)} responses for {len(batch)} requests")
         return responses
+    except ModelUnavailable:
+        raise  # the model cannot run at all: one fatal line, not the same error against every sample
     except Exception:
         if len(batch) == 1:
             return [Response(error=_describe_exception(batch[0]))]

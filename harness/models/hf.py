@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 from harness.api import GenerationConfig, LoglikelihoodRequest, Request, Response, stable_hash
 from harness.models import hf_inputs, likelihood
-from harness.models.hf_load import Loaded, load, resolve_folder
+from harness.models.hf_load import Loaded, load, load_config, resolve_folder
 from harness.models.weights import update_with_files, weight_files
 
 # files besides the weights that change what a checkpoint answers
@@ -39,6 +39,7 @@ class HFAdapter:
         self.system_prompt = system_prompt
         self.likelihood_batch_size = likelihood_batch_size
         self._loaded: Loaded | None = None
+        self.config = load_config(name, self.folder, gguf_file, bool(trust_remote_code))
         self._fingerprint = stable_hash({"hf": self._weights_digest(), "dtype": dtype, "gguf_file": gguf_file,
                                          "chat_template": chat_template, "system_prompt": system_prompt})
 
@@ -58,7 +59,7 @@ class HFAdapter:
     @property
     def loaded(self) -> Loaded:
         if self._loaded is None:
-            self._loaded = load(self.name, Path(self.folder), **self.settings)
+            self._loaded = load(self.name, Path(self.folder), self.config, **self.settings)
         return self._loaded
 
     # ---- generation

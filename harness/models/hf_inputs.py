@@ -43,6 +43,8 @@ def text_prompt(request: Request, tokenizer: Any, use_chat_template: bool, syste
 
 def multimodal_prompt(request: Request, processor: Any, system_prompt: str | None) -> Prompt:
     """A request in the processor's chat format: each part a typed content item, media decoded."""
+    from PIL import Image
+
     from harness.media import load_audio, load_image, load_video_audio, load_video_frames
 
     prompt = Prompt(text="")
@@ -58,10 +60,14 @@ def multimodal_prompt(request: Request, processor: Any, system_prompt: str | Non
                 content.append({"type": "image"})
                 prompt.images.append(load_image(part.path))
             elif isinstance(part, VideoPart):
-                content.append({"type": "video"})
                 frames, _ = load_video_frames(part.path, fps=part.fps, max_frames=part.max_frames,
                                               start_time=part.start_time, end_time=part.end_time)
-                prompt.videos.append(frames)
+                if getattr(processor, "video_processor", None) is not None:
+                    content.append({"type": "video"})
+                    prompt.videos.append(frames)
+                else:  # an image-only model sees the sampled frames as images
+                    content.extend({"type": "image"} for _ in frames)
+                    prompt.images.extend(Image.fromarray(frame) for frame in frames)
                 if part.use_audio and "audio" in processor_modalities(processor):
                     content.append({"type": "audio"})
                     prompt.audios.append(load_video_audio(part.path, start_time=part.start_time, end_time=part.end_time))

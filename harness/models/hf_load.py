@@ -67,10 +67,11 @@ def checkpoint_kind(config: Any) -> Kind:
 
 def processor_modalities(processor: Any) -> frozenset[str]:
     """The media a multimodal processor prepares (it carries an image processor, a video processor, an audio
-    feature extractor)."""
+    feature extractor). A model with an image processor and no video processor takes a video as its sampled
+    frames, one image each (as lmms-eval shows videos to image-only models)."""
     found = set()
     if getattr(processor, "image_processor", None) is not None:
-        found.add("image")
+        found.update(("image", "video"))
     if getattr(processor, "video_processor", None) is not None:
         found.add("video")
     if getattr(processor, "feature_extractor", None) is not None:
@@ -78,19 +79,28 @@ def processor_modalities(processor: Any) -> frozenset[str]:
     return frozenset(found)
 
 
-def load(name: str, folder: Path, *, dtype: str, device: str, device_map: Any, attn_implementation: str | None,
-         gguf_file: str | None, trust_remote_code: bool) -> Loaded:
-    """Load config, model and processor; the model in eval mode on ``device`` (or spread by ``device_map``)."""
+def load_config(name: str, folder: Path, gguf_file: str | None, trust_remote_code: bool) -> Any:
+    """The checkpoint's config (cheap: read when the adapter is built, so that a broken checkpoint or one that
+    needs its own code fails the run before any sample)."""
+    import transformers as tf
+
+    try:
+        return tf.AutoConfig.from_pretrained(folder, **_common(gguf_file, trust_remote_code))
+    except Exception as e:
+        raise ModelUnavailable(_load_failure(name, folder, "config", e)) from e
+
+
+def _common(gguf_file: str | None, trust_remote_code: bool) -> dict[str, Any]:
+    return {"trust_remote_code": trust_remote_code, **({"gguf_file": gguf_file} if gguf_file else {})}
+
+
+def load(name: str, folder: Path, config: Any, *, dtype: str, device: str, device_map: Any,
+         attn_implementation: str | None, gguf_file: str | None, trust_remote_code: bool) -> Loaded:
+    """Load model and processor; the model in eval mode on ``device`` (or spread by ``device_map``)."""
     import torch
     import transformers as tf
 
-    common: dict[str, Any] = {"trust_remote_code": trust_remote_code}
-    if gguf_file:
-        common["gguf_file"] = gguf_file
-    try:
-        config = tf.AutoConfig.from_pretrained(folder, **common)
-    except Exception as e:
-        raise ModelUnavailable(_load_failure(name, folder, "config", e)) from e
+    common = _common(gguf_file, trust_remote_code)
     kind = checkpoint_kind(config)
     model_class = {"speech_seq2seq": tf.AutoModelForSpeechSeq2Seq, "multimodal": tf.AutoModelForMultimodalLM,
                    "causal_lm": tf.AutoModelForCausalLM}[kind]

@@ -17,7 +17,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-from harness.api import AudioPart, ImagePart, Request, Response, TextPart, VideoPart, stable_hash
+from harness.api import (AudioPart, ImagePart, LoglikelihoodRequest, Request, Response, TextPart, VideoPart,
+                         stable_hash)
+from harness.models import likelihood
 from harness.models.weights import folder_digest
 
 HUB_IDS = {"unimoe2_omni": "HIT-TMG/Uni-MoE-2.0-Omni", "unimoe_8e": "HIT-TMG/Uni-MoE (Uni_MoE_8e checkpoint)"}
@@ -169,6 +171,21 @@ class UniMoEAdapter:
                 "routing": probe.counts(), "prompt_tokens": int(batch.attention_mask.sum()),
                 "new_tokens": len(result.tokens[0]), "finish_reason": result.finish_reasons[0]}))
         return out
+
+
+    def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[tuple[float, bool]]:
+        """lm-eval's ``loglikelihood`` on raw text (no chat template), as a plain forward pass computes it."""
+        from unimoe.tokenizer import SPECIAL_IDS
+
+        if self._model is None:
+            self._load()
+        model, tokenizer = self._model, self._processor.tokenizer
+
+        def forward(ids, mask):
+            return model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
+
+        return likelihood.score(forward, lambda s: tokenizer.encode(s, add_special_tokens=False), requests,
+                                prefix_id=SPECIAL_IDS["<|endoftext|>"], pad_id=SPECIAL_IDS["<|endoftext|>"])
 
 
 def _lmms_eval_turn(parts: list[Any]) -> list[Any]:
