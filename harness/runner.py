@@ -18,6 +18,7 @@ from typing import Any, Iterator, Sequence
 
 from harness.api import DocumentError, HarnessError, ModelAdapter, ModelUnavailable, Request, Response
 from harness.cache import ResponseCache, cache_key
+from harness.likelihood_scoring import scoring_model
 from harness.preflight import check_media
 from harness.routing_report import merge_counts
 from harness.task import MetricValue, Sample, Task
@@ -132,6 +133,7 @@ def evaluate_task(
 ) -> TaskOutcome:
     started = time.perf_counter()
     outcome = TaskOutcome(task=task, samples=[])
+    model = scoring_model(model, task.config.scoring)
     try:
         rows = select(list(task.docs()), settings)
     except Exception as e:  # the task's data cannot be read at all

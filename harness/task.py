@@ -34,6 +34,7 @@ from harness.registry import Registry
 TASK_PLUGINS: Registry[type["Task"]] = Registry("task plugin", entry_point_group="unimoe_harness.tasks")
 
 TASKS_ROOT = Path(__file__).resolve().parent.parent / "tasks"
+SCORING_MODES = ("generate", "likelihood")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -71,6 +72,9 @@ class TaskConfig:
     paper_score: float | None = None
     judge: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)  # plugin-specific knobs
+    # generate: the model writes an answer; likelihood: a multiple-choice answer is the option the model finds
+    # most likely after the prompt (lm-eval's multiple_choice; see harness.likelihood_scoring)
+    scoring: str = "generate"
 
     @staticmethod
     def from_dict(d: Mapping[str, Any]) -> "TaskConfig":
@@ -85,6 +89,8 @@ class TaskConfig:
             if key in d:
                 d[key] = tuple(d[key] or ())
         d["version"] = str(d.get("version", "1"))
+        if d.get("scoring", "generate") not in SCORING_MODES:
+            raise ValueError(f"task {d.get('name')!r}: scoring must be one of {SCORING_MODES}, got {d['scoring']!r}")
         known = set(TaskConfig.__dataclass_fields__)
         unknown = set(d) - known
         if unknown:
@@ -97,6 +103,8 @@ class TaskConfig:
 
         d = dataclasses.asdict(self)
         d.pop("paper_score", None)
+        if d["scoring"] == "generate":  # left out at its default: hashes (and caches) from before it existed hold
+            del d["scoring"]
         return stable_hash(d)
 
 
@@ -333,7 +341,8 @@ class Task:
             return sample
         if not (response.text or "").strip() and self.config.output == "text":
             sample.parse_error = "empty response"
-        sample.prediction = self.extract(doc, response)
+        # a likelihood-scored answer is already the chosen option, with nothing to extract
+        sample.prediction = response.text if self.config.scoring == "likelihood" else self.extract(doc, response)
         if sample.prediction in (None, "") and sample.parse_error is None:
             sample.parse_error = f"rule {self.config.extract} found no answer"
         sample.items = self.score(doc, sample.prediction, sample.target)
