@@ -101,14 +101,14 @@ class HFAdapter:
             options.update(temperature=generation.temperature, top_p=generation.top_p)
             if generation.seed is not None:
                 torch.manual_seed(generation.seed)
-        if generation.until and loaded.kind != "speech_seq2seq":
-            options.update(stop_strings=list(generation.until), tokenizer=loaded.tokenizer)
+        prompt_len = 0 if loaded.kind == "speech_seq2seq" else inputs["input_ids"].shape[1]
+        if generation.until and prompt_len:
+            options["stopping_criteria"] = [_StopStrings(loaded.tokenizer, generation.until, prompt_len)]
         pad_id = loaded.tokenizer.pad_token_id
         if pad_id is None:
             pad_id = loaded.tokenizer.eos_token_id
         with torch.inference_mode():
             output = model.generate(**inputs, pad_token_id=pad_id, **options)
-        prompt_len = 0 if loaded.kind == "speech_seq2seq" else inputs["input_ids"].shape[1]
         new = output[:, prompt_len:]
         responses = []
         for row in range(len(requests)):
@@ -129,13 +129,30 @@ class HFAdapter:
             raise NotImplementedError(f"model {self.name}: likelihood scoring needs a causal LM, not {loaded.kind}")
         tokenizer, model = loaded.tokenizer, loaded.model
 
-        def forward(ids, mask):
-            return model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device)).logits
+        def forward(ids, mask, keep):
+            return model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device),
+                         logits_to_keep=keep).logits
 
         prefix = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else prefix
         return likelihood.score(forward, lambda s: tokenizer.encode(s, add_special_tokens=False), requests,
                                 prefix_id=prefix, pad_id=pad, batch_size=self.likelihood_batch_size)
+
+
+class _StopStrings:
+    """Stops each row once its new text holds a stop string (decoding only each row's last few tokens, so a
+    step costs the same whatever the vocabulary size; transformers' own stop_strings preprocesses the whole
+    vocabulary per call)."""
+
+    def __init__(self, tokenizer: Any, stops: Sequence[str], prompt_len: int):
+        self.tokenizer, self.stops, self.prompt_len = tokenizer, [s for s in stops if s], prompt_len
+        self.lookback = max(len(s) for s in self.stops) + 2 if self.stops else 0
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        tails = self.tokenizer.batch_decode(input_ids[:, max(self.prompt_len, input_ids.shape[1] - self.lookback):])
+        return torch.tensor([any(s in tail for s in self.stops) for tail in tails], device=input_ids.device)
 
 
 def _to(value: Any, model: Any) -> Any:

@@ -14,8 +14,8 @@ from typing import Callable, Sequence
 from harness.api import LoglikelihoodRequest
 
 Encode = Callable[[str], list[int]]
-# ids [B, T] and attention mask [B, T] -> logits [B, T, V]
-Forward = Callable[["torch.Tensor", "torch.Tensor"], "torch.Tensor"]  # noqa: F821
+# ids [B, T], attention mask [B, T] and keep -> logits [B, >= keep, V] (at least the last ``keep`` positions)
+Forward = Callable[["torch.Tensor", "torch.Tensor", int], "torch.Tensor"]  # noqa: F821
 
 
 def encode_pair(encode: Encode, context: str, continuation: str, prefix_id: int) -> tuple[list[int], list[int]]:
@@ -33,28 +33,36 @@ def score(forward: Forward, encode: Encode, requests: Sequence[LoglikelihoodRequ
           pad_id: int, batch_size: int = 8) -> list[tuple[float, bool]]:
     """``(log P(continuation | context), continuation is the greedy decode)`` per request, in order.
 
-    Requests are scored longest first (fewer pad tokens per batch) and returned in the caller's order."""
+    Requests whose model input is the same (the options of one question, each a single token after the same
+    context) share one row, as in lm-eval; rows run longest first (fewer pads per batch), and the head is
+    applied only to the positions that predict continuation tokens (``forward``'s ``keep``)."""
     import torch
 
     pairs = [encode_pair(encode, r.context, r.continuation, prefix_id) for r in requests]
-    order = sorted(range(len(pairs)), key=lambda i: -(len(pairs[i][0]) + len(pairs[i][1])))
+    row_of: dict[tuple[int, ...], int] = {}
+    inputs = [row_of.setdefault(tuple((c + t)[:-1]), len(row_of)) for c, t in pairs]
+    rows = sorted(row_of, key=len, reverse=True)
+    wanted: dict[int, list[int]] = {}  # row index -> requests it serves
+    for i, row in enumerate(inputs):
+        wanted.setdefault(row, []).append(i)
     results: list[tuple[float, bool]] = [(0.0, False)] * len(pairs)
-    for start in range(0, len(order), max(1, batch_size)):
-        chunk = order[start:start + batch_size]
-        rows = [(pairs[i][0] + pairs[i][1])[:-1] for i in chunk]
-        width = max(len(r) for r in rows)
-        ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for row, tokens in enumerate(rows):
-            ids[row, :len(tokens)] = torch.tensor(tokens)
-            mask[row, :len(tokens)] = 1
+    for start in range(0, len(rows), max(1, batch_size)):
+        chunk = rows[start:start + batch_size]
+        width = len(chunk[0])
+        ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(chunk), width), dtype=torch.long)
+        for b, tokens in enumerate(chunk):
+            ids[b, :len(tokens)] = torch.tensor(tokens)
+            mask[b, :len(tokens)] = 1
+        served = [(b, i) for b, tokens in enumerate(chunk) for i in wanted[row_of[tokens]]]
+        keep = max(width - len(chunk[b]) + len(pairs[i][1]) for b, i in served)
         with torch.inference_mode():
-            logprobs = torch.log_softmax(forward(ids, mask).float(), dim=-1)
-        for row, i in enumerate(chunk):
+            logits = forward(ids, mask, keep)[:, -keep:]
+        for b, i in served:
             continuation = pairs[i][1]
-            end = len(rows[row])
-            window = logprobs[row, end - len(continuation):end]
-            target = torch.tensor(continuation)
+            end = keep - (width - len(chunk[b]))
+            window = torch.log_softmax(logits[b, end - len(continuation):end].float(), dim=-1)
+            target = torch.tensor(continuation, device=window.device)
             total = float(window.gather(-1, target[:, None]).sum())
             results[i] = (total, bool((window.argmax(-1) == target).all()))
     return results

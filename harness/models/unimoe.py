@@ -181,7 +181,7 @@ class UniMoEAdapter:
             self._load()
         model, tokenizer = self._model, self._processor.tokenizer
 
-        def forward(ids, mask):
+        def forward(ids, mask, keep):
             return model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
 
         return likelihood.score(forward, lambda s: tokenizer.encode(s, add_special_tokens=False), requests,

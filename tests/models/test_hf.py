@@ -35,25 +35,30 @@ def test_vlm_prompt_carries_one_placeholder_per_image_token(tiny_llava, tmp_path
         assert sample.response.stats["new_tokens"] > 0
 
 
-def test_a_medium_the_model_does_not_take_is_a_per_sample_error(tiny_llava, tiny_qwen2):
+@pytest.fixture(scope="module")
+def qwen2_model(tiny_qwen2):
+    return build_model(hf(tiny_qwen2))
+
+
+def test_a_medium_the_model_does_not_take_is_a_per_sample_error(tiny_llava, qwen2_model):
     audio = Request("t", "clip", (Message.user(AudioPart("x.wav"), "what is said?"),))
     text = Request("t", "q", (Message.user("hello"),), GenerationConfig(max_new_tokens=2))
     vlm_error, = build_model(hf(tiny_llava)).generate([audio])
     assert vlm_error.error == "model tiny takes no audio (t/clip)"
-    lm_error, lm_ok = build_model(hf(tiny_qwen2)).generate([audio, text])
+    lm_error, lm_ok = qwen2_model.generate([audio, text])
     assert lm_error.error == "model tiny takes no audio (t/clip)" and lm_ok.error is None and lm_ok.text
 
 
-def test_batched_left_padded_generation_equals_one_by_one(tiny_qwen2):
-    model = build_model(hf(tiny_qwen2))
+def test_batched_left_padded_generation_equals_one_by_one(qwen2_model):
+    model = qwen2_model
     gen = GenerationConfig(max_new_tokens=6)
     requests = [Request("t", str(i), (Message.user(q),), gen) for i, q in enumerate(["hi", "a much longer question here"])]
     batched = [r.text for r in model.generate(requests)]
     assert batched == [model.generate([r])[0].text for r in requests]
 
 
-def test_stop_strings_cut_the_answer(tiny_qwen2):
-    model = build_model(hf(tiny_qwen2))
+def test_stop_strings_cut_the_answer(qwen2_model):
+    model = qwen2_model
     full = model.generate([Request("t", "0", (Message.user("hi"),), GenerationConfig(max_new_tokens=8))])[0].text
     stop = full[2:4]
     cut = model.generate([Request("t", "0", (Message.user("hi"),), GenerationConfig(max_new_tokens=8, until=(stop,)))])[0]
