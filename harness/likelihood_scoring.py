@@ -13,20 +13,22 @@ from __future__ import annotations
 from typing import Sequence
 
 from harness.api import LikelihoodAdapter, LoglikelihoodRequest, ModelAdapter, Request, Response, stable_hash
+from harness.task import TaskConfig
 
 
 class LikelihoodChoice:
     """An adapter that answers multiple-choice requests by scoring their options with ``model``."""
 
-    def __init__(self, model: ModelAdapter):
+    def __init__(self, model: ModelAdapter, delimiter: str = " "):
         if not isinstance(model, LikelihoodAdapter):
             raise TypeError(f"model {model.name} cannot score text (no loglikelihood); "
                             f"use scoring: generate with it")
         self.model = model
         self.name = model.name
+        self.delimiter = delimiter
 
     def fingerprint(self) -> str:
-        return stable_hash({"likelihood_of": self.model.fingerprint()})
+        return stable_hash({"likelihood_of": self.model.fingerprint(), "delimiter": self.delimiter})
 
     def generate(self, requests: Sequence[Request]) -> list[Response]:
         out: list[Response | None] = [None] * len(requests)
@@ -39,16 +41,20 @@ class LikelihoodChoice:
                 out[i] = Response(error=f"likelihood scoring needs options; {request.task}/{request.doc_id} has none")
             else:
                 context = request.text()
-                scored.extend((i, LoglikelihoodRequest(context, " " + choice)) for choice in request.choices)
+                scored.extend((i, LoglikelihoodRequest(context, self.delimiter + c)) for c in request.choices)
         results = iter(self.model.loglikelihood([r for _, r in scored]) if scored else [])
         for i, request in enumerate(requests):
             if out[i] is None:
-                logprobs = [next(results)[0] for _ in request.choices]
+                logprobs, greedy = zip(*(next(results) for _ in request.choices))
                 best = max(range(len(logprobs)), key=logprobs.__getitem__)
-                out[i] = Response(text=request.choices[best], stats={"loglikelihoods": logprobs})
+                out[i] = Response(text=request.choices[best],
+                                  stats={"loglikelihoods": list(logprobs), "greedy": list(greedy)})
         return [r for r in out if r is not None]
 
 
-def scoring_model(model: ModelAdapter, scoring: str) -> ModelAdapter:
-    """The adapter a task's ``scoring`` mode calls: the model itself, or its likelihood chooser."""
-    return LikelihoodChoice(model) if scoring == "likelihood" else model
+def scoring_model(model: ModelAdapter, config: TaskConfig) -> ModelAdapter:
+    """The adapter a task's ``scoring`` mode calls: the model itself, or its likelihood chooser (the option
+    follows ``options.target_delimiter``, lm-eval's name, a space by default)."""
+    if config.scoring != "likelihood":
+        return model
+    return LikelihoodChoice(model, delimiter=str(config.options.get("target_delimiter", " ")))

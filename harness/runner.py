@@ -133,7 +133,7 @@ def evaluate_task(
 ) -> TaskOutcome:
     started = time.perf_counter()
     outcome = TaskOutcome(task=task, samples=[])
-    model = scoring_model(model, task.config.scoring)
+    model = scoring_model(model, task.config)
     try:
         rows = select(list(task.docs()), settings)
     except Exception as e:  # the task's data cannot be read at all

@@ -386,6 +386,7 @@ class Task:
 
 
 TASK_PLUGINS.register("generic", Task)
+TASK_PLUGINS.register("lmeval", "harness.lmeval.task:LMEvalTask")
 
 
 def iter_ok(rows: Iterable[Any]) -> Iterator[Any]:
