@@ -16,7 +16,7 @@ import lm_eval.models  # noqa: F401  (lm-eval's built-in models first: it loads 
 from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 
-from harness.api import LoglikelihoodRequest
+from harness.api import LoglikelihoodRequest, ModelAdapter
 from harness.lmeval.requests import generation_request
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,14 @@ class HarnessLM(LM):
         config["args"] = {**(config.get("args") or {}), **overrides}
         self.adapter = build_model(config)
         self.batch_size = int(batch_size) if str(batch_size).isdigit() else 1
+
+    @classmethod
+    def wrapping(cls, adapter: ModelAdapter, batch_size: int = 1) -> "HarnessLM":
+        """An lm-eval model around an adapter already built (``simple_evaluate(model=...)`` takes it)."""
+        lm = cls.__new__(cls)
+        LM.__init__(lm)
+        lm.adapter, lm.batch_size = adapter, batch_size
+        return lm
 
     def generate_until(self, requests: list[Any], disable_tqdm: bool = False) -> list[str]:
         ours = [generation_request(r.task_name, r.doc_id, *r.args[:2]) for r in requests]

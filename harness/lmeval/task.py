@@ -1,6 +1,7 @@
 """Task plugin ``lmeval``: any lm-eval task run by our runner, with any of our adapters.
 
-``harness run task=lmeval task.name=<lm-eval task> [task.options.include_path=<folder of task YAMLs>]``.
+``harness run task=lmeval task.name=<lm-eval task> [task.options.include_path=<folder of task YAMLs>]
+[task.options.include_defaults=false]`` (the last: only the folder's tasks, skipping lm-eval's index).
 lm-eval builds each document's prompt (its few-shot context) and, after the model answered, applies the
 task's filters and ``process_results``; our runner does the rest (cache, resume, results schema,
 leaderboards). ``generate_until`` tasks are generated; ``multiple_choice`` tasks are scored by likelihood
@@ -22,11 +23,12 @@ DOC_ID = "lm_eval_doc_id"
 SUPPORTED = ("generate_until", "multiple_choice")
 
 
-def load_lm_eval_task(name: str, include_path: str | None) -> Any:
-    """lm-eval's task object for ``name`` (a single task; groups are not bridged)."""
+def load_lm_eval_task(name: str, include_path: str | None, include_defaults: bool = True) -> Any:
+    """lm-eval's task object for ``name`` (a single task; groups are not bridged). Indexing lm-eval's own
+    ~15k task files takes seconds; ``include_defaults=False`` looks in ``include_path`` only."""
     import lm_eval.tasks
 
-    manager = lm_eval.tasks.TaskManager(include_path=include_path)
+    manager = lm_eval.tasks.TaskManager(include_path=include_path, include_defaults=include_defaults)
     if name not in manager.all_tasks:
         raise DocumentError(f"lm-eval knows no task {name!r}" + (f" (include_path {include_path})" if include_path else
                             "; pass task.options.include_path=<folder of task YAMLs> for a local one"))
@@ -41,7 +43,8 @@ def load_lm_eval_task(name: str, include_path: str | None) -> Any:
 
 class LMEvalTask(Task):
     def __init__(self, config: TaskConfig, data: str = "sample", data_dir: str | None = None, seed: int = 0):
-        self.lm_task = load_lm_eval_task(config.name, config.options.get("include_path"))
+        self.lm_task = load_lm_eval_task(config.name, config.options.get("include_path"),
+                                         bool(config.options.get("include_defaults", True)))
         likelihood = self.lm_task.OUTPUT_TYPE == "multiple_choice"
         metrics = tuple(self._metric_keys())
         config = dataclasses.replace(

@@ -6,15 +6,8 @@ import pytest
 
 from harness.api import LoglikelihoodRequest
 from harness.evaluate import evaluate
-from harness.models import build_model
-from tests.models.builders import smollm2_config
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def smollm2():
-    return build_model(smollm2_config())
 
 
 @pytest.mark.parametrize("task", ["gpqa_diamond", "mmlu_pro", "omniworld_text"])
