@@ -1,7 +1,7 @@
 """model=hf against lm-eval's own ``hf`` model: SmolLM2-135M-Instruct, the same documents, the same prompts.
 
-Two lm-eval tasks are written to a temporary folder over the MMLU-Pro sample questions (repeated to
-``--docs`` documents): a ``generate_until`` task (greedy, stop at a newline, ``--new-tokens``) and a
+Two lm-eval tasks are written to a temporary folder over the MMLU-Pro sample questions (numbered copies
+up to ``--docs`` documents): a ``generate_until`` task (greedy, stop at a newline, ``--new-tokens``) and a
 ``multiple_choice`` task (the ten options scored by log-likelihood). Ours runs them through our runner
 (``task=lmeval``, batch size 8, no cache, the chat template off so that both sides send the same text);
 lm-eval runs them through ``simple_evaluate`` with its ``hf`` model (batch size 8). Both models are loaded
@@ -34,7 +34,8 @@ def write_tasks(folder: Path, docs: int, new_tokens: int) -> None:
     import yaml
 
     questions = [json.loads(line) for line in (ROOT / "tasks/mmlu_pro/sample/docs.jsonl").read_text().splitlines()]
-    rows = [{"question": q["question"], "options": q["options"], "answer_index": q["answer_index"],
+    # each repeat is a distinct document (numbered), so that neither side can reuse another's computation
+    rows = [{"question": f"({k + 1}) {q['question']}", "options": q["options"], "answer_index": q["answer_index"],
              "text": "\n".join(f"({chr(65 + i)}) {o}" for i, o in enumerate(q["options"]))}
             for k in range(docs) for q in [questions[k % len(questions)]]]
     data = folder / "docs.jsonl"
