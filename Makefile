@@ -55,6 +55,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/metrics.py
 	$(PY) bench/moe_layer.py --quick
 	$(PY) bench/generate.py
+	$(PY) bench/peer_hf.py
 
 clean-results:
 	rm -rf results/runs results/cache results/leaderboards
