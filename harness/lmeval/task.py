@@ -28,6 +28,8 @@ def load_lm_eval_task(name: str, include_path: str | None, include_defaults: boo
     ~15k task files takes seconds; ``include_defaults=False`` looks in ``include_path`` only."""
     import lm_eval.tasks
 
+    if name == "lmeval":
+        raise DocumentError("task=lmeval needs task.name=<lm-eval task>, e.g. task.name=arc_easy")
     manager = lm_eval.tasks.TaskManager(include_path=include_path, include_defaults=include_defaults)
     if name not in manager.all_tasks:
         raise DocumentError(f"lm-eval knows no task {name!r}" + (f" (include_path {include_path})" if include_path else
