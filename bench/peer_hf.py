@@ -68,7 +68,7 @@ def main() -> None:
 
     torch.set_num_threads(1)
     import lm_eval
-    import lm_eval.models  # noqa: F401
+    import lm_eval.models
     from lm_eval.api.registry import get_model
     from lm_eval.tasks import TaskManager
 
@@ -79,7 +79,7 @@ def main() -> None:
     ours = build_model({"name": "smollm2", "adapter": "hf",
                         "args": {"path": str(folder), "gguf_file": GGUF, "chat_template": False,
                                  "likelihood_batch_size": BATCH}})
-    ours.loaded  # load before timing
+    _ = ours.loaded  # load before timing
     theirs = get_model("hf")(pretrained=str(folder), gguf_file=GGUF, dtype="float32", device="cpu", batch_size=BATCH)
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -10,7 +10,7 @@ per-option log-likelihoods are kept in the response's stats.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from harness.api import LikelihoodAdapter, LoglikelihoodRequest, ModelAdapter, Request, Response, stable_hash
 from harness.task import TaskConfig

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 
 def main() -> None:
-    import harness.lmeval.model  # noqa: F401  (registers unimoe_harness)
     from lm_eval.__main__ import cli_evaluate
+
+    import harness.lmeval.model  # noqa: F401  (registers unimoe_harness)
 
     cli_evaluate()
 

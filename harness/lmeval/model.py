@@ -37,7 +37,7 @@ class HarnessLM(LM):
         self.batch_size = int(batch_size) if str(batch_size).isdigit() else 1
 
     @classmethod
-    def wrapping(cls, adapter: ModelAdapter, batch_size: int = 1) -> "HarnessLM":
+    def wrapping(cls, adapter: ModelAdapter, batch_size: int = 1) -> HarnessLM:
         """An lm-eval model around an adapter already built (``simple_evaluate(model=...)`` takes it)."""
         lm = cls.__new__(cls)
         LM.__init__(lm)

@@ -8,8 +8,9 @@ faster-whisper's ``transcribe``: ``beam_size``, ``language`` (None: detected), `
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from harness.api import AudioPart, ModelUnavailable, Request, Response, stable_hash
 from harness.models.weights import folder_digest

@@ -11,8 +11,9 @@ so new weights never reuse cached answers of old ones.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from harness.api import GenerationConfig, LoglikelihoodRequest, Request, Response, stable_hash
 from harness.models import hf_inputs, likelihood

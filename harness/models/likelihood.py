@@ -9,7 +9,7 @@ and each row's numbers equal those of its own unpadded forward pass.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from harness.api import LoglikelihoodRequest
 

@@ -8,15 +8,15 @@ checkpoints are hashed whole; multi-GB releases hash each file's size plus 64 ev
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 FULL_HASH_LIMIT = 1 << 30  # bytes; larger checkpoints are fingerprinted from samples of their content
 _SAMPLES, _SAMPLE_BYTES = 64, 1 << 16
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".bin", ".gguf", ".pth")
 
 
-def update_with_files(digest: "hashlib._Hash", files: Iterable[Path]) -> None:
+def update_with_files(digest: hashlib._Hash, files: Iterable[Path]) -> None:
     """Feed each file's name, size and content (whole, or sampled when all of them exceed the limit)."""
     files = list(files)
     whole = sum(f.stat().st_size for f in files) <= FULL_HASH_LIMIT

@@ -36,7 +36,7 @@ def plain_forward(forward, encode, prefix_id, request):
 
 
 def test_encode_pair_follows_lm_eval():
-    encode = lambda s: [ord(c) for c in s]  # noqa: E731  (one token per character)
+    encode = lambda s: [ord(c) for c in s]
     assert encode_pair(encode, "ab ", "c", 0) == ([97, 98], [32, 99])
     assert encode_pair(encode, "", "c", 7) == ([7], [99])
 
@@ -45,7 +45,7 @@ def test_hf_loglikelihood_equals_a_plain_forward_pass(tiny_qwen2):
     model = build_model({"name": "tiny", "adapter": "hf", "args": {"path": str(tiny_qwen2), "likelihood_batch_size": 3}})
     got = model.loglikelihood(REQUESTS)
     lm, tok = model.loaded.model, model.loaded.tokenizer
-    encode = lambda s: tok.encode(s, add_special_tokens=False)  # noqa: E731
+    encode = lambda s: tok.encode(s, add_special_tokens=False)
     prefix = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
     for request, (logprob, greedy) in zip(REQUESTS, got):
         want = plain_forward(lambda ids: lm(input_ids=ids).logits, encode, prefix, request)
@@ -58,7 +58,7 @@ def test_unimoe_loglikelihood_equals_a_plain_forward_pass():
     model = build_model({"name": "unimoe_tiny", "adapter": "unimoe", "args": {"init": "random", "seed": 0}})
     got = model.loglikelihood(REQUESTS)
     lm, tok = model._model, model._processor.tokenizer
-    encode = lambda s: tok.encode(s, add_special_tokens=False)  # noqa: E731
+    encode = lambda s: tok.encode(s, add_special_tokens=False)
     for request, (logprob, greedy) in zip(REQUESTS, got):
         want = plain_forward(lambda ids: lm(input_ids=ids).logits, encode, SPECIAL_IDS["<|endoftext|>"], request)
         assert logprob == pytest.approx(want[0], abs=1e-4) and greedy == want[1]

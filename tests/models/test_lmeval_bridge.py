@@ -12,9 +12,9 @@ import pytest
 
 pytest.importorskip("lm_eval", reason="the lm-eval bridge needs `pip install lm-eval` (bench extra)")
 
-from harness.cli import main  # noqa: E402
-from harness.evaluate import evaluate  # noqa: E402
-from tests.models.lmeval_tasks import write_tasks  # noqa: E402
+from harness.cli import main
+from harness.evaluate import evaluate
+from tests.models.lmeval_tasks import write_tasks
 
 TASKS = ("bridge_qa", "bridge_arc")
 
