@@ -78,3 +78,36 @@ def smollm2_folder() -> Path:
 
 def smollm2_config(**args) -> dict:
     return {"name": "smollm2", "adapter": "hf", "args": {"path": str(smollm2_folder()), "gguf_file": GGUF, **args}}
+
+
+WHISPER_SPECIALS = ("<|startoftranscript|>", "<|en|>", "<|transcribe|>", "<|translate|>", "<|notimestamps|>",
+                    "<|startoflm|>", "<|startofprev|>", "<|nocaptions|>")
+
+
+def build_tiny_whisper(folder: Path) -> Path:
+    """An English-only Whisper (one encoder and one decoder layer) with the Qwen2.5 BPE plus Whisper's
+    special tokens, and Whisper's 80-bin log-mel feature extractor."""
+    import torch
+    from transformers import (GenerationConfig, WhisperConfig, WhisperFeatureExtractor,
+                              WhisperForConditionalGeneration, WhisperProcessor, WhisperTokenizerFast)
+
+    from unimoe.tokenizer import load_tokenizer
+
+    end = "<|endoftext|>"
+    tokenizer = WhisperTokenizerFast(tokenizer_object=load_tokenizer().backend_tokenizer, eos_token=end,
+                                     bos_token=end, unk_token=end, pad_token=end)
+    tokenizer.add_special_tokens({"additional_special_tokens": list(WHISPER_SPECIALS)})
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in (end, "<|startoftranscript|>", "<|notimestamps|>")}
+    torch.manual_seed(0)
+    config = WhisperConfig(vocab_size=len(tokenizer), d_model=32, encoder_layers=1, decoder_layers=1,
+                           encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64,
+                           decoder_ffn_dim=64, decoder_start_token_id=ids["<|startoftranscript|>"],
+                           eos_token_id=ids[end], pad_token_id=ids[end], bos_token_id=ids[end],
+                           begin_suppress_tokens=None, suppress_tokens=None)
+    model = WhisperForConditionalGeneration(config)
+    model.generation_config = GenerationConfig(
+        decoder_start_token_id=ids["<|startoftranscript|>"], eos_token_id=ids[end], pad_token_id=ids[end],
+        no_timestamps_token_id=ids["<|notimestamps|>"], is_multilingual=False)
+    model.save_pretrained(folder)
+    WhisperProcessor(feature_extractor=WhisperFeatureExtractor(feature_size=80), tokenizer=tokenizer).save_pretrained(folder)
+    return folder

@@ -1,11 +1,16 @@
 import pytest
 
-from tests.models.builders import build_tiny_llava, build_tiny_qwen2
+from tests.models.builders import build_tiny_llava, build_tiny_qwen2, build_tiny_whisper
 
 
 @pytest.fixture(scope="session")
 def tiny_llava(tmp_path_factory):
     return build_tiny_llava(tmp_path_factory.mktemp("tiny_llava"))
+
+
+@pytest.fixture(scope="session")
+def tiny_whisper(tmp_path_factory):
+    return build_tiny_whisper(tmp_path_factory.mktemp("tiny_whisper"))
 
 
 @pytest.fixture(scope="session")

@@ -35,6 +35,16 @@ def test_vlm_prompt_carries_one_placeholder_per_image_token(tiny_llava, tmp_path
         assert sample.response.stats["new_tokens"] > 0
 
 
+def test_whisper_family_transcribes_an_asr_task(tiny_whisper, tmp_path):
+    summary = evaluate("librispeech_test_clean", hf(tiny_whisper), output_dir=tmp_path, limit=2, batch_size=2,
+                       cache=False, rebuild_leaderboards=False)
+    outcome = summary.outcomes[0]
+    assert summary.results["status"] == "complete" and outcome.n_errors == 0
+    assert all(s.response.text.strip() for s in outcome.samples)  # random weights: words, not the transcript
+    (text_only,) = build_model(hf(tiny_whisper)).generate([Request("t", "q", (Message.user("hello"),))])
+    assert text_only.error == "model tiny takes no text-only input (t/q)"
+
+
 @pytest.fixture(scope="module")
 def qwen2_model(tiny_qwen2):
     return build_model(hf(tiny_qwen2))
