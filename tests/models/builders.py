@@ -19,6 +19,16 @@ IMAGE_TOKENS = (IMAGE_SIDE // PATCH) ** 2  # CLIP patches per image, the CLS fea
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
+def _own_tokenizer():
+    """A private copy of the Qwen2.5 tokenizer: ``load_tokenizer`` returns one cached object that other tests
+    (and the unimoe adapter) share, so the builders must not add tokens or templates to it."""
+    import copy
+
+    from unimoe.tokenizer import load_tokenizer
+
+    return copy.deepcopy(load_tokenizer())
+
+
 def _text_config(tokenizer):
     from transformers import Qwen2Config
 
@@ -35,9 +45,9 @@ def build_tiny_llava(folder: Path) -> Path:
     from transformers import CLIPVisionConfig, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
     from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
-    from unimoe.tokenizer import SPECIAL_IDS, load_tokenizer
+    from unimoe.tokenizer import SPECIAL_IDS
 
-    tokenizer = load_tokenizer()
+    tokenizer = _own_tokenizer()
     torch.manual_seed(0)
     config = LlavaConfig(
         vision_config=CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
@@ -58,9 +68,7 @@ def build_tiny_qwen2(folder: Path, seed: int = 0) -> Path:
     import torch
     from transformers import Qwen2ForCausalLM
 
-    from unimoe.tokenizer import load_tokenizer
-
-    tokenizer = load_tokenizer()
+    tokenizer = _own_tokenizer()
     torch.manual_seed(seed)
     Qwen2ForCausalLM(_text_config(tokenizer)).save_pretrained(folder)
     tokenizer.chat_template = CHAT_TEMPLATE
@@ -88,13 +96,17 @@ def build_tiny_whisper(folder: Path) -> Path:
     """An English-only Whisper (one encoder and one decoder layer) with the Qwen2.5 BPE plus Whisper's
     special tokens, and Whisper's 80-bin log-mel feature extractor."""
     import torch
-    from transformers import (GenerationConfig, WhisperConfig, WhisperFeatureExtractor,
-                              WhisperForConditionalGeneration, WhisperProcessor, WhisperTokenizerFast)
-
-    from unimoe.tokenizer import load_tokenizer
+    from transformers import (
+        GenerationConfig,
+        WhisperConfig,
+        WhisperFeatureExtractor,
+        WhisperForConditionalGeneration,
+        WhisperProcessor,
+        WhisperTokenizerFast,
+    )
 
     end = "<|endoftext|>"
-    tokenizer = WhisperTokenizerFast(tokenizer_object=load_tokenizer().backend_tokenizer, eos_token=end,
+    tokenizer = WhisperTokenizerFast(tokenizer_object=_own_tokenizer().backend_tokenizer, eos_token=end,
                                      bos_token=end, unk_token=end, pad_token=end)
     tokenizer.add_special_tokens({"additional_special_tokens": list(WHISPER_SPECIALS)})
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in (end, "<|startoftranscript|>", "<|notimestamps|>")}
@@ -110,4 +122,29 @@ def build_tiny_whisper(folder: Path) -> Path:
         no_timestamps_token_id=ids["<|notimestamps|>"], is_multilingual=False)
     model.save_pretrained(folder)
     WhisperProcessor(feature_extractor=WhisperFeatureExtractor(feature_size=80), tokenizer=tokenizer).save_pretrained(folder)
+    return folder
+
+
+def build_tiny_qwen2_audio(folder: Path) -> Path:
+    """A Qwen2-Audio (Whisper-style encoder + Qwen2 decoder) whose prompt holds 25 audio tokens per second."""
+    import torch
+    from transformers import (
+        Qwen2AudioConfig,
+        Qwen2AudioForConditionalGeneration,
+        Qwen2AudioProcessor,
+        WhisperFeatureExtractor,
+    )
+
+    tokenizer = _own_tokenizer()
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>"]})
+    template = CHAT_TEMPLATE.replace("{% if c['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>",
+                                     "{% if c['type'] == 'audio' %}<|audio_bos|><|AUDIO|><|audio_eos|>")
+    torch.manual_seed(0)
+    config = Qwen2AudioConfig(
+        audio_config={"d_model": 32, "encoder_layers": 1, "encoder_attention_heads": 2, "encoder_ffn_dim": 64,
+                      "num_mel_bins": 128},
+        text_config=_text_config(tokenizer), audio_token_index=tokenizer.convert_tokens_to_ids("<|AUDIO|>"))
+    Qwen2AudioForConditionalGeneration(config).save_pretrained(folder)
+    Qwen2AudioProcessor(feature_extractor=WhisperFeatureExtractor(feature_size=128), tokenizer=tokenizer,
+                        chat_template=template).save_pretrained(folder)
     return folder

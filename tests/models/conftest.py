@@ -1,6 +1,11 @@
 import pytest
 
-from tests.models.builders import build_tiny_llava, build_tiny_qwen2, build_tiny_whisper
+from tests.models.builders import (
+    build_tiny_llava,
+    build_tiny_qwen2,
+    build_tiny_qwen2_audio,
+    build_tiny_whisper,
+)
 
 
 @pytest.fixture(scope="session")
@@ -11,6 +16,11 @@ def tiny_llava(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_whisper(tmp_path_factory):
     return build_tiny_whisper(tmp_path_factory.mktemp("tiny_whisper"))
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen2_audio(tmp_path_factory):
+    return build_tiny_qwen2_audio(tmp_path_factory.mktemp("tiny_qwen2_audio"))
 
 
 @pytest.fixture(scope="session")

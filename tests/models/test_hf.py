@@ -10,7 +10,7 @@ import pytest
 from harness.api import AudioPart, GenerationConfig, Message, ModelUnavailable, Request
 from harness.cli import main
 from harness.evaluate import evaluate
-from harness.media import load_video_frames
+from harness.media import SAMPLE_RATE, load_audio, load_video_frames
 from harness.models import build_model
 from tests.models.builders import IMAGE_TOKENS
 
@@ -43,6 +43,19 @@ def test_whisper_family_transcribes_an_asr_task(tiny_whisper, tmp_path):
     assert all(s.response.text.strip() for s in outcome.samples)  # random weights: words, not the transcript
     (text_only,) = build_model(hf(tiny_whisper)).generate([Request("t", "q", (Message.user("hello"),))])
     assert text_only.error == "model tiny takes no text-only input (t/q)"
+
+
+def test_audio_text_model_prompt_carries_its_audio_tokens(tiny_qwen2_audio, tmp_path):
+    summary = evaluate("librispeech_test_clean", hf(tiny_qwen2_audio), output_dir=tmp_path, limit=2, batch_size=2,
+                       cache=False, rebuild_leaderboards=False)
+    outcome = summary.outcomes[0]
+    assert summary.results["status"] == "complete" and outcome.n_errors == 0
+    requests = {r.doc_id: r for r in map(outcome.task.build_request, outcome.task.docs())}
+    for sample in outcome.samples:
+        (part,) = requests[sample.doc_id].media()
+        seconds = len(load_audio(part.path)) / SAMPLE_RATE
+        # Qwen2-Audio: 100 mel frames a second, halved by the encoder's stride and again by its pooling
+        assert abs(sample.response.stats["audio_tokens"] - 25 * seconds) <= 1
 
 
 @pytest.fixture(scope="module")
