@@ -247,8 +247,14 @@ class DocumentError(HarnessError):
 
 
 class ModelUnavailable(HarnessError):
-    """A model cannot be built (missing folder, unloadable file, code it would have to trust). Fatal for the
-    run; the message names the model and the fix."""
+    """The model cannot answer at all (its endpoint is down, its key is unset): not one sample's error but the
+    run's, which stops with this message instead of failing every remaining sample. ``responses`` holds the
+    batch's answers that did arrive (None for the others); the runner keeps them, so a rerun asks only for the
+    rest."""
+
+    def __init__(self, message: str, responses: Sequence["Response | None"] = ()):
+        super().__init__(message)
+        self.responses = list(responses)
 
 
 # --------------------------------------------------------------------------------------------------

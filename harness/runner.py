@@ -100,8 +100,8 @@ def _call_model(model: ModelAdapter, batch: Sequence[Request]) -> list[Response]
         if len(responses) != len(batch):
             raise RuntimeError(f"model returned {len(responses)} responses for {len(batch)} requests")
         return responses
-    except ModelUnavailable:
-        raise  # the model cannot run at all: one fatal line, not the same error against every sample
+    except ModelUnavailable:  # retrying one by one cannot help: the run stops
+        raise
     except Exception:
         if len(batch) == 1:
             return [Response(error=_describe_exception(batch[0]))]
