@@ -72,6 +72,20 @@ class UniMoEAdapter:
     def fingerprint(self) -> str:
         return self._fingerprint
 
+    def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[tuple[float, bool]]:
+        """lm-eval's ``loglikelihood`` on raw text (no chat template), as a plain forward pass computes it."""
+        from unimoe.tokenizer import SPECIAL_IDS
+
+        if self._model is None:
+            self._load()
+        model, tokenizer = self._model, self._processor.tokenizer
+
+        def forward(ids, mask, keep):
+            return model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
+
+        return likelihood.score(forward, lambda s: tokenizer.encode(s, add_special_tokens=False), requests,
+                                prefix_id=SPECIAL_IDS["<|endoftext|>"], pad_id=SPECIAL_IDS["<|endoftext|>"])
+
     def _checkpoint_dir(self) -> Path:
         if self.init not in ("checkpoint", "random"):
             raise ValueError(f"init must be 'checkpoint' or 'random', got {self.init!r}")
@@ -171,21 +185,6 @@ class UniMoEAdapter:
                 "routing": probe.counts(), "prompt_tokens": int(batch.attention_mask.sum()),
                 "new_tokens": len(result.tokens[0]), "finish_reason": result.finish_reasons[0]}))
         return out
-
-
-    def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[tuple[float, bool]]:
-        """lm-eval's ``loglikelihood`` on raw text (no chat template), as a plain forward pass computes it."""
-        from unimoe.tokenizer import SPECIAL_IDS
-
-        if self._model is None:
-            self._load()
-        model, tokenizer = self._model, self._processor.tokenizer
-
-        def forward(ids, mask, keep):
-            return model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
-
-        return likelihood.score(forward, lambda s: tokenizer.encode(s, add_special_tokens=False), requests,
-                                prefix_id=SPECIAL_IDS["<|endoftext|>"], pad_id=SPECIAL_IDS["<|endoftext|>"])
 
 
 def _lmms_eval_turn(parts: list[Any]) -> list[Any]:
