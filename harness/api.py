@@ -215,6 +215,23 @@ class ModelAdapter(Protocol):
     def generate(self, requests: Sequence[Request]) -> list[Response]: ...
 
 
+@dataclass(frozen=True)
+class LoglikelihoodRequest:
+    """Score ``continuation`` after ``context``: plain strings, no chat template, as in lm-eval."""
+
+    context: str
+    continuation: str
+
+
+@runtime_checkable
+class LikelihoodAdapter(ModelAdapter, Protocol):
+    """An adapter that can also score text (optional; tasks with ``scoring: likelihood`` need it)."""
+
+    def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[tuple[float, bool]]:
+        """Per request, in order: ``(log P(continuation | context), whether greedy decoding yields it)``."""
+        ...
+
+
 # --------------------------------------------------------------------------------------------------
 # Errors
 

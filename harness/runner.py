@@ -17,6 +17,7 @@ from typing import Any, Iterator, Sequence
 
 from harness.api import DocumentError, HarnessError, ModelAdapter, ModelUnavailable, Request, Response
 from harness.cache import ResponseCache, cache_key
+from harness.likelihood_scoring import scoring_model
 from harness.preflight import check_media
 from harness.results import dumps_strict
 from harness.routing_report import merge_counts
@@ -130,6 +131,7 @@ def evaluate_task(
 ) -> TaskOutcome:
     started = time.perf_counter()
     outcome = TaskOutcome(task=task, samples=[])
+    model = scoring_model(model, task.config)
     try:
         docs = list(task.docs())
         outcome.n_dataset = len(docs)

@@ -35,6 +35,7 @@ from harness.registry import Registry
 TASK_PLUGINS: Registry[type["Task"]] = Registry("task plugin", entry_point_group="unimoe_harness.tasks")
 
 TASKS_ROOT = Path(__file__).resolve().parent.parent / "tasks"
+SCORING_MODES = ("generate", "likelihood")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -53,7 +54,7 @@ class DatasetSpec:
 
 UNANSWERED_POLICIES = ("scored", "excluded")
 UNANSWERED_NOTE = "unanswered (empty response): left out of every metric, as the reference does"
-_UNHASHED_DEFAULTS = {"response_strip": False, "unanswered": "scored"}
+_UNHASHED_DEFAULTS = {"response_strip": False, "unanswered": "scored", "scoring": "generate"}
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,9 @@ class TaskConfig:
     # every generate_until response before process_results; some references leave an empty one out.
     response_strip: bool = False
     unanswered: str = "scored"  # "scored": an empty response goes to the rule; "excluded": left out of metrics
+    # generate: the model writes an answer; likelihood: a multiple-choice answer is the option the model finds
+    # most likely after the prompt (lm-eval's multiple_choice; see harness.likelihood_scoring)
+    scoring: str = "generate"
 
     @staticmethod
     def from_dict(d: Mapping[str, Any]) -> "TaskConfig":
@@ -98,6 +102,8 @@ class TaskConfig:
         if d.get("unanswered", "scored") not in UNANSWERED_POLICIES:
             raise ValueError(f"task {d.get('name')!r}: unanswered must be one of {UNANSWERED_POLICIES}, "
                              f"got {d['unanswered']!r}")
+        if d.get("scoring", "generate") not in SCORING_MODES:
+            raise ValueError(f"task {d.get('name')!r}: scoring must be one of {SCORING_MODES}, got {d['scoring']!r}")
         known = set(TaskConfig.__dataclass_fields__)
         unknown = set(d) - known
         if unknown:
@@ -359,7 +365,8 @@ class Task:
             return sample
         if not (response.text or "").strip() and self.config.output == "text":
             sample.parse_error = "empty response"
-        sample.prediction = self.extract(doc, response)
+        # a likelihood-scored answer is already the chosen option, with nothing to extract
+        sample.prediction = response.text if self.config.scoring == "likelihood" else self.extract(doc, response)
         if sample.prediction in (None, "") and sample.parse_error is None:
             sample.parse_error = f"rule {self.config.extract} found no answer"
         sample.items = self.score(doc, sample.prediction, sample.target)
@@ -403,6 +410,7 @@ class Task:
 
 
 TASK_PLUGINS.register("generic", Task)
+TASK_PLUGINS.register("lmeval", "harness.lmeval.task:LMEvalTask")
 
 
 def iter_ok(rows: Iterable[Any]) -> Iterator[Any]:

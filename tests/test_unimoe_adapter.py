@@ -35,7 +35,7 @@ def test_tiny_model_on_videomme_reports_routing_by_modality(tmp_path):
 @pytest.mark.parametrize("whole", [True, False])
 def test_fingerprint_follows_weight_content_not_file_sizes(tmp_path, monkeypatch, whole):
     """Two trainings write files of equal names and sizes; cached answers of one must not serve the other."""
-    import harness.models.unimoe as adapter
+    import harness.models.weights as adapter
 
     if not whole:  # the sampled digest of multi-GB releases
         monkeypatch.setattr(adapter, "FULL_HASH_LIMIT", 0)

@@ -13,6 +13,8 @@ MODELS.register("random", "harness.models.reference:RandomModel")
 MODELS.register("oracle", "harness.models.reference:OracleModel")
 MODELS.register("unimoe", "harness.models.unimoe:UniMoEAdapter")
 MODELS.register("openai", "harness.models.openai:OpenAIModel")
+MODELS.register("hf", "harness.models.hf:HFAdapter")
+MODELS.register("faster_whisper", "harness.models.faster_whisper:FasterWhisperAdapter")
 
 
 def build_model(config: Mapping[str, Any]) -> ModelAdapter:

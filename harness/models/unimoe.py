@@ -14,11 +14,13 @@ as one padded batch (one probe per row).
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any, Sequence
 
-from harness.api import AudioPart, ImagePart, Request, Response, TextPart, VideoPart, stable_hash
+from harness.api import (AudioPart, ImagePart, LoglikelihoodRequest, Request, Response, TextPart, VideoPart,
+                         stable_hash)
+from harness.models import likelihood
+from harness.models.weights import folder_digest
 
 HUB_IDS = {"unimoe2_omni": "HIT-TMG/Uni-MoE-2.0-Omni", "unimoe_8e": "HIT-TMG/Uni-MoE (Uni_MoE_8e checkpoint)"}
 
@@ -30,32 +32,10 @@ class CheckpointMissing(FileNotFoundError):
     pass
 
 
-FULL_HASH_LIMIT = 1 << 30  # bytes; larger checkpoints are fingerprinted from samples of their content
-_SAMPLES, _SAMPLE_BYTES = 64, 1 << 16
-
-
 def weights_digest(root: Path) -> str:
-    """A digest of a checkpoint folder's content (config and weight files), the key of cached responses.
-
-    Two trainings write files of identical names and sizes, so names and sizes cannot tell them apart: small
-    checkpoints are hashed whole; multi-GB releases hash their size plus 64 evenly spaced 64 KiB samples of
-    every weight file (any retraining changes every sample), which reads ~4 MB instead of the whole release.
-    """
-    digest = hashlib.sha256((root / "config.json").read_bytes())
-    files = sorted(p for p in root.iterdir() if p.suffix in (".safetensors", ".pt", ".bin") and p.is_file())
-    whole = sum(f.stat().st_size for f in files) <= FULL_HASH_LIMIT
-    for f in files:
-        size = f.stat().st_size
-        digest.update(f"{f.name}:{size}".encode())
-        with open(f, "rb") as fh:
-            if whole:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(block)
-                continue
-            for i in range(_SAMPLES):
-                fh.seek(i * max(0, size - _SAMPLE_BYTES) // (_SAMPLES - 1))
-                digest.update(fh.read(_SAMPLE_BYTES))
-    return digest.hexdigest()
+    """A digest of a checkpoint folder's content (config and weight files), the key of cached responses
+    (see :mod:`harness.models.weights`)."""
+    return folder_digest(root)
 
 
 class UniMoEAdapter:
@@ -91,6 +71,20 @@ class UniMoEAdapter:
 
     def fingerprint(self) -> str:
         return self._fingerprint
+
+    def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[tuple[float, bool]]:
+        """lm-eval's ``loglikelihood`` on raw text (no chat template), as a plain forward pass computes it."""
+        from unimoe.tokenizer import SPECIAL_IDS
+
+        if self._model is None:
+            self._load()
+        model, tokenizer = self._model, self._processor.tokenizer
+
+        def forward(ids, mask, keep):
+            return model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
+
+        return likelihood.score(forward, lambda s: tokenizer.encode(s, add_special_tokens=False), requests,
+                                prefix_id=SPECIAL_IDS["<|endoftext|>"], pad_id=SPECIAL_IDS["<|endoftext|>"])
 
     def _checkpoint_dir(self) -> Path:
         if self.init not in ("checkpoint", "random"):
