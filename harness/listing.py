@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-
 import yaml
 
 from harness.catalog import CONFIG_DIR, GroupConfig, entries, expand
+from harness.errors import ConfigError
 
 
 def _judge_needed(cfg) -> str:
@@ -14,6 +13,8 @@ def _judge_needed(cfg) -> str:
 
 
 def list_command(args: list[str]) -> int:
+    if len(args) > 1:
+        raise ConfigError(f"list takes one of tasks, groups or models, got {' '.join(args)!r}")
     what = args[0] if args else "tasks"
     if what == "tasks":
         for name, entry in entries().items():
@@ -31,6 +32,5 @@ def list_command(args: list[str]) -> int:
             cfg = yaml.safe_load(path.read_text()) or {}
             print("\t".join([path.stem, cfg.get("adapter", ""), str(cfg.get("description", "")).strip()]))
     else:
-        print(f"list what? tasks, groups or models (got {what!r})", file=sys.stderr)
-        return 2
+        raise ConfigError(f"list what? tasks, groups or models (got {what!r})")
     return 0

@@ -179,3 +179,28 @@ def test_a_read_only_output_dir_is_one_line(tmp_path):
 def test_an_output_dir_under_a_read_only_system_folder_is_one_line():
     assert_user_error(harness("run", "task=gpqa_diamond", "output_dir=/proc/harness-results", "progress=false"),
                       "cannot use /proc/harness-results")
+
+
+@pytest.mark.parametrize("args,fragment", [(["list", "task"], "got 'task'"),
+                                           (["list", "tasks", "extra"], "got 'tasks extra'")])
+def test_list_refuses_what_it_cannot_list(args, fragment):
+    assert_user_error(harness(*args), fragment)
+
+
+def test_a_failed_write_leaves_no_temp_file(tmp_path, monkeypatch):
+    """A full disk mid-write: the error reaches the caller, the old file stays whole, no temp file is left."""
+    import errno
+
+    from harness import results
+
+    target = tmp_path / "results.json"
+    results.write_json(target, {"old": True})
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(results.os, "replace", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        results.write_json(target, {"new": True})
+    assert json.loads(target.read_text()) == {"old": True}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]
