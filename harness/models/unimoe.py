@@ -10,6 +10,13 @@ with any ``<image>`` tag removed; further media of a kind are dropped, as there.
 ignores the task's stop strings, as that wrapper does. Every response carries the sample's routing counts per modality and layer
 (``stats["routing"]``, additive, see :mod:`harness.routing_report`). Requests run one at a time, as the
 released evaluation wrapper does, so that the statistics are the sample's own.
+
+Speech output (``request.output == "audio"``) goes through the speech head of ``tts_checkpoint`` (MoE-TTS and
+WavTokenizer, :mod:`unimoe.tts`): with ``speech_from: request`` (the default, the released TTS evaluation) the
+request's text is spoken in the voice ``voice``; with ``speech_from: model`` the language model answers and the
+``<|speech_start|>`` voice ``<|speech_prompt|>`` text ``<|speech_end|>`` spans it writes are spoken, as released.
+Output that cannot become speech (no span, a span without text, codes that decode to silence) is an error on
+that sample. ``tts_init: random`` gives the same speech head untrained (seeded), the baseline of its training.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ HUB_IDS = {"unimoe2_omni": "HIT-TMG/Uni-MoE-2.0-Omni", "unimoe_8e": "HIT-TMG/Uni
 
 
 LAYOUTS = ("inline", "lmms_eval")
+SPEECH_SOURCES = ("request", "model")
 
 
 class CheckpointMissing(FileNotFoundError):
@@ -61,9 +69,21 @@ def weights_digest(root: Path) -> str:
 class UniMoEAdapter:
     def __init__(self, name: str, checkpoint: str | None = None, preset: str = "tiny_omni", init: str = "checkpoint",
                  seed: int = 0, dtype: str = "float32", device: str = "cpu", system_prompt: str | None = None,
-                 layout: str = "inline", stop_strings: bool = True):
+                 layout: str = "inline", stop_strings: bool = True, tts_checkpoint: str | None = None,
+                 tts_init: str = "checkpoint", tts_preset: str = "tiny", voice: str = "",
+                 speech_from: str = "request"):
         if layout not in LAYOUTS:
             raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+        if speech_from not in SPEECH_SOURCES:
+            raise ValueError(f"speech_from must be one of {SPEECH_SOURCES}, got {speech_from!r}")
+        if tts_init not in ("checkpoint", "random"):
+            raise ValueError(f"tts_init must be 'checkpoint' or 'random', got {tts_init!r}")
+        self.tts_checkpoint = tts_checkpoint
+        self.tts_init = tts_init
+        self.tts_preset = tts_preset
+        self.voice = voice
+        self.speech_from = speech_from
+        self._speaker = None
         self.name = name
         self.checkpoint = checkpoint
         self.preset = preset
@@ -84,10 +104,34 @@ class UniMoEAdapter:
         # left out at its default so that existing fingerprints and caches stay valid
         prompt = {} if (self.layout, self.stop_strings) == ("inline", True) else {
             "layout": self.layout, "stop_strings": self.stop_strings}
+        prompt |= self._speech_identity()
         if self.init == "random":
             return stable_hash({"unimoe": self.preset, "init": "random", "seed": self.seed, "dtype": self.dtype,
                                 **prompt})
         return stable_hash({"unimoe": weights_digest(self._checkpoint_dir()), "dtype": self.dtype, **prompt})
+
+    def _speech_identity(self) -> dict[str, Any]:
+        """The speech head's part of the fingerprint; empty without one (text-only caches stay valid)."""
+        speech = {"voice": self.voice, "speech_from": self.speech_from}
+        if self.tts_init == "random":
+            return {"speech": {"init": "random", "preset": self.tts_preset, "seed": self.seed, **speech}}
+        if not self.tts_checkpoint:
+            return {}
+        root = self._tts_dir()
+        digest = hashlib.sha256()
+        for f in sorted(p for p in root.iterdir() if p.is_file()):
+            digest.update(f.name.encode())
+            digest.update(f.read_bytes())
+        return {"speech": {"weights": digest.hexdigest(), **speech}}
+
+    def _tts_dir(self) -> Path:
+        root = Path(self.tts_checkpoint)
+        if not root.is_absolute() and not root.exists():
+            root = Path(__file__).resolve().parents[2] / root  # bundled weights, relative to the repository
+        if not root.is_dir():
+            raise CheckpointMissing(f"model {self.name}: speech head folder {root} does not exist (train it with "
+                                    f"`python -m unimoe.train.tts` or point tts_checkpoint= at one)")
+        return root
 
     def fingerprint(self) -> str:
         return self._fingerprint
@@ -177,6 +221,9 @@ class UniMoEAdapter:
         tokenizer = self._processor.tokenizer
         out = []
         for request in requests:
+            if request.output == "audio" and self.speech_from == "request":
+                out.append(self._speak(request, self._span_ids(request.text())))
+                continue
             gen = request.generation
             batch = self._processor([self._conversation(request)])
             probe = RoutingProbe.for_model(self._model.config)
@@ -187,10 +234,69 @@ class UniMoEAdapter:
                 eos_token_id=[SPECIAL_IDS["<|im_end|>"], SPECIAL_IDS["<|endoftext|>"]],
                 stop_strings=tuple(gen.until) if self.stop_strings else (), decode=lambda ids: tokenizer.decode(ids, skip_special_tokens=True),
             )
-            out.append(Response(text=result.texts[0].strip(), stats={
-                "routing": probe.counts(), "prompt_tokens": int(batch.attention_mask.sum()),
-                "new_tokens": len(result.tokens[0]), "finish_reason": result.finish_reasons[0]}))
+            stats = {"routing": probe.counts(), "prompt_tokens": int(batch.attention_mask.sum()),
+                     "new_tokens": len(result.tokens[0]), "finish_reason": result.finish_reasons[0]}
+            if request.output == "audio":
+                spoken = self._speak(request, [int(t) for t in result.tokens[0]])
+                spoken.text, spoken.stats = result.texts[0].strip(), {**stats, **spoken.stats}
+                out.append(spoken)
+                continue
+            out.append(Response(text=result.texts[0].strip(), stats=stats))
         return out
+
+    # ---- speech output
+    def _span_ids(self, text: str) -> list[int]:
+        """The span the released TTS evaluation speaks: voice prompt and text between the speech tokens."""
+        from unimoe.tokenizer import SPECIAL_IDS
+
+        encode = lambda t: self._processor.tokenizer.encode(t, add_special_tokens=False)  # noqa: E731
+        return [SPECIAL_IDS["<|speech_start|>"], *encode(self.voice), SPECIAL_IDS["<|speech_prompt|>"],
+                *encode(text.strip()), SPECIAL_IDS["<|speech_end|>"]]
+
+    def _load_speaker(self):
+        import torch
+
+        from unimoe.tokenizer import SPECIAL_IDS
+        from unimoe.tts import moe_tts, wavtokenizer
+        from unimoe.tts.checkpoint import load_speech_head
+        from unimoe.tts.segmenter import SpeechTokens
+        from unimoe.tts.speaker import Speaker
+
+        if self.tts_init == "random":
+            torch.manual_seed(self.seed)
+            generator = moe_tts.MoETTS(moe_tts.preset(self.tts_preset)).eval()
+            codec = wavtokenizer.WavTokenizer(wavtokenizer.preset(self.tts_preset)).eval()
+        elif not self.tts_checkpoint:
+            raise CheckpointMissing(f"model {self.name}: no speech head; pass model.args.tts_checkpoint=<folder>")
+        else:
+            generator, codec = load_speech_head(self._tts_dir())
+        tokens = SpeechTokens.for_tokenizer(self._processor.tokenizer, SPECIAL_IDS["<|speech_start|>"],
+                                            SPECIAL_IDS["<|speech_prompt|>"], SPECIAL_IDS["<|speech_end|>"])
+        ignore = (SPECIAL_IDS["<|im_end|>"], SPECIAL_IDS["<|endoftext|>"])
+        return Speaker(generator.to(self.device), codec.to(self.device), tokens, ignore)
+
+    def _speak(self, request: Request, ids: list[int]) -> Response:
+        """One sample's speech as a cached 16-bit WAV, or the one-line reason why there is none."""
+        import io
+
+        import soundfile as sf
+
+        from harness.media import stored_bytes
+
+        from unimoe.tts.checkpoint import SpeechCheckpointError
+
+        if self._speaker is None:
+            try:
+                self._speaker = self._load_speaker()
+            except (CheckpointMissing, SpeechCheckpointError) as e:
+                return Response(error=f"sample {request.doc_id}: {e}")
+        speech = self._speaker.speak_ids(ids)
+        stats = {"speech_segments": len(speech.codes), "speech_codes": sum(len(c) for c in speech.codes)}
+        if speech.problem:
+            return Response(error=f"sample {request.doc_id}: no speech: {speech.problem}", stats=stats)
+        buffer = io.BytesIO()
+        sf.write(buffer, speech.waveform.numpy(), speech.sample_rate, format="WAV", subtype="PCM_16")
+        return Response(audio=str(stored_bytes(buffer.getvalue(), ".wav")), stats=stats)
 
     def routing_trace(self, request: Request, response_text: str) -> dict[str, Any]:
         """Every token's routing for one sample: the prompt and the given answer, teacher-forced in one pass.
