@@ -290,7 +290,7 @@ class UniMoEAdapter:
                 self._speaker = self._load_speaker()
             except (CheckpointMissing, SpeechCheckpointError) as e:
                 return Response(error=f"sample {request.doc_id}: {e}")
-        speech = self._speaker.speak_ids(ids)
+        speech = self._speaker.speak_ids(ids, max_codes=request.generation.max_new_tokens)
         stats = {"speech_segments": len(speech.codes), "speech_codes": sum(len(c) for c in speech.codes)}
         if speech.problem:
             return Response(error=f"sample {request.doc_id}: no speech: {speech.problem}", stats=stats)

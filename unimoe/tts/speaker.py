@@ -34,8 +34,10 @@ class Speaker:
         self.ignore = ignore
         self.max_codes = max_codes_per_segment
 
-    def speak_ids(self, ids: list[int]) -> Speech:
-        """Speech for every span in ``ids`` (spans concatenated in order)."""
+    def speak_ids(self, ids: list[int], max_codes: int | None = None) -> Speech:
+        """Speech for every span in ``ids`` (spans concatenated in order), at most ``max_codes`` codes per
+        segment (the generator's own cap when None)."""
+        cap = min(self.max_codes, max_codes or self.max_codes)
         rate = self.codec.sample_rate
         spans = speech_spans(ids, self.tokens, self.generator.config.maxcutlen, self.ignore)
         if not spans:
@@ -50,7 +52,7 @@ class Speaker:
             for text in span.segments:
                 prefix_len = self.generator.config.prefix_len
                 prefix = torch.tensor(previous[-prefix_len:] if prefix_len else [], dtype=torch.long, device=device)
-                codes = self.generator.generate(torch.tensor(text, device=device), prompt, prefix, self.max_codes)
+                codes = self.generator.generate(torch.tensor(text, device=device), prompt, prefix, cap)
                 previous = codes.tolist()
                 all_codes.append(previous)
         flat = [c for seg in all_codes for c in seg]
