@@ -18,8 +18,15 @@ def test_training_runs_every_stage_resumes_and_exports(tmp_path, monkeypatch):
     assert any(line.startswith("[tts] step 3/3") for line in logs)
     generator, codec = load_speech_head(export)
     assert codec.sample_rate == 24_000 and generator.config.idim == 64  # the LM embedding's width
-    lm = train_tts.lm_embedding("unimoe/weights/unimoe_tiny")
-    torch.testing.assert_close(generator.qwenvl_embed_tokens.weight, lm.to(torch.bfloat16).float())  # frozen copy
+    lm = train_tts.lm_embedding("unimoe/weights/unimoe_tiny").to(torch.bfloat16).float()
+    copy = generator.qwenvl_embed_tokens.weight
+    from unimoe.tokenizer import load_tokenizer
+
+    used = sorted({i for p in train_tts.PHRASES for i in train_tts.phrase_ids(load_tokenizer(), p)})
+    unused = torch.ones(len(lm), dtype=torch.bool)
+    unused[used] = False
+    torch.testing.assert_close(copy[unused], lm[unused])  # the LM's embedding, copied
+    assert not torch.equal(copy[used], lm[used])  # the phrases' rows tuned
     # a second run finds every stage done and trains nothing
     again: list[str] = []
     train_tts.run(cfg, log=again.append)

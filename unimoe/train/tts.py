@@ -9,8 +9,9 @@ Stages, each skipped when its output exists and resumed at its last saved step w
    ``takes`` times by the hibari neural TTS (24 kHz, a different prosody seed per take);
 2. ``codec``: the codec as an autoencoder on multi-resolution STFT magnitude losses (no GAN), then k-means of
    the encoder's frames into the codebook, then the decoder fine-tuned on quantised frames;
-3. ``tts``: the clips encoded to codes; MoE-TTS trained teacher-forced on (phrase ids -> codes + eos), its text
-   embedding a frozen copy of the language model's (as released: ``qwenvl_embed_tokens`` is not trained);
+3. ``tts``: the clips (the first ``tts_takes`` takes of each phrase) encoded to codes; MoE-TTS trained
+   teacher-forced on (phrase ids -> codes + eos), its text embedding a copy of the language model's
+   (``qwenvl_embed_tokens``; see :func:`train_tts` for why its used rows are tuned here);
 4. export: the pair written in the released layouts (:func:`unimoe.tts.checkpoint.save_speech_head`).
 """
 
@@ -39,7 +40,7 @@ from unimoe.tts.wavtokenizer import WavTokenizer
 SAY_PHRASES: tuple[str, ...] = tuple(f"{c} {s}" for c in COLOURS for s in SHAPES)
 PHRASES: tuple[str, ...] = SAY_PHRASES + tuple(DIGITS)
 DEFAULTS: dict[str, Any] = dict(out_dir="runs/train/unimoe_tiny_tts", export_dir=None, seed=0, takes=4,
-                                codec_steps=1500, decoder_steps=500, tts_steps=600, codes_used=512, batch=4,
+                                codec_steps=4000, decoder_steps=1000, tts_steps=600, tts_takes=1, tune_text_embedding=1, codes_used=512, batch=4,
                                 crop_seconds=0.6, lm="unimoe/weights/unimoe_tiny", save_every=100)
 STFT_SCALES = ((1024, 256), (512, 128))
 
@@ -216,10 +217,16 @@ def train_tts(out: Path, rows: list[dict[str, Any]], codes: list[list[int]], cfg
         return model
     with torch.no_grad():
         model.qwenvl_embed_tokens.weight.copy_(embedding)
-    model.qwenvl_embed_tokens.requires_grad_(False)
+    # The release freezes this copy of a well-trained Qwen embedding. The tiny LM's rows of words it never
+    # saw have collapsed onto one direction (cosine ~0.995 between "red" and "blue"), so by default the rows
+    # the phrases use are tuned; the others keep the LM's values (no weight decay, no gradient).
+    model.qwenvl_embed_tokens.requires_grad_(bool(cfg["tune_text_embedding"]))
     tokenizer = load_tokenizer()
-    texts = [torch.tensor(phrase_ids(tokenizer, r["text"])) for r in rows]
-    targets = [torch.tensor(c) for c in codes]
+    # one take per phrase by default: several takes give one text several first codes, and the generator
+    # then learns to continue code histories rather than to read the text
+    keep = [i for i, r in enumerate(rows) if int(r["wav"].rsplit("_", 1)[1].split(".")[0]) < cfg["tts_takes"]]
+    texts = [torch.tensor(phrase_ids(tokenizer, rows[i]["text"])) for i in keep]
+    targets = [torch.tensor(codes[i]) for i in keep]
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3, weight_decay=0.0)
     run = Resumable(out / "tts_state.pt", model, optimizer, cfg["save_every"])
     steps = cfg["tts_steps"]
@@ -232,7 +239,7 @@ def train_tts(out: Path, rows: list[dict[str, Any]], codes: list[list[int]], cfg
     model.train()
     started = time.time()
     for step in range(first + 1, steps + 1):
-        batch = [rng.randrange(len(rows)) for _ in range(2 * cfg["batch"])]
+        batch = [rng.randrange(len(texts)) for _ in range(2 * cfg["batch"])]
         result = model([model.condition(texts[i]) for i in batch], [targets[i] for i in batch])
         loss = result.loss + 0.01 * result.aux_loss
         optimizer.zero_grad()
