@@ -253,3 +253,17 @@ def test_speech_head_folder_round_trip(tmp_path):
     (tmp_path / "moe_tts.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(SpeechCheckpointError, match="moe_tts.pt"):
         load_speech_head(tmp_path)
+
+
+def test_the_shipped_tiny_pair_loads_and_fits_the_budget():
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    args = yaml.safe_load((root / "configs" / "model" / "unimoe_tiny.yaml").read_text())["args"]
+    folder = root / args["tts_checkpoint"]
+    assert sum(f.stat().st_size for f in folder.iterdir()) <= 30 * 2**20
+    generator, codec = load_speech_head(folder)
+    assert (codec.sample_rate, codec.config.hop_length, codec.config.codebook_size) == (24_000, 600, 4096)
+    assert generator.config.odim == 4096 and generator.config.num_experts == 4

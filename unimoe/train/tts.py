@@ -39,9 +39,10 @@ from unimoe.tts.wavtokenizer import WavTokenizer
 # numerals, so they are not scored)
 SAY_PHRASES: tuple[str, ...] = tuple(f"{c} {s}" for c in COLOURS for s in SHAPES)
 PHRASES: tuple[str, ...] = SAY_PHRASES + tuple(DIGITS)
-DEFAULTS: dict[str, Any] = dict(out_dir="runs/train/unimoe_tiny_tts", export_dir=None, seed=0, takes=4,
-                                codec_steps=4000, decoder_steps=1000, tts_steps=600, tts_takes=1, tune_text_embedding=1, codes_used=512, batch=4,
-                                crop_seconds=0.6, lm="unimoe/weights/unimoe_tiny", save_every=100)
+DEFAULTS: dict[str, Any] = dict(
+    out_dir="runs/train/unimoe_tiny_tts", export_dir=None, seed=0, takes=3, codec_steps=4000, decoder_steps=1000,
+    tts_steps=400, tts_takes=1, tune_text_embedding=1, codes_used=512, batch=4, crop_seconds=0.6,
+    lm="unimoe/weights/unimoe_tiny", save_every=100)
 STFT_SCALES = ((1024, 256), (512, 128))
 
 
