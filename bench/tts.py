@@ -6,7 +6,7 @@ embedding copy, WavTokenizer 24 kHz) with random weights. Each runs our generati
 released loop (the whole sequence recomputed at every step, ``LLM2TTSCodecAR.infer``) on the same weights and
 prompt, each forced to produce exactly ``--codes`` codes (no eos), so the work is equal; the ratio is printed.
 
-    python bench/tts.py [--codes 80] [--full-codes 40] [--device cpu|cuda] [--skip-full]
+    python bench/tts.py [--codes 80] [--full-codes 8] [--device cpu|cuda] [--skip-full]
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def rtf(name: str, model: MoETTS, codec: WavTokenizer, n: int, device: str) -> N
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--codes", type=int, default=80)
-    parser.add_argument("--full-codes", type=int, default=40)
+    parser.add_argument("--full-codes", type=int, default=8)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--skip-full", action="store_true")
     args = parser.parse_args()
