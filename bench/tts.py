@@ -20,10 +20,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from unimoe.tts import moe_tts, wavtokenizer  # noqa: E402
-from unimoe.tts.checkpoint import load_speech_head  # noqa: E402
-from unimoe.tts.moe_tts import MoETTS  # noqa: E402
-from unimoe.tts.wavtokenizer import WavTokenizer  # noqa: E402
+from unimoe.tts import moe_tts, wavtokenizer
+from unimoe.tts.checkpoint import load_speech_head
+from unimoe.tts.moe_tts import MoETTS
+from unimoe.tts.wavtokenizer import WavTokenizer
 
 TINY_HEAD = Path(__file__).resolve().parent.parent / "unimoe" / "weights" / "unimoe_tiny_tts"
 

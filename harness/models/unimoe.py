@@ -249,7 +249,7 @@ class UniMoEAdapter:
         """The span the released TTS evaluation speaks: voice prompt and text between the speech tokens."""
         from unimoe.tokenizer import SPECIAL_IDS
 
-        encode = lambda t: self._processor.tokenizer.encode(t, add_special_tokens=False)  # noqa: E731
+        encode = lambda t: self._processor.tokenizer.encode(t, add_special_tokens=False)
         return [SPECIAL_IDS["<|speech_start|>"], *encode(self.voice), SPECIAL_IDS["<|speech_prompt|>"],
                 *encode(text.strip()), SPECIAL_IDS["<|speech_end|>"]]
 

@@ -8,7 +8,8 @@ the oracle's reference recording is the phrase spoken by the hibari voice the sp
 from __future__ import annotations
 
 import random
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from harness.api import DocumentError, Reference
 from tasks.tts import TTS

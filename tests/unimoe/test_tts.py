@@ -9,8 +9,13 @@ import torch
 import torch.nn.functional as F
 
 from unimoe.tts import moe_tts, wavtokenizer
-from unimoe.tts.checkpoint import (SpeechCheckpointError, load_moe_tts, load_speech_head, load_wavtokenizer,
-                                   save_speech_head)
+from unimoe.tts.checkpoint import (
+    SpeechCheckpointError,
+    load_moe_tts,
+    load_speech_head,
+    load_wavtokenizer,
+    save_speech_head,
+)
 from unimoe.tts.moe_tts import MoETTS, Specials
 
 V = 64  # a small code vocabulary keeps the tests fast; the offsets are relative to it
@@ -46,7 +51,7 @@ def ref_rope(x, pos, theta):
 
 def ref_layer(h, sd, i, cfg):
     p = f"layers.{i}."
-    t, d = h.shape
+    t = h.shape[0]
     nh, nkv, hd = cfg.transformer_attention_heads, cfg.transformer_kv_heads, cfg.head_dim
     x = ref_rms(h, sd[p + "input_layernorm.weight"])
     q = (x @ sd[p + "self_attn.q_proj.weight"].T + sd[p + "self_attn.q_proj.bias"]).view(t, nh, hd).transpose(0, 1)
@@ -75,8 +80,8 @@ def ref_layer(h, sd, i, cfg):
 def ref_logits(model: MoETTS, text, prompt):
     sd = {k: v.double() if v.is_floating_point() else v for k, v in model.state_dict().items()}
     cfg, s = model.config, Specials(V)
-    emb = lambda ids: sd["audio_embedding.weight"][torch.tensor(ids)]  # noqa: E731
-    txt = lambda ids: sd["qwenvl_embed_tokens.weight"][ids] @ sd["in_fnn.weight"].T + sd["in_fnn.bias"]  # noqa: E731
+    emb = lambda ids: sd["audio_embedding.weight"][torch.tensor(ids)]
+    txt = lambda ids: sd["qwenvl_embed_tokens.weight"][ids] @ sd["in_fnn.weight"].T + sd["in_fnn.bias"]
     h = torch.cat([emb([s.sopt]), txt(prompt), emb([s.eopt]), emb([s.bos]), txt(text), emb([s.eot, s.sos])])
     for i in range(cfg.transformer_num_blocks):
         h = ref_layer(h, sd, i, cfg)

@@ -22,8 +22,9 @@ import math
 import random
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -200,7 +201,7 @@ def lm_embedding(lm_dir: str) -> torch.Tensor:
         root = Path(__file__).resolve().parents[2] / root
     for f in sorted(root.glob("*.safetensors")):
         with safe_open(f, "pt") as st:
-            if "model.embed_tokens.weight" in st.keys():
+            if "model.embed_tokens.weight" in st.keys():  # noqa: SIM118 (a safetensors handle is not a mapping)
                 return st.get_tensor("model.embed_tokens.weight").float()
     raise FileNotFoundError(f"{root}: no model.embed_tokens.weight in its safetensors files")
 

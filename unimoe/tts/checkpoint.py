@@ -95,7 +95,7 @@ def save_speech_head(folder: str | Path, moe_tts: MoETTS, codec: WavTokenizer,
     folder.mkdir(parents=True, exist_ok=True)
     (folder / CONFIG_FILE).write_text(json.dumps(
         {"moe_tts": moe_tts.config.to_dict(), "wavtokenizer": codec.config.to_dict()}, indent=2, sort_keys=True) + "\n")
-    cast = lambda sd: {k: v.to(dtype) if v.is_floating_point() and k.endswith("weight") else v  # noqa: E731
+    cast = lambda sd: {k: v.to(dtype) if v.is_floating_point() and k.endswith("weight") else v
                        for k, v in sd.items()}
     torch.save({MOE_TTS_PREFIX + k: v.contiguous() for k, v in cast(moe_tts.state_dict()).items()},
                folder / MOE_TTS_FILE)

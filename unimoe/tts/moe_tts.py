@@ -18,11 +18,8 @@ Module names equal the released state-dict keys (``layers.{i}.mlp.deepspeed_moe.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -32,10 +29,11 @@ from torch import nn
 from unimoe.config import UniMoEConfig
 from unimoe.model import MLP, Attention, KVCache, RMSNorm
 from unimoe.rope import RotaryEmbedding
+from unimoe.tts.config_io import StrictConfig
 
 
 @dataclass
-class MoETTSConfig:
+class MoETTSConfig(StrictConfig):
     """Field names follow the released ``ModelArguments`` of ``load_moetts``; defaults are the release's."""
 
     idim: int = 2048  # width of the text embedding copy (Qwen2.5-VL-3B hidden size)
@@ -72,21 +70,6 @@ class MoETTSConfig:
             num_attention_heads=self.transformer_attention_heads, num_key_value_heads=self.transformer_kv_heads,
             rope_theta=self.rope_theta, rope_scaling={}, rms_norm_eps=self.rms_norm_eps, attention_bias=True,
             max_position_embeddings=self.max_position_embeddings, torch_dtype="float32")
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "MoETTSConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise KeyError(f"unknown MoE-TTS config keys: {', '.join(unknown)}")
-        return cls(**data)
-
-    @classmethod
-    def from_json(cls, path: str | Path) -> "MoETTSConfig":
-        return cls.from_dict(json.loads(Path(path).read_text()))
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
@@ -175,7 +158,7 @@ class MoEBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         shape = x.shape
         flat = x.reshape(-1, shape[-1])
-        probs, ids, mask = self.deepspeed_moe.gate(flat)
+        probs, ids, _ = self.deepspeed_moe.gate(flat)
         aux = (probs.mean(0) * F.one_hot(ids[:, 0], self.num_experts).float().mean(0)).sum() * self.num_experts
         keep = torch.ones_like(ids, dtype=torch.bool)
         if self.training:

@@ -9,6 +9,7 @@ full stop (id 13 in the Qwen vocabulary). Every segment of a span carries that s
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
@@ -36,7 +37,7 @@ class SpeechTokens:
     full_stop: int = FULL_STOP
 
     @classmethod
-    def for_tokenizer(cls, tokenizer, start: int, prompt_end: int, end: int) -> "SpeechTokens":
+    def for_tokenizer(cls, tokenizer, start: int, prompt_end: int, end: int) -> SpeechTokens:
         """Punctuation and digit classes read from a tokenizer's vocabulary (single-character tokens)."""
         punctuation, digits = set(), set()
         for char in PUNCTUATION:
@@ -59,11 +60,8 @@ def cut_points(text: Sequence[int], tokens: SpeechTokens, maxcutlen: int, end_fo
         if nxt is None:
             break
         if i - start > maxcutlen and nxt not in tokens.digits and nxt not in tokens.punctuation \
-                and nxt != tokens.end:  # (the release may cut right before the end: an empty segment)
-            cuts.append(i + 1)
-            start = i + 1
-        elif tok in tokens.punctuation and nxt not in tokens.digits and nxt != tokens.end \
-                and i + 1 - start > MIN_SEGMENT:
+                and nxt != tokens.end or tok in tokens.punctuation and nxt not in tokens.digits and nxt != tokens.end \
+                and i + 1 - start > MIN_SEGMENT:  # (the release may cut right before the end: an empty segment)
             cuts.append(i + 1)
             start = i + 1
     return cuts
@@ -74,7 +72,7 @@ def segment(text: Sequence[int], tokens: SpeechTokens, maxcutlen: int) -> list[l
     if not text:
         return []
     bounds = [0, *cut_points(text, tokens, maxcutlen), len(text)]
-    pieces = [list(text[a:b]) for a, b in zip(bounds, bounds[1:]) if b > a]
+    pieces = [list(text[a:b]) for a, b in itertools.pairwise(bounds) if b > a]
     return [p if p[-1] in tokens.punctuation else p + [tokens.full_stop] for p in pieces]
 
 

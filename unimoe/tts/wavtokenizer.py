@@ -14,19 +14,18 @@ are not loaded.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from unimoe.tts.config_io import StrictConfig
+
 
 @dataclass
-class WavTokenizerConfig:
+class WavTokenizerConfig(StrictConfig):
     """Defaults are ``wavtokenizer_smalldata_frame40_3s_nq1_code4096_dim512_kmeans200_attn.yaml``."""
 
     sample_rate: int = 24_000
@@ -45,24 +44,6 @@ class WavTokenizerConfig:
     @property
     def codes_per_second(self) -> float:
         return self.sample_rate / self.hop_length
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "WavTokenizerConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise KeyError(f"unknown WavTokenizer config keys: {', '.join(unknown)}")
-        data = dict(data)
-        if "downsamples" in data:
-            data["downsamples"] = tuple(data["downsamples"])
-        return cls(**data)
-
-    @classmethod
-    def from_json(cls, path: str | Path) -> "WavTokenizerConfig":
-        return cls.from_dict(json.loads(Path(path).read_text()))
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 # ------------------------------------------------------------------------------------------------------
