@@ -1,6 +1,7 @@
 """Language-model output ids -> speech: spans parsed and cut (:mod:`unimoe.tts.segmenter`), each segment's
 codes generated greedily by MoE-TTS conditioned on the span's voice prompt and on the last ``prefix_len``
-codes of the previous segment, all codes decoded by WavTokenizer into one 24 kHz waveform.
+codes of the previous segment, all codes decoded by WavTokenizer into one 24 kHz waveform. (The released ``generate_from_tokens`` passes no
+prefix at inference although training conditions on it; ``prefix_len = 0`` in the config reproduces that.)
 
 What cannot become speech is a result, not an exception: no span, a span without text, or codes that decode
 to silence give ``Speech.problem`` (one line naming the cause) so that callers record it against the sample.
