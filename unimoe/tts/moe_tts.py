@@ -124,13 +124,10 @@ class Top2Gate(nn.Module):
         super().__init__()
         self.wg = nn.Linear(dim, num_experts, bias=False)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``x [N, d]`` -> (probabilities ``[N, E]``, expert ids ``[N, 2]``, raw top-2 mask ``[N, E]``)."""
-        logits = F.linear(x.float(), self.wg.weight.float())
-        probs = logits.softmax(dim=-1)
-        ids = probs.topk(2, dim=-1).indices
-        mask = torch.zeros_like(probs).scatter_(1, ids, 1.0)
-        return probs, ids, mask
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x [N, d]`` -> (probabilities ``[N, E]``, expert ids ``[N, 2]``, first choice first)."""
+        probs = F.linear(x.float(), self.wg.weight.float()).softmax(dim=-1)
+        return probs, probs.topk(2, dim=-1).indices
 
 
 class DeepSpeedExperts(nn.Module):
@@ -158,7 +155,7 @@ class MoEBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         shape = x.shape
         flat = x.reshape(-1, shape[-1])
-        probs, ids, _ = self.deepspeed_moe.gate(flat)
+        probs, ids = self.deepspeed_moe.gate(flat)
         aux = (probs.mean(0) * F.one_hot(ids[:, 0], self.num_experts).float().mean(0)).sum() * self.num_experts
         keep = torch.ones_like(ids, dtype=torch.bool)
         if self.training:
