@@ -71,3 +71,10 @@ def test_spans_written_by_the_model_are_spoken(monkeypatch):
     assert spoken.error is None or "silence" in spoken.error
     assert spoken.stats["speech_segments"] == 1 and spoken.stats["new_tokens"] > 0
     assert "no <speech start>" in no_span.error and "no text" in no_text.error
+
+
+def test_the_shipped_speech_head_is_understood(tmp_path):
+    """The trained tiny pair (README: Speech output) says its phrases so that Whisper tiny.en hears them."""
+    summary = evaluate("omniworld_speech_out", "unimoe_tiny", output_dir=tmp_path, limit=3, rebuild_leaderboards=False)
+    rec = wer(summary)
+    assert rec["n_errors"] == 0 and rec["metrics"]["wer_mean"]["value"] <= 0.5
