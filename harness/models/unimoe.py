@@ -10,22 +10,39 @@ with any ``<image>`` tag removed; further media of a kind are dropped, as there.
 ignores the task's stop strings, as that wrapper does. Every response carries the sample's routing counts per modality and layer
 (``stats["routing"]``, additive, see :mod:`harness.routing_report`), its own also when greedy requests run
 as one padded batch (one probe per row).
+
+Speech output (``request.output == "audio"``) goes through the speech head of ``tts_checkpoint`` (MoE-TTS and
+WavTokenizer, :mod:`unimoe.tts`): with ``speech_from: request`` (the default, the released TTS evaluation) the
+request's text is spoken in the voice ``voice``; with ``speech_from: model`` the language model answers and the
+``<|speech_start|>`` voice ``<|speech_prompt|>`` text ``<|speech_end|>`` spans it writes are spoken, as released.
+Output that cannot become speech (no span, a span without text, codes that decode to silence) is an error on
+that sample. ``tts_init: random`` gives the same speech head untrained (seeded), the baseline of its training.
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any, Sequence
 
-from harness.api import (AudioPart, ImagePart, LoglikelihoodRequest, Request, Response, TextPart, VideoPart,
-                         stable_hash)
+from harness.api import (
+    AudioPart,
+    ImagePart,
+    LoglikelihoodRequest,
+    Request,
+    Response,
+    TextPart,
+    VideoPart,
+    stable_hash,
+)
 from harness.models import likelihood
-from harness.models.weights import folder_digest
+from harness.models.weights import folder_digest, update_with_files
 
 HUB_IDS = {"unimoe2_omni": "HIT-TMG/Uni-MoE-2.0-Omni", "unimoe_8e": "HIT-TMG/Uni-MoE (Uni_MoE_8e checkpoint)"}
 
 
 LAYOUTS = ("inline", "lmms_eval")
+SPEECH_SOURCES = ("request", "model")
 
 
 class CheckpointMissing(FileNotFoundError):
@@ -41,9 +58,21 @@ def weights_digest(root: Path) -> str:
 class UniMoEAdapter:
     def __init__(self, name: str, checkpoint: str | None = None, preset: str = "tiny_omni", init: str = "checkpoint",
                  seed: int = 0, dtype: str = "float32", device: str = "cpu", system_prompt: str | None = None,
-                 layout: str = "inline", stop_strings: bool = True):
+                 layout: str = "inline", stop_strings: bool = True, tts_checkpoint: str | None = None,
+                 tts_init: str = "checkpoint", tts_preset: str = "tiny", voice: str = "",
+                 speech_from: str = "request"):
         if layout not in LAYOUTS:
             raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+        if speech_from not in SPEECH_SOURCES:
+            raise ValueError(f"speech_from must be one of {SPEECH_SOURCES}, got {speech_from!r}")
+        if tts_init not in ("checkpoint", "random"):
+            raise ValueError(f"tts_init must be 'checkpoint' or 'random', got {tts_init!r}")
+        self.tts_checkpoint = tts_checkpoint
+        self.tts_init = tts_init
+        self.tts_preset = tts_preset
+        self.voice = voice
+        self.speech_from = speech_from
+        self._speaker = None
         self.name = name
         self.checkpoint = checkpoint
         self.preset = preset
@@ -64,10 +93,32 @@ class UniMoEAdapter:
         # left out at its default so that existing fingerprints and caches stay valid
         prompt = {} if (self.layout, self.stop_strings) == ("inline", True) else {
             "layout": self.layout, "stop_strings": self.stop_strings}
+        prompt |= self._speech_identity()
         if self.init == "random":
             return stable_hash({"unimoe": self.preset, "init": "random", "seed": self.seed, "dtype": self.dtype,
                                 **prompt})
         return stable_hash({"unimoe": weights_digest(self._checkpoint_dir()), "dtype": self.dtype, **prompt})
+
+    def _speech_identity(self) -> dict[str, Any]:
+        """The speech head's part of the fingerprint; empty without one (text-only caches stay valid)."""
+        speech = {"voice": self.voice, "speech_from": self.speech_from}
+        if self.tts_init == "random":
+            return {"speech": {"init": "random", "preset": self.tts_preset, "seed": self.seed, **speech}}
+        if not self.tts_checkpoint:
+            return {}
+        root = self._tts_dir()
+        digest = hashlib.sha256()
+        update_with_files(digest, sorted(p for p in root.iterdir() if p.is_file()))  # config, generator, codec
+        return {"speech": {"weights": digest.hexdigest(), **speech}}
+
+    def _tts_dir(self) -> Path:
+        root = Path(self.tts_checkpoint)
+        if not root.is_absolute() and not root.exists():
+            root = Path(__file__).resolve().parents[2] / root  # bundled weights, relative to the repository
+        if not root.is_dir():
+            raise CheckpointMissing(f"model {self.name}: speech head folder {root} does not exist (train it with "
+                                    f"`python -m unimoe.train.tts` or point tts_checkpoint= at one)")
+        return root
 
     def fingerprint(self) -> str:
         return self._fingerprint
@@ -148,7 +199,13 @@ class UniMoEAdapter:
     def _decode(part: Any) -> list[Any]:
         """The processor's parts for one request part; a video with ``use_audio`` and a soundtrack yields its
         frames and then that soundtrack (a silent video yields frames only, as in the released wrapper)."""
-        from harness.media import has_audio_stream, load_audio, load_image, load_video_audio, load_video_frames
+        from harness.media import (
+            has_audio_stream,
+            load_audio,
+            load_image,
+            load_video_audio,
+            load_video_frames,
+        )
         from unimoe.processor import Audio, Image, Video
 
         if isinstance(part, TextPart):
@@ -175,6 +232,9 @@ class UniMoEAdapter:
         out: list[Response | None] = [None] * len(requests)
         groups: dict[Any, list[int]] = {}
         for i, request in enumerate(requests):
+            if request.output == "audio" and self.speech_from == "request":
+                out[i] = self._speak(request, self._span_ids(request.text()))
+                continue
             gen = request.generation
             groups.setdefault(("one", i) if gen.do_sample else ("greedy", gen), []).append(i)
         for rows in groups.values():
@@ -183,7 +243,8 @@ class UniMoEAdapter:
         return out  # type: ignore[return-value]
 
     def _generate_rows(self, requests: Sequence[Request]) -> list[Response]:
-        """One forward batch of requests that share their decoding settings."""
+        """One forward batch of requests that share their decoding settings; speech-output rows then speak the
+        spans the model wrote."""
         import torch
 
         from unimoe.tokenizer import SPECIAL_IDS
@@ -199,10 +260,70 @@ class UniMoEAdapter:
             eos_token_id=[SPECIAL_IDS["<|im_end|>"], SPECIAL_IDS["<|endoftext|>"]],
             stop_strings=tuple(gen.until) if self.stop_strings else (), decode=lambda ids: tokenizer.decode(ids, skip_special_tokens=True),
         )
-        return [Response(text=result.texts[b].strip(), stats={
-            "routing": probe.rows[b].counts(), "prompt_tokens": int(batch.attention_mask[b].sum()),
-            "new_tokens": len(result.tokens[b]), "finish_reason": result.finish_reasons[b]})
-            for b in range(len(requests))]
+        responses = []
+        for b, request in enumerate(requests):
+            stats = {"routing": probe.rows[b].counts(), "prompt_tokens": int(batch.attention_mask[b].sum()),
+                     "new_tokens": len(result.tokens[b]), "finish_reason": result.finish_reasons[b]}
+            if request.output == "audio":
+                spoken = self._speak(request, [int(t) for t in result.tokens[b]])
+                spoken.text, spoken.stats = result.texts[b].strip(), {**stats, **spoken.stats}
+                responses.append(spoken)
+                continue
+            responses.append(Response(text=result.texts[b].strip(), stats=stats))
+        return responses
+
+    # ---- speech output
+    def _span_ids(self, text: str) -> list[int]:
+        """The span the released TTS evaluation speaks: voice prompt and text between the speech tokens."""
+        from unimoe.tokenizer import SPECIAL_IDS
+
+        encode = lambda t: self._processor.tokenizer.encode(t, add_special_tokens=False)
+        return [SPECIAL_IDS["<|speech_start|>"], *encode(self.voice), SPECIAL_IDS["<|speech_prompt|>"],
+                *encode(text.strip()), SPECIAL_IDS["<|speech_end|>"]]
+
+    def _load_speaker(self):
+        import torch
+
+        from unimoe.tokenizer import SPECIAL_IDS
+        from unimoe.tts import moe_tts, wavtokenizer
+        from unimoe.tts.checkpoint import load_speech_head
+        from unimoe.tts.segmenter import SpeechTokens
+        from unimoe.tts.speaker import Speaker
+
+        if self.tts_init == "random":
+            torch.manual_seed(self.seed)
+            generator = moe_tts.MoETTS(moe_tts.preset(self.tts_preset)).eval()
+            codec = wavtokenizer.WavTokenizer(wavtokenizer.preset(self.tts_preset)).eval()
+        elif not self.tts_checkpoint:
+            raise CheckpointMissing(f"model {self.name}: no speech head; pass model.args.tts_checkpoint=<folder>")
+        else:
+            generator, codec = load_speech_head(self._tts_dir())
+        tokens = SpeechTokens.for_tokenizer(self._processor.tokenizer, SPECIAL_IDS["<|speech_start|>"],
+                                            SPECIAL_IDS["<|speech_prompt|>"], SPECIAL_IDS["<|speech_end|>"])
+        ignore = (SPECIAL_IDS["<|im_end|>"], SPECIAL_IDS["<|endoftext|>"])
+        return Speaker(generator.to(self.device), codec.to(self.device), tokens, ignore)
+
+    def _speak(self, request: Request, ids: list[int]) -> Response:
+        """One sample's speech as a cached 16-bit WAV, or the one-line reason why there is none."""
+        import io
+
+        import soundfile as sf
+
+        from harness.media import stored_bytes
+        from unimoe.tts.checkpoint import SpeechCheckpointError
+
+        if self._speaker is None:
+            try:
+                self._speaker = self._load_speaker()
+            except (CheckpointMissing, SpeechCheckpointError) as e:
+                return Response(error=f"sample {request.doc_id}: {e}")
+        speech = self._speaker.speak_ids(ids, max_codes=request.generation.max_new_tokens)
+        stats = {"speech_segments": len(speech.codes), "speech_codes": sum(len(c) for c in speech.codes)}
+        if speech.problem:
+            return Response(error=f"sample {request.doc_id}: no speech: {speech.problem}", stats=stats)
+        buffer = io.BytesIO()
+        sf.write(buffer, speech.waveform.numpy(), speech.sample_rate, format="WAV", subtype="PCM_16")
+        return Response(audio=str(stored_bytes(buffer.getvalue(), ".wav")), stats=stats)
 
     def routing_trace(self, request: Request, response_text: str) -> dict[str, Any]:
         """Every token's routing for one sample: the prompt and the given answer, teacher-forced in one pass.
