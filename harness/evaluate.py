@@ -19,6 +19,8 @@ import yaml
 from harness.api import ModelAdapter, stable_hash
 from harness.cache import ResponseCache
 from harness.catalog import build_task, expand, load_entry, parse_entry
+from harness.distributed import (DEFAULT_TIMEOUT_S, RankFailure, World, evaluate_part, joined, launched_world,
+                                 place_model, share_run_id)
 from harness.results import SCHEMA_VERSION, environment, group_records, new_run_id, redact, task_record, write_json, write_text
 from harness.runner import RunSettings, SampleLog, TaskOutcome, evaluate_task, parse_shard, score_predictions
 
@@ -70,7 +72,10 @@ def evaluate(
     output_dir: str | Path = "results",
     rebuild_leaderboards: bool = True,
     judge: Mapping[str, Any] | None = None,
+    world: World | None = None,
 ) -> RunSummary:
+    """Run ``task`` on ``model``; with a ``world`` (inside ``torchrun``, see :mod:`harness.distributed`) this
+    process is one rank of a data-parallel run and only rank 0 writes the run's results."""
     from harness.models import build_model
 
     entry = load_entry(task) if isinstance(task, str) else parse_entry(task)
@@ -79,17 +84,20 @@ def evaluate(
         model_cfg = {"name": adapter.name, "adapter": type(adapter).__name__, "args": {}}
     else:
         model_cfg = _model_config(model)  # type: ignore[arg-type]
-        adapter = build_model(model_cfg)
+        adapter = build_model(place_model(model_cfg, world) if world else model_cfg)
     settings = RunSettings(
         limit=limit, batch_size=batch_size, shard=parse_shard(shard), infer_only=stage == "infer", progress=progress
     )
+    main = world is None or world.is_main
     out = Path(output_dir)
-    run_dir = out / "runs" / new_run_id(adapter.name, entry.name)
+    run_id = new_run_id(adapter.name, entry.name)
+    run_dir = out / "runs" / (share_run_id(world, run_id) if world else run_id)
     config = redact(
         {"task": entry.name, "model": model_cfg, "data": data, "data_dir": data_dir, "limit": limit,
          "batch_size": batch_size, "seed": seed, "shard": shard, "stage": stage, "cache": cache}
     )
-    write_text(run_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+    if main:
+        write_text(run_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
     started = dt.datetime.now(dt.timezone.utc)
     results = new_results(
         run_dir,
@@ -97,7 +105,10 @@ def evaluate(
          "args": redact(model_cfg.get("args") or {})},
         request=entry.name, data=data, stage=stage, seed=seed, config=config,
     )
-    write_json(run_dir / "status.json", {"status": "running", "run_id": run_dir.name})
+    if world:
+        results["distributed"] = {"world_size": world.size}
+    if main:
+        write_json(run_dir / "status.json", {"status": "running", "run_id": run_dir.name})
     summary = RunSummary(run_dir=run_dir, results=results)
     response_cache = ResponseCache(out / "cache") if cache else None
     judge_obj = _build_judge(judge, out)
@@ -106,11 +117,16 @@ def evaluate(
             task_obj = build_task(task_cfg, data=data, data_dir=data_dir, seed=seed)
             if task_cfg.judge and judge_obj is not None:
                 task_obj.judge = judge_obj
-            log = SampleLog(run_dir / "samples" / f"{task_cfg.name}.jsonl")
-            try:
-                outcome = evaluate_task(task_obj, adapter, settings, response_cache, log)
-            finally:
-                log.close()
+            if world:
+                outcome = evaluate_part(task_obj, adapter, settings, response_cache, run_dir / "samples", world)
+                if outcome is None:
+                    continue  # rank 0 records it
+            else:
+                log = SampleLog(run_dir / "samples" / f"{task_cfg.name}.jsonl")
+                try:
+                    outcome = evaluate_task(task_obj, adapter, settings, response_cache, log)
+                finally:
+                    log.close()
             summary.outcomes.append(outcome)
             results["tasks"][task_cfg.name] = task_record(outcome)
             results["groups"] = group_records(results["tasks"])
@@ -118,6 +134,8 @@ def evaluate(
     finally:
         if response_cache:
             response_cache.close()
+    if not main:
+        return summary
     finished = dt.datetime.now(dt.timezone.utc)
     results["status"] = "inferred" if stage == "infer" else "complete"
     results["timing"] = {"started": started.isoformat(), "finished": finished.isoformat(),
@@ -162,13 +180,30 @@ def _build_judge(config: Mapping[str, Any] | None, out: Path):
 
 
 def evaluate_from_config(cfg: Any) -> RunSummary:
+    """``run``; under ``torchrun`` each process joins the run as one rank (one line and exit status 1 when
+    another rank fails)."""
     c = _plain(cfg)
-    summary = evaluate(
-        c["task"], c["model"], data=c["data"], data_dir=c.get("data_dir"), limit=c.get("limit"),
-        batch_size=int(c.get("batch_size") or 1), seed=int(c.get("seed") or 0), shard=c.get("shard"),
-        stage=c.get("stage", "all"), cache=bool(c.get("cache", True)), progress=bool(c.get("progress", True)),
-        output_dir=c.get("output_dir", "results"), judge=c.get("judge"),
-    )
+
+    def run(world: World | None) -> RunSummary:
+        return evaluate(
+            c["task"], c["model"], data=c["data"], data_dir=c.get("data_dir"), limit=c.get("limit"),
+            batch_size=int(c.get("batch_size") or 1), seed=int(c.get("seed") or 0), shard=c.get("shard"),
+            stage=c.get("stage", "all"), cache=bool(c.get("cache", True)), progress=bool(c.get("progress", True)),
+            output_dir=c.get("output_dir", "results"), judge=c.get("judge"), world=world,
+        )
+
+    world = launched_world()
+    if world is None:
+        summary = run(None)
+    else:
+        try:
+            with joined(world, float(c.get("dist_timeout_s") or DEFAULT_TIMEOUT_S)):
+                summary = run(world)
+        except RankFailure as e:
+            print(e, file=sys.stderr)
+            raise SystemExit(1) from None
+        if not world.is_main:
+            return summary
     print_summary(summary)
     return summary
 

@@ -30,6 +30,9 @@ class RunSettings:
     shard: tuple[int, int] | None = None  # (index, count)
     infer_only: bool = False
     progress: bool = True
+    # (rank, world size) under data parallelism: this process evaluates selected documents with index % world ==
+    # rank and leaves aggregation to the rank that gathers every part (harness.distributed)
+    part: tuple[int, int] | None = None
 
 
 @dataclass
@@ -43,6 +46,8 @@ class TaskOutcome:
     model_seconds: float = 0.0
     model_calls: int = 0
     fatal: str | None = None  # the task could not run at all (e.g. its data is absent)
+    # each sample's place in the report: (0, row) for rows that failed before inference, then (1, row)
+    positions: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def n_errors(self) -> int:
@@ -145,7 +150,10 @@ def evaluate_task(
     # ---- plan: one request per good document
     plan: list[tuple[dict, Request, str]] = []
     for index, row in enumerate(rows):
+        if settings.part and index % settings.part[1] != settings.part[0]:
+            continue  # another rank's document
         if isinstance(row, DocumentError):
+            outcome.positions[f"row-{index}"] = (0, index)
             record(Sample(doc_id=f"row-{index}", error=str(row)))
             continue
         doc_id = f"row-{index}"
@@ -154,12 +162,15 @@ def evaluate_task(
             request = task.build_request(row)
             check_media(request)
         except HarnessError as e:
+            outcome.positions[doc_id] = (0, index)
             record(Sample(doc_id=doc_id, error=f"{type(e).__name__} in sample {doc_id}: {e}"))
             continue
         except (KeyError, TypeError, ValueError, IndexError) as e:  # a row missing or mistyping a field
+            outcome.positions[doc_id] = (0, index)
             record(Sample(doc_id=doc_id, error=f"malformed row {doc_id} in {task.data_source()}: "
                                                f"{type(e).__name__}: {e}"))
             continue
+        outcome.positions[request.doc_id] = (1, index)
         key = cache_key(model.fingerprint(), task.config.hash(), request.hash())
         plan.append((row, request, key))
 
@@ -205,16 +216,15 @@ def evaluate_task(
     if cache:
         cache.flush()
 
-    # ---- aggregate
-    order = {request.doc_id: i for i, (_, request, _) in enumerate(plan)}
-    outcome.samples.sort(key=lambda s: order.get(s.doc_id, -1))
-    if not settings.infer_only:
-        _aggregate(outcome, sample_log)
+    # ---- aggregate (a part's samples are aggregated with the other parts by the rank that gathers them)
+    outcome.samples.sort(key=lambda s: outcome.positions.get(s.doc_id, (0, -1)))
+    if not settings.infer_only and settings.part is None:
+        aggregate_outcome(outcome, sample_log)
     outcome.seconds = time.perf_counter() - started
     return outcome
 
 
-def _aggregate(outcome: TaskOutcome, sample_log: SampleLog | None = None) -> None:
+def aggregate_outcome(outcome: TaskOutcome, sample_log: SampleLog | None = None) -> None:
     """Aggregate; a failure here is fatal for the task's scores but keeps every sample already recorded.
     Samples that :meth:`Task.finalize` scores are logged again, so the log's last record of each is final."""
     try:
@@ -253,6 +263,6 @@ def score_predictions(task: Task, predictions: Iterator[dict[str, Any]]) -> Task
             outcome.samples.append(task.process(row, response))
         except Exception as e:
             outcome.samples.append(Sample(doc_id=doc_id, error=f"scoring failed: {type(e).__name__}: {e}"))
-    _aggregate(outcome)
+    aggregate_outcome(outcome)
     outcome.seconds = time.perf_counter() - started
     return outcome
