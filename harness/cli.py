@@ -26,6 +26,8 @@ commands:
                exit status 1 when a metric regressed beyond tolerance
   routing      run=<run dir or results.json>          print the per-modality routing report of a run
   ablation     runs=<results folder> [out=table.md]   one row per run: task scores, active experts, null rate
+  merge        runs=<run dir>,<run dir>,... [output_dir=DIR]   the shard=i/n runs of one evaluation, scored
+               as one run (refused, exit status 2, unless every shard is there once, same model and tasks)
 """
 
 
@@ -57,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
         from harness.routing_report import routing_command
 
         return routing_command(_kv(rest))
+    if command == "merge":
+        from harness.merge import merge_command
+
+        return merge_command(_kv(rest))
     if command == "ablation":
         from harness.ablation import ablation_command
 

@@ -185,14 +185,7 @@ def evaluate_task(
         if settings.infer_only:
             sample = Sample(doc_id=request.doc_id, request_hash=request.hash(), response=response, error=response.error)
         else:
-            try:
-                sample = task.process(row, response, request_hash=request.hash())
-            except Exception as e:
-                sample = Sample(
-                    doc_id=request.doc_id,
-                    response=response,
-                    error=f"scoring failed for sample {request.doc_id}: {type(e).__name__}: {e}",
-                )
+            sample = score_response(task, row, request.doc_id, response, request.hash())
         sample.cached = from_cache
         record(sample)
         if response.stats.get("routing"):
@@ -222,6 +215,15 @@ def evaluate_task(
         aggregate_outcome(outcome, sample_log)
     outcome.seconds = time.perf_counter() - started
     return outcome
+
+
+def score_response(task: Task, row: dict, doc_id: str, response: Response, request_hash: str) -> Sample:
+    """The task's scored sample for one response; a scoring bug is recorded against the sample."""
+    try:
+        return task.process(row, response, request_hash=request_hash)
+    except Exception as e:
+        return Sample(doc_id=doc_id, response=response,
+                      error=f"scoring failed for sample {doc_id}: {type(e).__name__}: {e}")
 
 
 def aggregate_outcome(outcome: TaskOutcome, sample_log: SampleLog | None = None) -> None:
