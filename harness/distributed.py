@@ -27,6 +27,7 @@ from typing import Any, Iterator, Mapping
 
 from harness.api import HarnessError, ModelAdapter
 from harness.cache import ResponseCache
+from harness.prefetch import Prefetcher
 from harness.routing_report import merge_counts
 from harness.runner import RunSettings, SampleLog, TaskOutcome, aggregate_outcome, evaluate_task
 from harness.task import Task
@@ -129,7 +130,7 @@ def share_run_id(world: World, run_id: str) -> str:
 
 
 def evaluate_part(task: Task, model: ModelAdapter, settings: RunSettings, cache: ResponseCache | None,
-                  samples_dir: Path, world: World) -> TaskOutcome | None:
+                  samples_dir: Path, world: World, prefetcher: Prefetcher | None = None) -> TaskOutcome | None:
     """Evaluate this rank's part of ``task`` and gather all parts on rank 0, which returns the whole task's
     outcome (finalized and aggregated, its samples written in document order); other ranks return None."""
     import torch.distributed as dist
@@ -138,7 +139,7 @@ def evaluate_part(task: Task, model: ModelAdapter, settings: RunSettings, cache:
     part_log = SampleLog(part_log_path)
     try:
         outcome = evaluate_task(task, model, RunSettings(**{**settings.__dict__, "part": (world.rank, world.size)}),
-                                cache, part_log)
+                                cache, part_log, prefetcher)
     finally:
         part_log.close()
     parts: list[TaskOutcome] | None = [outcome] * world.size if world.is_main else None

@@ -21,6 +21,7 @@ from harness.cache import ResponseCache
 from harness.catalog import build_task, expand, load_entry, parse_entry
 from harness.distributed import (DEFAULT_TIMEOUT_S, RankFailure, World, evaluate_part, joined, launched_world,
                                  place_model, share_run_id)
+from harness.prefetch import Prefetcher
 from harness.results import SCHEMA_VERSION, environment, group_records, new_run_id, redact, task_record, write_json, write_text
 from harness.runner import RunSettings, SampleLog, TaskOutcome, evaluate_task, parse_shard, score_predictions
 
@@ -73,9 +74,12 @@ def evaluate(
     rebuild_leaderboards: bool = True,
     judge: Mapping[str, Any] | None = None,
     world: World | None = None,
+    num_workers: int = 2,
+    prefetch_depth: int = 2,
 ) -> RunSummary:
     """Run ``task`` on ``model``; with a ``world`` (inside ``torchrun``, see :mod:`harness.distributed`) this
-    process is one rank of a data-parallel run and only rank 0 writes the run's results."""
+    process is one rank of a data-parallel run and only rank 0 writes the run's results. ``num_workers``
+    processes decode the media of the next ``prefetch_depth`` batches while the model runs (0: no prefetching)."""
     from harness.models import build_model
 
     entry = load_entry(task) if isinstance(task, str) else parse_entry(task)
@@ -112,19 +116,21 @@ def evaluate(
     summary = RunSummary(run_dir=run_dir, results=results)
     response_cache = ResponseCache(out / "cache") if cache else None
     judge_obj = _build_judge(judge, out)
+    prefetcher = Prefetcher(num_workers, prefetch_depth) if num_workers > 0 else None
     try:
         for task_cfg in expand(entry):
             task_obj = build_task(task_cfg, data=data, data_dir=data_dir, seed=seed)
             if task_cfg.judge and judge_obj is not None:
                 task_obj.judge = judge_obj
             if world:
-                outcome = evaluate_part(task_obj, adapter, settings, response_cache, run_dir / "samples", world)
+                outcome = evaluate_part(task_obj, adapter, settings, response_cache, run_dir / "samples", world,
+                                        prefetcher)
                 if outcome is None:
                     continue  # rank 0 records it
             else:
                 log = SampleLog(run_dir / "samples" / f"{task_cfg.name}.jsonl")
                 try:
-                    outcome = evaluate_task(task_obj, adapter, settings, response_cache, log)
+                    outcome = evaluate_task(task_obj, adapter, settings, response_cache, log, prefetcher)
                 finally:
                     log.close()
             summary.outcomes.append(outcome)
@@ -132,6 +138,8 @@ def evaluate(
             results["groups"] = group_records(results["tasks"])
             write_json(run_dir / "results.json", results)  # after every task: nothing computed is lost
     finally:
+        if prefetcher:
+            prefetcher.close()
         if response_cache:
             response_cache.close()
     if not main:
@@ -190,6 +198,7 @@ def evaluate_from_config(cfg: Any) -> RunSummary:
             batch_size=int(c.get("batch_size") or 1), seed=int(c.get("seed") or 0), shard=c.get("shard"),
             stage=c.get("stage", "all"), cache=bool(c.get("cache", True)), progress=bool(c.get("progress", True)),
             output_dir=c.get("output_dir", "results"), judge=c.get("judge"), world=world,
+            num_workers=int(c.get("num_workers", 2)), prefetch_depth=int(c.get("prefetch_depth") or 2),
         )
 
     world = launched_world()

@@ -14,10 +14,11 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from harness.api import DocumentError, HarnessError, ModelAdapter, Request, Response
 from harness.cache import ResponseCache, cache_key
+from harness.prefetch import Prefetcher, wants_prefetch
 from harness.preflight import check_media
 from harness.routing_report import merge_counts
 from harness.task import MetricValue, Sample, Task
@@ -132,6 +133,7 @@ def evaluate_task(
     settings: RunSettings,
     cache: ResponseCache | None,
     sample_log: SampleLog | None = None,
+    prefetcher: Prefetcher | None = None,
 ) -> TaskOutcome:
     started = time.perf_counter()
     outcome = TaskOutcome(task=task, samples=[])
@@ -196,9 +198,12 @@ def evaluate_task(
         if key in cached:
             finish(row, request, key, cached[key], True)
 
-    # ---- inference on the misses, in deterministic order
-    for start in range(0, len(todo), max(1, settings.batch_size)):
-        batch = todo[start : start + settings.batch_size]
+    # ---- inference on the misses, in deterministic order (media of the next batches decoded meanwhile)
+    size = max(1, settings.batch_size)
+    batches: Iterable[Sequence[tuple[dict, Request, str]]] = [todo[start : start + size] for start in range(0, len(todo), size)]
+    if prefetcher is not None and wants_prefetch(model):
+        batches = prefetcher.ahead(batches, lambda batch: [r for _, r, _ in batch])  # type: ignore[assignment]
+    for batch in batches:
         t0 = time.perf_counter()
         responses = _call_model(model, [r for _, r, _ in batch])
         outcome.model_seconds += time.perf_counter() - t0
