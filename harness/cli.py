@@ -17,6 +17,8 @@ commands:
   run          task=<task|group> model=<model> [data=sample|full] [data_dir=DIR] [limit=N] [batch_size=N]
                [seed=S] [shard=i/n] [stage=all|infer] [cache=true|false] [output_dir=results]
                [judge=<judge config>]  (tasks scored by an LLM judge, e.g. judge=gpt4o_mathvista)
+               [num_workers=2] [prefetch_depth=2]  (media decoded ahead by worker processes; 0: inline)
+               under torchrun: one rank per process, rank 0 writes one run [dist_timeout_s=1800]
                Hydra sweeps: python -m harness run -m task=videomme,mmbench_en_dev model=random
   score        task=<task> predictions=<file.jsonl>   score {doc_id, prediction} rows made elsewhere
   validate     task=<task|group> [judge=<config>]     oracle run on the sample; fails unless every metric is best
