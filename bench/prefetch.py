@@ -13,7 +13,7 @@ lmms-eval's own loader, and two gloo ranks against one process.
 3. Data parallelism: ``task=omniworld model=unimoe_tiny data=full`` as one process (all cores as threads) and
    under ``torchrun --nproc-per-node 2`` (one thread per rank), wall time of the whole command; goal <= 0.65x.
 
-    python bench/prefetch.py [--clips 8] [--seconds 30] [--samples 64] [--skip-ranks]
+    python bench/prefetch.py [--clips 8] [--seconds 30] [--samples 64] [--parts prefetch,decoding,ranks]
 """
 
 from __future__ import annotations
@@ -213,14 +213,18 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=64, help="prefetch benchmark: questions over the clips")
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--skip-ranks", action="store_true")
+    parser.add_argument("--parts", default="prefetch,decoding,ranks", help="which measurements, comma-separated")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     print(f"cores: {os.cpu_count()}")
-    with tempfile.TemporaryDirectory() as tmp:
-        clips = make_clips(Path(tmp), args.clips, args.seconds)
-        bench_prefetch(clips, args.samples, args.batch_size)
-        bench_decoding(clips, args.repeats)
-    if not args.skip_ranks:
+    if parts & {"prefetch", "decoding"}:
+        with tempfile.TemporaryDirectory() as tmp:
+            clips = make_clips(Path(tmp), args.clips, args.seconds)
+            if "prefetch" in parts:
+                bench_prefetch(clips, args.samples, args.batch_size)
+            if "decoding" in parts:
+                bench_decoding(clips, args.repeats)
+    if "ranks" in parts:
         bench_ranks()
 
 
