@@ -4,7 +4,8 @@
 documents whose index is congruent to its rank (after ``shard`` and ``limit``, so the union is exactly what one
 process would evaluate), calls its own model copy (``cuda:LOCAL_RANK`` when CUDA is there, else the CPU), writes
 its responses to the shared cache and its samples to ``samples/<task>.rank<r>.jsonl`` as they finish. Rank 0 then
-gathers every rank's samples over ``torch.distributed`` (NCCL on GPUs, gloo on CPUs), puts them in document order,
+gathers every rank's samples over ``torch.distributed`` (gloo: ranks exchange only sample records, which live on
+the CPU, so GPU runs need no NCCL communicator and its failure modes), puts them in document order,
 runs the task's finalize and aggregate once and writes ``samples/<task>.jsonl`` and one ``results.json``: the same
 metrics and predictions as a single process.
 
@@ -21,7 +22,7 @@ import inspect
 import os
 import signal
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -63,21 +64,16 @@ def launched_world(env: Mapping[str, str] | None = None) -> World | None:
 
 @contextmanager
 def joined(world: World, timeout_s: float = DEFAULT_TIMEOUT_S) -> Iterator[None]:
-    """Join the process group for the duration of a run (NCCL when this rank has a GPU, else gloo), with a
-    collective timeout, and with SIGTERM (how ``torchrun`` stops the survivors of a failed rank) raising
-    :class:`RankFailure` so that caches are flushed and one clear line is printed."""
-    import torch
+    """Join the (gloo) process group for the duration of a run, with a collective timeout, and with SIGTERM (how
+    ``torchrun`` stops the survivors of a failed rank) raising :class:`RankFailure` so that caches are flushed
+    and one clear line is printed."""
     import torch.distributed as dist
 
     def stopped(signum: int, frame: Any) -> None:
         raise RankFailure(f"rank {world.rank}: stopped by the launcher (another rank failed); finished samples "
                           f"are cached, rerun the same command to resume")
 
-    backend = "nccl" if torch.cuda.is_available() else "gloo"
-    if backend == "nccl":
-        torch.cuda.set_device(world.local_rank)
-    dist.init_process_group(backend, rank=world.rank, world_size=world.size,
-                            timeout=dt.timedelta(seconds=timeout_s))
+    dist.init_process_group("gloo", rank=world.rank, world_size=world.size, timeout=dt.timedelta(seconds=timeout_s))
     previous = signal.signal(signal.SIGTERM, stopped)
     try:
         yield
@@ -138,8 +134,8 @@ def evaluate_part(task: Task, model: ModelAdapter, settings: RunSettings, cache:
     part_log_path = samples_dir / f"{task.name}.rank{world.rank}.jsonl"
     part_log = SampleLog(part_log_path)
     try:
-        outcome = evaluate_task(task, model, RunSettings(**{**settings.__dict__, "part": (world.rank, world.size)}),
-                                cache, part_log, prefetcher)
+        outcome = evaluate_task(task, model, replace(settings, part=(world.rank, world.size)), cache, part_log,
+                                prefetcher)
     finally:
         part_log.close()
     parts: list[TaskOutcome] | None = [outcome] * world.size if world.is_main else None

@@ -95,7 +95,12 @@ def _prefetchable(fn: Loader) -> Loader:
                 if not waiting:
                     del _AHEAD[key]
                 if not decoding.cancelled():
-                    return decoding.result()  # the worker's MediaError, if any, is raised here
+                    try:
+                        return decoding.result()
+                    except MediaError:
+                        raise  # the file's own failure, found by the worker
+                    except Exception:
+                        pass  # the worker's failure (e.g. it died): decode here instead
         return fn(*args, **kwargs)
 
     return load  # type: ignore[return-value]

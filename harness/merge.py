@@ -159,7 +159,11 @@ def merge_runs(run_dirs: Sequence[str | Path], output_dir: str | Path | None = N
                           stage="all", seed=int(config.get("seed") or 0), config=config)
     results["merged_from"] = [s.run_id for s in shards]
     write_json(run_dir / "status.json", {"status": "running", "run_id": run_dir.name})
-    for task_cfg in expand(load_entry(first.request_name)):
+    try:
+        task_cfgs = expand(load_entry(first.request_name))
+    except KeyError as e:
+        raise MergeRefused(f"request {first.request_name!r} of run {first.run_id} is not in this catalogue ({e})") from e
+    for task_cfg in task_cfgs:
         recorded = _task_hashes(first).get(task_cfg.name)
         if recorded != task_cfg.hash():
             raise MergeRefused(f"task {task_cfg.name} changed since the shards ran (task hash {recorded} then, "

@@ -10,13 +10,19 @@ media instead of decoding again. Adapters opt in with ``prefetch_media = True`` 
 elsewhere or never look at media do not).
 
 Memory is bounded: decodings are started for at most ``depth`` batches beyond the one being computed, and
-whatever a finished batch did not take is dropped.
+whatever a finished batch did not take is dropped. Workers are the run's own children and die with it, even when
+it is killed outright (a SIGKILLed rank must not leave decoders behind holding its pipes open).
 """
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
+import signal
+import sys
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable, Hashable, Iterator, Sequence, TypeVar
 
 from harness import media
@@ -49,6 +55,15 @@ def wants_prefetch(model: ModelAdapter) -> bool:
     return bool(getattr(model, "prefetch_media", False))
 
 
+def _die_with(parent: int) -> None:
+    """In a worker: be killed when ``parent`` dies (Linux ``PR_SET_PDEATHSIG``; elsewhere the pool's own
+    shutdown is all there is)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        os._exit(1)
+
+
 class Prefetcher:
     """``num_workers`` decoding processes (started on first use) working ``depth`` batches ahead."""
 
@@ -77,11 +92,18 @@ class Prefetcher:
 
     def _start(self, requests: Sequence[Request]) -> list[tuple[Hashable, Future]]:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.num_workers, mp_context=multiprocessing.get_context("forkserver"))
+            self._pool = ProcessPoolExecutor(self.num_workers, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_die_with, initargs=(os.getpid(),))
         started = []
         for request in requests:
             for loader, kwargs in planned_loads(request):
-                key, decoding = media.load_key(loader, **kwargs), self._pool.submit(media.decode, loader, **kwargs)
+                try:
+                    decoding = self._pool.submit(media.decode, loader, **kwargs)
+                except BrokenProcessPool:  # a worker died (a decoder crash): this batch decodes inline,
+                    self._drop(started)       # the next one starts a fresh pool
+                    self.close()
+                    return []
+                key = media.load_key(loader, **kwargs)
                 media.offer(key, decoding)
                 started.append((key, decoding))
         return started

@@ -26,6 +26,8 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     made = {"whole": _run(out / "whole", cache=False)}
     for i in range(3):
         made[f"{i}/3"] = _run(out / "shards", shard=f"{i}/3")
+    for i in range(3):  # the same shards inferred only (their responses come from the shared cache)
+        made[f"infer {i}/3"] = _run(out / "shards", shard=f"{i}/3", stage="infer")
     made["2/3 random"] = _run(out / "other", model="random", shard="2/3")
     return made
 
@@ -42,6 +44,14 @@ def test_merged_shards_equal_the_unsharded_run(runs, tmp_path):
     order = [json.loads(line)["doc_id"] for line in (merged / "samples" / "omniworld_audio.jsonl").open()]
     whole = results(runs["whole"])["tasks"]["omniworld_audio"]
     assert len(order) == whole["n_docs"] == record["tasks"]["omniworld_audio"]["n_docs"]
+
+
+def test_shards_that_only_inferred_are_scored_by_the_merge(runs, tmp_path):
+    assert {results(runs[f"infer {i}/3"])["status"] for i in range(3)} == {"inferred"}
+    merged = merge_runs([runs[f"infer {i}/3"] for i in range(3)], tmp_path)
+    assert results(merged)["status"] == "complete"
+    assert metrics(merged) == metrics(runs["whole"])
+    assert predictions(merged) == predictions(runs["whole"])
 
 
 @pytest.mark.parametrize("pick, message", [
