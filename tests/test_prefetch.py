@@ -106,3 +106,15 @@ def test_a_run_with_prefetching_equals_one_without(tmp_path, monkeypatch):
     assert predictions(runs[2]) == predictions(runs[0])
     assert len(started) == 40 and not untaken  # an image and an audio file per sample, all served from workers
     assert not media._AHEAD
+
+
+def test_a_dead_worker_means_decoding_inline_not_a_failed_sample():
+    from concurrent.futures.process import BrokenProcessPool
+
+    (request,) = _first_requests("omniworld_audio", 1)
+    (part,) = request.media()
+    died: Future = Future()
+    died.set_exception(BrokenProcessPool("a worker died"))
+    media.offer(media.load_key("load_audio", part.path), died)
+    assert np.array_equal(media.load_audio(part.path), media.decode("load_audio", part.path))
+    assert not media._AHEAD
