@@ -162,7 +162,8 @@ def merge_runs(run_dirs: Sequence[str | Path], output_dir: str | Path | None = N
     try:
         task_cfgs = expand(load_entry(first.request_name))
     except KeyError as e:
-        raise MergeRefused(f"request {first.request_name!r} of run {first.run_id} is not in this catalogue ({e})") from e
+        raise MergeRefused(f"request {first.request_name!r} of run {first.run_id} is not in this catalogue "
+                           f"({e})") from e
     for task_cfg in task_cfgs:
         recorded = _task_hashes(first).get(task_cfg.name)
         if recorded != task_cfg.hash():

@@ -200,7 +200,8 @@ def evaluate_task(
 
     # ---- inference on the misses, in deterministic order (media of the next batches decoded meanwhile)
     size = max(1, settings.batch_size)
-    batches: Iterable[Sequence[tuple[dict, Request, str]]] = [todo[start : start + size] for start in range(0, len(todo), size)]
+    batches: Iterable[Sequence[tuple[dict, Request, str]]] = [
+        todo[start : start + size] for start in range(0, len(todo), size)]
     if prefetcher is not None and wants_prefetch(model):
         batches = prefetcher.ahead(batches, lambda batch: [r for _, r, _ in batch])  # type: ignore[assignment]
     for batch in batches:
