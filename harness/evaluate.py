@@ -19,12 +19,15 @@ from harness import run_status
 from harness.api import ModelAdapter, stable_hash
 from harness.cache import ResponseCache
 from harness.catalog import build_task, expand, load_entry, parse_entry
+from harness.distributed import (DEFAULT_TIMEOUT_S, RankFailure, World, evaluate_part, joined, launched_world,
+                                 place_model, share_run_id)
 from harness.errors import ConfigError, HarnessError, InputFileError, ModelLoadError
 from harness.jsonio import iter_jsonl
 from harness.results import (SCHEMA_VERSION, environment, group_records, new_run_id, task_record, write_json,
                              write_results, write_text)
 from harness.runner import RunSettings, SampleLog, TaskOutcome, evaluate_task, score_predictions
 from harness.schema import check_group_choice, check_values, parse_limit, parse_shard
+from harness.prefetch import Prefetcher
 from harness.secrets import redact
 from harness.time_limit import DEFAULT_SCORING_SECONDS, scoring_seconds
 
@@ -34,11 +37,14 @@ class RunSummary:
     run_dir: Path
     results: dict[str, Any]
     outcomes: list[TaskOutcome] = field(default_factory=list)
+    part: bool = False  # a torchrun rank other than 0: it did its share; rank 0 records and reports the run
 
     @property
     def exit_code(self) -> int:
         """Non-zero unless the run finished (complete, or inferred with ``stage=infer``); per-sample errors are
-        recorded, not fatal."""
+        recorded, not fatal. A rank that finished its part exits 0 (a failed rank raises instead)."""
+        if self.part:
+            return 0
         return 0 if self.results.get("status") in (run_status.COMPLETE, run_status.INFERRED) else 1
 
 
@@ -79,7 +85,13 @@ def evaluate(
     rebuild_leaderboards: bool = True,
     judge: Mapping[str, Any] | None = None,
     scoring_timeout_s: float | None = DEFAULT_SCORING_SECONDS,
+    world: World | None = None,
+    num_workers: int = 2,
+    prefetch_depth: int = 2,
 ) -> RunSummary:
+    """Run ``task`` on ``model``; with a ``world`` (inside ``torchrun``, see :mod:`harness.distributed`) this
+    process is one rank of a data-parallel run and only rank 0 writes the run's results. ``num_workers``
+    processes decode the media of the next ``prefetch_depth`` batches while the model runs (0: no prefetching)."""
     from harness.models import build_model
 
     check_values({"data": data, "data_dir": data_dir, "limit": limit, "batch_size": batch_size, "seed": seed,
@@ -95,9 +107,11 @@ def evaluate(
         limit=parse_limit(limit), batch_size=batch_size, shard=parse_shard(shard), infer_only=stage == "infer",
         progress=progress, scoring_timeout_s=scoring_seconds(scoring_timeout_s),
     )
+    main = world is None or world.is_main
     out = Path(output_dir)
     run_status.mark_dead_runs(out / "runs")
-    run_dir = out / "runs" / new_run_id(model_cfg["name"], entry.name)
+    run_id = new_run_id(model_cfg["name"], entry.name)
+    run_dir = out / "runs" / (share_run_id(world, run_id) if world else run_id)
     config = redact(
         {"task": entry.name, "model": model_cfg, "data": data, "data_dir": data_dir, "limit": limit,
          "batch_size": batch_size, "seed": seed, "shard": shard, "stage": stage, "cache": cache,
@@ -108,40 +122,60 @@ def evaluate(
                     "args": redact(model_cfg.get("args") or {})}
     results = new_results(run_dir, model_record, request=entry.name, data=data, stage=stage, seed=seed,
                           config=config)
+    if world:
+        results["distributed"] = {"world_size": world.size}
     summary = RunSummary(run_dir=run_dir, results=results)
     response_cache = None
-    write_text(run_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+    prefetcher = None
+    if main:
+        write_text(run_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
     try:
-        write_json(run_dir / "status.json", run_status.running(run_dir.name))
+        if main:
+            write_json(run_dir / "status.json", run_status.running(run_dir.name))
         try:
-            adapter = _loaded(adapter or build_model(model_cfg))
+            adapter = _loaded(adapter or build_model(place_model(model_cfg, world) if world else model_cfg))
         except Exception as e:
             raise ModelLoadError(f"model {model_cfg['name']} cannot load: {type(e).__name__}: {e}") from e
         model_record["fingerprint"] = adapter.fingerprint()
         response_cache = ResponseCache(out / "cache") if cache else None
         judge_obj = _build_judge(judge, out)
+        prefetcher = Prefetcher(num_workers, prefetch_depth) if num_workers > 0 else None
         for task_cfg in expand(entry):
             task_obj = build_task(task_cfg, data=data, data_dir=data_dir, seed=seed)
             if task_cfg.judge and judge_obj is not None:
                 task_obj.judge = judge_obj
-            log = SampleLog(run_dir / "samples" / f"{task_cfg.name}.jsonl")
-            try:
-                outcome = evaluate_task(task_obj, adapter, settings, response_cache, log)
-            finally:
-                log.close()
+            if world:
+                outcome = evaluate_part(task_obj, adapter, settings, response_cache, run_dir / "samples", world,
+                                        prefetcher)
+                if outcome is None:
+                    continue  # rank 0 records it
+            else:
+                log = SampleLog(run_dir / "samples" / f"{task_cfg.name}.jsonl")
+                try:
+                    outcome = evaluate_task(task_obj, adapter, settings, response_cache, log, prefetcher)
+                finally:
+                    log.close()
             summary.outcomes.append(outcome)
             results["tasks"][task_cfg.name] = task_record(outcome)
             results["groups"] = group_records(results["tasks"])
             write_results(run_dir, results)  # after every task: nothing computed is lost
     except KeyboardInterrupt:
-        _finish(summary, started, run_status.ABORTED, "interrupted (Ctrl-C); rerun the same command to resume")
+        if main:
+            _finish(summary, started, run_status.ABORTED, "interrupted (Ctrl-C); rerun the same command to resume")
         raise
     except BaseException as e:
-        _finish(summary, started, run_status.FAILED, str(e) if isinstance(e, HarnessError) else f"{type(e).__name__}: {e}")
+        if main:
+            _finish(summary, started, run_status.FAILED,
+                    str(e) if isinstance(e, HarnessError) else f"{type(e).__name__}: {e}")
         raise
     finally:
+        if prefetcher:
+            prefetcher.close()
         if response_cache:
             response_cache.close()
+    if not main:
+        summary.part = True
+        return summary
     fatal = {name: rec["fatal"] for name, rec in results["tasks"].items() if rec.get("fatal")}
     if fatal:
         _finish(summary, started, run_status.FAILED, "; ".join(f"{name}: {why}" for name, why in fatal.items()))
@@ -210,14 +244,32 @@ def _build_judge(config: Mapping[str, Any] | None, out: Path):
 
 
 def evaluate_from_config(cfg: Any) -> RunSummary:
+    """``run``; under ``torchrun`` each process joins the run as one rank (one line and exit status 1 when
+    another rank fails)."""
     c = _plain(cfg)
-    summary = evaluate(
-        c["task"], c["model"], data=c["data"], data_dir=c.get("data_dir"), limit=c.get("limit"),
-        batch_size=int(c.get("batch_size") or 1), seed=int(c.get("seed") or 0), shard=c.get("shard"),
-        stage=c.get("stage", "all"), cache=bool(c.get("cache", True)), progress=bool(c.get("progress", True)),
-        output_dir=c.get("output_dir", "results"), judge=c.get("judge"),
-        scoring_timeout_s=c.get("scoring_timeout_s", DEFAULT_SCORING_SECONDS),
-    )
+
+    def run(world: World | None) -> RunSummary:
+        return evaluate(
+            c["task"], c["model"], data=c["data"], data_dir=c.get("data_dir"), limit=c.get("limit"),
+            batch_size=int(c.get("batch_size") or 1), seed=int(c.get("seed") or 0), shard=c.get("shard"),
+            stage=c.get("stage", "all"), cache=bool(c.get("cache", True)), progress=bool(c.get("progress", True)),
+            output_dir=c.get("output_dir", "results"), judge=c.get("judge"), world=world,
+            scoring_timeout_s=c.get("scoring_timeout_s", DEFAULT_SCORING_SECONDS),
+            num_workers=int(c.get("num_workers", 2)), prefetch_depth=int(c.get("prefetch_depth") or 2),
+        )
+
+    world = launched_world()
+    if world is None:
+        summary = run(None)
+    else:
+        try:
+            with joined(world, float(c.get("dist_timeout_s") or DEFAULT_TIMEOUT_S)):
+                summary = run(world)
+        except RankFailure as e:
+            print(e, file=sys.stderr)
+            raise SystemExit(1) from None
+        if not world.is_main:
+            return summary
     print_summary(summary)
     return summary
 

@@ -20,10 +20,14 @@ file's duration, allowing :data:`WINDOW_SLACK_S` of overshoot for whole-second t
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
+from collections import deque
+from concurrent.futures import Future
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Hashable, Iterator, TypeVar
 
 import numpy as np
 
@@ -41,9 +45,72 @@ _SEEK_AHEAD_S = 4.0
 
 
 # --------------------------------------------------------------------------------------------------
+# Decoded ahead of time (harness.prefetch)
+
+Loader = TypeVar("Loader", bound=Callable[..., Any])
+_LOADERS: dict[str, Callable[..., Any]] = {}
+# Decodings started ahead of the loader call that will want them, by load key; each is taken by one call.
+_AHEAD: dict[Hashable, deque[Future]] = {}
+
+
+def load_key(loader: str, *args: Any, **kwargs: Any) -> Hashable:
+    """What identifies one decoding: the loader and every argument it will run with (defaults filled in, paths
+    as strings), so a prefetcher's call and the adapter's own call agree however each spells its arguments."""
+    bound = inspect.signature(_LOADERS[loader]).bind(*args, **kwargs)
+    bound.apply_defaults()
+    return (loader, *((k, str(v) if isinstance(v, Path) else v) for k, v in bound.arguments.items()))
+
+
+def offer(key: Hashable, decoding: Future) -> None:
+    """Make a decoding started elsewhere (a worker process) the answer to the next loader call with ``key``."""
+    _AHEAD.setdefault(key, deque()).append(decoding)
+
+
+def withdraw(key: Hashable, decoding: Future) -> None:
+    """Forget an offered decoding if no loader call took it (bounded memory)."""
+    waiting = _AHEAD.get(key)
+    if waiting and decoding in waiting:
+        waiting.remove(decoding)
+        decoding.cancel()
+        if not waiting:
+            del _AHEAD[key]
+
+
+def decode(loader: str, *args: Any, **kwargs: Any) -> Any:
+    """Run the named loader here (what a prefetch worker does)."""
+    return _LOADERS[loader](*args, **kwargs)
+
+
+def _prefetchable(fn: Loader) -> Loader:
+    """A loader that first takes a decoding offered for exactly its arguments, else decodes itself."""
+    _LOADERS[fn.__name__] = fn
+
+    @functools.wraps(fn)
+    def load(*args: Any, **kwargs: Any) -> Any:
+        if _AHEAD:
+            key = load_key(fn.__name__, *args, **kwargs)
+            waiting = _AHEAD.get(key)
+            if waiting:
+                decoding = waiting.popleft()
+                if not waiting:
+                    del _AHEAD[key]
+                if not decoding.cancelled():
+                    try:
+                        return decoding.result()
+                    except MediaError:
+                        raise  # the file's own failure, found by the worker
+                    except Exception:
+                        pass  # the worker's failure (e.g. it died): decode here instead
+        return fn(*args, **kwargs)
+
+    return load  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------------------------------
 # Images
 
 
+@_prefetchable
 def load_image(path: str | Path) -> "Image.Image":  # noqa: F821  (PIL is imported lazily)
     """An RGB PIL image, fully read so that the file is closed on return."""
     from PIL import Image
@@ -144,6 +211,7 @@ def media_duration(path: str | Path, kind: str) -> float:
     raise MediaError(f"{kind} file {path}: duration unknown")
 
 
+@_prefetchable
 def load_video_frames(path: str | Path, fps: float = 1.0, max_frames: int = 64,
                       start_time: float | None = None, end_time: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Frames ``uint8 [N, H, W, 3]`` and their presentation times in seconds ``float64 [N]``.
@@ -229,6 +297,7 @@ def _frames_at(container: Any, stream: Any, times: np.ndarray, end: float) -> tu
 # Audio
 
 
+@_prefetchable
 def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE,
                start_time: float | None = None, end_time: float | None = None) -> np.ndarray:
     """Mono float32 samples at ``sample_rate``. WAV/FLAC/OGG through soundfile; anything else (mp3, aac,
@@ -250,6 +319,7 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE,
     return _finish(mono, rate, sample_rate, path, "audio")
 
 
+@_prefetchable
 def load_video_audio(path: str | Path, sample_rate: int = SAMPLE_RATE,
                      start_time: float | None = None, end_time: float | None = None) -> np.ndarray:
     """A video's own soundtrack, mono float32 at ``sample_rate`` (for audio-visual tasks). A window is in the

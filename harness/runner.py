@@ -13,11 +13,12 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from harness.api import DocumentError, HarnessError, ModelAdapter, ModelUnavailable, Request, Response
 from harness.cache import ResponseCache, cache_key
 from harness.likelihood_scoring import scoring_model
+from harness.prefetch import Prefetcher, wants_prefetch
 from harness.preflight import check_media
 from harness.results import dumps_strict
 from harness.routing_report import merge_counts
@@ -35,6 +36,9 @@ class RunSettings:
     infer_only: bool = False
     progress: bool = True
     scoring_timeout_s: float | None = DEFAULT_SCORING_SECONDS  # per sample; None: no limit
+    # (rank, world size) under data parallelism: this process evaluates selected documents with index % world ==
+    # rank and leaves aggregation to the rank that gathers every part (harness.distributed)
+    part: tuple[int, int] | None = None
 
 
 @dataclass
@@ -49,6 +53,8 @@ class TaskOutcome:
     model_calls: int = 0
     fatal: str | None = None  # the task could not run at all (e.g. its data is absent)
     n_dataset: int | None = None  # documents in the task's dataset, before shard and limit
+    # each sample's place in the report: (0, row) for rows that failed before inference, then (1, row)
+    positions: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def n_errors(self) -> int:
@@ -128,6 +134,7 @@ def evaluate_task(
     settings: RunSettings,
     cache: ResponseCache | None,
     sample_log: SampleLog | None = None,
+    prefetcher: Prefetcher | None = None,
 ) -> TaskOutcome:
     started = time.perf_counter()
     outcome = TaskOutcome(task=task, samples=[])
@@ -155,7 +162,10 @@ def evaluate_task(
     plan: list[tuple[dict, Request, str]] = []
     task_hash = task.config.hash()  # once: hashing the config costs ~1 ms, as much as serving a request
     for index, row in enumerate(rows):
+        if settings.part and index % settings.part[1] != settings.part[0]:
+            continue  # another rank's document
         if isinstance(row, DocumentError):
+            outcome.positions[f"row-{index}"] = (0, index)
             record(Sample(doc_id=f"row-{index}", error=str(row)))
             continue
         doc_id = f"row-{index}"
@@ -164,12 +174,15 @@ def evaluate_task(
             request = task.build_request(row)
             check_media(request)
         except HarnessError as e:
+            outcome.positions[doc_id] = (0, index)
             record(Sample(doc_id=doc_id, error=f"{type(e).__name__} in sample {doc_id}: {e}"))
             continue
         except (KeyError, TypeError, ValueError, IndexError) as e:  # a row missing or mistyping a field
+            outcome.positions[doc_id] = (0, index)
             record(Sample(doc_id=doc_id, error=f"malformed row {doc_id} in {task.data_source()}: "
                                                f"{type(e).__name__}: {e}"))
             continue
+        outcome.positions[request.doc_id] = (1, index)
         key = cache_key(model.fingerprint(), task_hash, request.hash())
         plan.append((row, request, key))
 
@@ -195,11 +208,14 @@ def evaluate_task(
         if key in cached:
             finish(row, request, key, cached[key], True)
 
-    # ---- inference on the misses, in deterministic order
+    # ---- inference on the misses, in deterministic order (media of the next batches decoded meanwhile);
     # an adapter that runs requests concurrently (model=openai) asks for batches of at least its own size
     size = max(1, settings.batch_size, int(getattr(model, "preferred_batch_size", 1)))
-    for start in range(0, len(todo), size):
-        batch = todo[start : start + size]
+    batches: Iterable[Sequence[tuple[dict, Request, str]]] = [
+        todo[start : start + size] for start in range(0, len(todo), size)]
+    if prefetcher is not None and wants_prefetch(model):
+        batches = prefetcher.ahead(batches, lambda batch: [r for _, r, _ in batch])  # type: ignore[assignment]
+    for batch in batches:
         t0 = time.perf_counter()
         try:
             responses = _call_model(model, [r for _, r, _ in batch])
@@ -219,12 +235,12 @@ def evaluate_task(
     if cache:
         cache.flush()
 
-    # ---- aggregate
-    order = {request.doc_id: i for i, (_, request, _) in enumerate(plan)}
-    outcome.samples.sort(key=lambda s: order.get(s.doc_id, -1))
-    if not settings.infer_only:
-        _aggregate(outcome, sample_log)
-    outcome.fatal = outcome.fatal or _nothing_usable(outcome, judge_before)
+    # ---- aggregate (a part's samples are aggregated with the other parts by the rank that gathers them)
+    outcome.samples.sort(key=lambda s: outcome.positions.get(s.doc_id, (0, -1)))
+    if not settings.infer_only and settings.part is None:
+        aggregate_outcome(outcome, sample_log)
+    if settings.part is None:
+        outcome.fatal = outcome.fatal or nothing_usable(outcome, judge_before)
     outcome.seconds = time.perf_counter() - started
     return outcome
 
@@ -241,7 +257,7 @@ def _judge_tally(task: Task) -> tuple[int, int] | None:
     return None if stats is None else (stats.verdicts + stats.cached, stats.failures)
 
 
-def _nothing_usable(outcome: TaskOutcome, judge_before: tuple[int, int] | None) -> str | None:
+def nothing_usable(outcome: TaskOutcome, judge_before: tuple[int, int] | None) -> str | None:
     """Why a task that ran has no result worth reporting: every sample failed, or its judge never answered."""
     if outcome.samples and all(s.error is not None for s in outcome.samples):
         return f"every sample failed ({len(outcome.samples)}); the first: {outcome.samples[0].error}"
@@ -265,7 +281,7 @@ def score_sample(task: Task, row: dict[str, Any], response: Response, doc_id: st
                       error=f"scoring failed for sample {doc_id}: {type(e).__name__}: {e}")
 
 
-def _aggregate(outcome: TaskOutcome, sample_log: SampleLog | None = None) -> None:
+def aggregate_outcome(outcome: TaskOutcome, sample_log: SampleLog | None = None) -> None:
     """Aggregate; a failure here is fatal for the task's scores but keeps every sample already recorded.
     Samples that :meth:`Task.finalize` scores are logged again, so the log's last record of each is final."""
     try:
@@ -308,7 +324,7 @@ def score_predictions(task: Task, predictions: Iterator[dict[str, Any]],
         response = by_id.get(doc_id, Response(error=f"no prediction for sample {doc_id}"))
         outcome.samples.append(score_sample(task, row, response, doc_id, scoring_timeout_s))
     if docs:
-        _aggregate(outcome)
-    outcome.fatal = outcome.fatal or _nothing_usable(outcome, None)
+        aggregate_outcome(outcome)
+    outcome.fatal = outcome.fatal or nothing_usable(outcome, None)
     outcome.seconds = time.perf_counter() - started
     return outcome

@@ -56,6 +56,9 @@ class RunConfig:
     candidate: Optional[str] = None
     tolerance: float = 0.0  # for ``compare``; >= 0
     scoring_timeout_s: Optional[float] = 10.0  # seconds to score one sample (> 0); null: no limit
+    num_workers: int = 2  # >= 0 processes decoding the next batches' media (0: none)
+    prefetch_depth: int = 2  # >= 1 batches decoded ahead
+    dist_timeout_s: float = 1800.0  # > 0: under torchrun, the longest a rank waits at a collective
 
 
 def register() -> None:
@@ -118,6 +121,11 @@ def check_values(values: Mapping[str, Any]) -> None:
     if "shard" in values:
         parse_shard(values["shard"])
     _check_int(values, "batch_size", low=1)
+    _check_int(values, "num_workers", low=0)
+    _check_int(values, "prefetch_depth", low=1)
+    timeout = values.get("dist_timeout_s")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0):
+        raise ConfigError(f"dist_timeout_s={timeout!r} is not allowed: expected a positive number of seconds")
     _check_int(values, "seed", low=0, high=2**32 - 1)
     for key, enum in (("stage", Stage), ("data", DataKind)):
         if key in values:

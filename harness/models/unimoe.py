@@ -56,6 +56,8 @@ def weights_digest(root: Path) -> str:
 
 
 class UniMoEAdapter:
+    prefetch_media = True  # decodes through harness.media's loaders, so a prefetcher can decode ahead of it
+
     def __init__(self, name: str, checkpoint: str | None = None, preset: str = "tiny_omni", init: str = "checkpoint",
                  seed: int = 0, dtype: str = "float32", device: str = "cpu", system_prompt: str | None = None,
                  layout: str = "inline", stop_strings: bool = True, tts_checkpoint: str | None = None,

@@ -1,0 +1,235 @@
+"""Evaluation at scale, measured in one run: media prefetching, 1-fps video decoding against decord and
+lmms-eval's own loader, and two gloo ranks against one process.
+
+1. Prefetch: video+audio samples (frames at 1 fps plus the soundtrack, what ``use_audio`` asks) through the real
+   runner with a fake model that decodes its media like the Uni-MoE adapter and then takes a fixed time per batch
+   (the model time is set equal to the total decode time, where overlap matters most). Printed: total decode
+   time D, total model time M, wall time and the model's idle share inline and with 2 prefetch workers; goal
+   with 2 workers: wall <= 1.15 x max(D, M).
+2. Decoding: ``harness.media.load_video_frames`` at 1 fps against decord (``VideoReader.get_batch`` at the same
+   1-fps indices) and lmms-eval's ``read_video`` (its PyAV loader, ``fps=1``) on the same clips; goal: each peer's
+   time / ours >= 1.0. lmms-eval is installed without its dependencies (Makefile ``NO_DEPS_EXTRAS``), so its
+   loader module is loaded from its file.
+3. Data parallelism: ``task=omniworld model=unimoe_tiny data=full`` as one process (all cores as threads) and
+   under ``torchrun --nproc-per-node 2`` (one thread per rank), wall time of the whole command; goal <= 0.65x.
+
+    python bench/prefetch.py [--clips 8] [--seconds 30] [--samples 64] [--parts prefetch,decoding,ranks]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from harness import media  # noqa: E402
+from harness.api import Request, Response, VideoPart  # noqa: E402
+
+
+def make_clips(folder: Path, count: int, seconds: int, fps: int = 24, size: tuple[int, int] = (240, 320)) -> list[Path]:
+    """Moving-gradient H.264 clips with a tone soundtrack (default GOP, as encoders write real videos)."""
+    from tasks.fixtures.writers import write_video_with_audio
+
+    h, w = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    paths = []
+    for c in range(count):
+        frames = np.empty((seconds * fps, h, w, 3), dtype=np.uint8)
+        for i in range(len(frames)):
+            frames[i, ..., 0] = (xx + 3 * i + 11 * c) % 256
+            frames[i, ..., 1] = (yy + 2 * i) % 256
+            frames[i, ..., 2] = ((xx + yy) // 2 + i) % 256
+        t = np.arange(seconds * 16_000) / 16_000
+        audio = (0.2 * np.sin(2 * np.pi * (220 + 20 * c) * t)).astype(np.float32)
+        paths.append(write_video_with_audio(folder / f"clip{c:02d}.mp4", frames, fps, audio, 16_000))
+    return paths
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+# ------------------------------------------------------------------------------------ 1. prefetching
+
+
+class FixedTimeModel:
+    """Decodes each request's media as the Uni-MoE adapter does, then 'computes' for a fixed time per batch."""
+
+    name = "fixed-time"
+    prefetch_media = True
+
+    def __init__(self, seconds_per_batch: float):
+        self.seconds_per_batch = seconds_per_batch
+        self.busy = 0.0
+
+    def fingerprint(self) -> str:
+        return "fixed-time"
+
+    def generate(self, requests: Sequence[Request]) -> list[Response]:
+        for request in requests:
+            for part in request.media():
+                media.load_video_frames(part.path, fps=part.fps, max_frames=part.max_frames,
+                                        start_time=part.start_time, end_time=part.end_time)
+                media.load_video_audio(part.path, start_time=part.start_time, end_time=part.end_time)
+        t0 = time.perf_counter()
+        time.sleep(self.seconds_per_batch)
+        self.busy += time.perf_counter() - t0
+        return [Response(text="A") for _ in requests]
+
+
+def clip_task(clips: list[Path], samples: int):
+    """``samples`` questions cycling over the clips."""
+    from harness.task import Task, TaskConfig
+
+    class Clips(Task):
+        def docs(self):
+            return ({"id": f"q{i}", "path": str(clips[i % len(clips)]), "answer": "A"} for i in range(samples))
+
+        def media_parts(self, doc):
+            return [VideoPart(doc["path"], fps=1.0, max_frames=64, use_audio=True)]
+
+    return Clips(TaskConfig(name="clips", group="video", prompt={"template": "What happens?"},
+                            metrics=("exact_match",), primary_metric="exact_match"), data="full")
+
+
+def bench_prefetch(clips: list[Path], samples: int, batch_size: int) -> None:
+    from harness.prefetch import Prefetcher
+    from harness.runner import RunSettings, evaluate_task
+
+    paths = [clips[i % len(clips)] for i in range(samples)]
+    decode = sum(timed(lambda p=p: (media.load_video_frames(p, fps=1.0, max_frames=64), media.load_video_audio(p)))
+                 for p in paths)
+    batches = -(-samples // batch_size)
+    settings = RunSettings(batch_size=batch_size, progress=False)
+    print(f"\n1. prefetch: {samples} video+audio samples over {len(clips)} clips, batch {batch_size}; total decode "
+          f"D = {decode:.2f} s, model {decode / batches:.3f} s per batch, total M = {decode:.2f} s")
+    for workers in (0, 2):
+        model = FixedTimeModel(decode / batches)
+        prefetcher = Prefetcher(workers) if workers else None
+        wall = timed(lambda: evaluate_task(clip_task(clips, samples), model, settings, None, None, prefetcher))
+        if prefetcher:
+            prefetcher.close()
+        bound = max(decode, model.busy)
+        print(f"   workers={workers}: wall {wall:.2f} s, model idle {100 * (1 - model.busy / wall):.0f}%, "
+              f"wall / max(D, M) = {wall / bound:.2f}" + ("  (goal <= 1.15)" if workers else ""))
+
+
+# ------------------------------------------------------------------------------------ 2. decoding at 1 fps
+
+
+def lmms_eval_loader():
+    """lmms-eval's video loader module, loaded from its installed file (the package's own __init__ needs its
+    full dependency set)."""
+    dist = metadata.distribution("lmms-eval")
+    path = dist.locate_file("lmms_eval/models/model_utils/load_video.py")
+    spec = importlib.util.spec_from_file_location("lmms_eval_load_video", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def decord_1fps(path: Path) -> np.ndarray:
+    """decord at the segment-centre 1-fps frames (the same frames ours takes)."""
+    import decord
+
+    reader = decord.VideoReader(str(path), ctx=decord.cpu(0))
+    rate = reader.get_avg_fps()
+    times = media.sample_times(len(reader) / rate, 1.0, 64)
+    frames = reader.get_batch([min(int(t * rate), len(reader) - 1) for t in times]).asnumpy()
+    del reader
+    return frames
+
+
+def bench_decoding(clips: list[Path], repeats: int) -> None:
+    ours = lambda p: media.load_video_frames(p, fps=1.0, max_frames=64)  # noqa: E731
+    peers: dict[str, Callable[[Path], Any]] = {}
+    try:
+        import decord  # noqa: F401
+
+        peers["decord"] = decord_1fps
+    except ImportError:
+        print("   decord is not installed (pip install decord): skipped")
+    try:
+        loader = lmms_eval_loader()
+        peers["lmms-eval read_video"] = lambda p: loader.read_video(str(p), num_frm=64, fps=1.0)
+    except metadata.PackageNotFoundError:
+        print("   lmms-eval is not installed (pip install --no-deps lmms-eval): skipped")
+    print(f"\n2. decoding at 1 fps: {len(clips)} clips, median of {repeats} passes (interleaved)")
+    times: dict[str, list[float]] = {"ours": [], **{name: [] for name in peers}}
+    for _ in range(repeats):
+        times["ours"].append(sum(timed(lambda p=p: ours(p)) for p in clips))
+        for name, load in peers.items():
+            times[name].append(sum(timed(lambda p=p, load=load: load(p)) for p in clips))
+    mine = statistics.median(times["ours"])
+    frames = len(ours(clips[0])[0])
+    print(f"   ours: {mine:.3f} s ({frames} frames per clip)")
+    for name in peers:
+        theirs = statistics.median(times[name])
+        print(f"   {name}: {theirs:.3f} s, {name} / ours = {theirs / mine:.2f}  (goal >= 1.0)")
+
+
+# ------------------------------------------------------------------------------------ 3. ranks
+
+
+def bench_ranks() -> None:
+    cores = os.cpu_count() or 1
+    with tempfile.TemporaryDirectory() as tmp:
+        args = ["-m", "harness", "run", "task=omniworld", "model=unimoe_tiny", "data=full", "cache=false",
+                "progress=false"]
+
+        def run(launcher: list[str], threads: int, out: str) -> float:
+            env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": str(threads)}
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, *launcher, *args, f"output_dir={tmp}/{out}"], cwd=REPO, env=env,
+                           check=True, capture_output=True)
+            return time.perf_counter() - t0
+
+        run([], 1, "warm")  # the omniworld split is generated and cached on first use
+        ones = {threads: run([], threads, f"one{threads}") for threads in sorted({1, cores})}
+        two = run(["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"], max(1, cores // 2), "two")
+    one = min(ones.values())  # the better single process is the baseline
+    print("\n3. omniworld (600 samples) with unimoe_tiny: one process " +
+          ", ".join(f"{t} thread(s) {s:.2f} s" for t, s in ones.items()) +
+          f"; 2 gloo ranks ({max(1, cores // 2)} thread each) {two:.2f} s; ratio to the better single process "
+          f"{two / one:.2f}  (goal <= 0.65)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clips", type=int, default=8)
+    parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument("--samples", type=int, default=64, help="prefetch benchmark: questions over the clips")
+    parser.add_argument("--batch-size", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--parts", default="prefetch,decoding,ranks", help="which measurements, comma-separated")
+    args = parser.parse_args()
+    parts = set(args.parts.split(","))
+    print(f"cores: {os.cpu_count()}")
+    if parts & {"prefetch", "decoding"}:
+        with tempfile.TemporaryDirectory() as tmp:
+            clips = make_clips(Path(tmp), args.clips, args.seconds)
+            if "prefetch" in parts:
+                bench_prefetch(clips, args.samples, args.batch_size)
+            if "decoding" in parts:
+                bench_decoding(clips, args.repeats)
+    if "ranks" in parts:
+        bench_ranks()
+
+
+if __name__ == "__main__":
+    main()

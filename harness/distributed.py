@@ -1,0 +1,188 @@
+"""Data parallelism under ``torchrun``: every rank evaluates its part of each task, rank 0 scores the whole.
+
+``torchrun --nproc-per-node N -m harness run ...`` starts N copies of the same run. Each rank takes the selected
+documents whose index is congruent to its rank (after ``shard`` and ``limit``, so the union is exactly what one
+process would evaluate), calls its own model copy (``cuda:LOCAL_RANK`` when CUDA is there, else the CPU), writes
+its responses to the shared cache and its samples to ``samples/<task>.rank<r>.jsonl`` as they finish. Rank 0 then
+gathers every rank's samples over ``torch.distributed`` (gloo: ranks exchange only sample records, which live on
+the CPU, so GPU runs need no NCCL communicator and its failure modes), puts them in document order,
+runs the task's finalize and aggregate once and writes ``samples/<task>.jsonl`` and one ``results.json``: the same
+metrics and predictions as a single process.
+
+A rank that dies must not leave the others hanging: every collective has a timeout, a peer's lost connection
+surfaces as an error at the next collective, and ``torchrun`` stopping the survivors with SIGTERM is turned into
+the same clean failure. Each rank then prints one line saying what happened and exits non-zero; the responses it
+had finished are in the cache, so rerunning the same command recomputes only what is missing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+import os
+import signal
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from harness.api import HarnessError, ModelAdapter
+from harness.cache import ResponseCache
+from harness.prefetch import Prefetcher
+from harness.routing_report import merge_counts
+from harness.runner import (
+    RunSettings,
+    SampleLog,
+    TaskOutcome,
+    aggregate_outcome,
+    evaluate_task,
+    nothing_usable,
+)
+from harness.task import Task
+
+DEFAULT_TIMEOUT_S = 1800.0  # the longest one rank may wait for another at a collective (imbalance per task)
+
+
+class RankFailure(HarnessError):
+    """Another rank died, timed out or was stopped: this rank cannot finish the run."""
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place among the run's processes (as ``torchrun`` describes it)."""
+
+    rank: int
+    size: int
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def launched_world(env: Mapping[str, str] | None = None) -> World | None:
+    """The world ``torchrun`` announces (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``), or None for a lone process."""
+    env = os.environ if env is None else env
+    size = int(env.get("WORLD_SIZE", "1") or 1)
+    if size <= 1:
+        return None
+    return World(rank=int(env["RANK"]), size=size, local_rank=int(env.get("LOCAL_RANK", "0") or 0))
+
+
+@contextmanager
+def joined(world: World, timeout_s: float = DEFAULT_TIMEOUT_S) -> Iterator[None]:
+    """Join the (gloo) process group for the duration of a run, with a collective timeout, and with SIGTERM (how
+    ``torchrun`` stops the survivors of a failed rank) raising :class:`RankFailure` so that caches are flushed
+    and one clear line is printed."""
+    import torch.distributed as dist
+
+    def stopped(signum: int, frame: Any) -> None:
+        raise RankFailure(f"rank {world.rank}: stopped by the launcher (another rank failed); finished samples "
+                          f"are cached, rerun the same command to resume")
+
+    dist.init_process_group("gloo", rank=world.rank, world_size=world.size, timeout=dt.timedelta(seconds=timeout_s))
+    previous = signal.signal(signal.SIGTERM, stopped)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        dist.destroy_process_group()
+
+
+@contextmanager
+def _collective(world: World, what: str) -> Iterator[None]:
+    """Turn a collective's failure (a peer's closed connection, a timeout) into one line naming this rank."""
+    try:
+        yield
+    except RankFailure:
+        raise
+    except Exception as e:
+        first_line = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise RankFailure(f"rank {world.rank}: {what} failed: another rank died or did not arrive in time "
+                          f"({type(e).__name__}: {first_line}); finished samples are cached, rerun the same "
+                          f"command to resume") from e
+
+
+def device_for(world: World) -> str:
+    """The device this rank's model goes on: its own GPU when it has one, else the CPU."""
+    import torch
+
+    return f"cuda:{world.local_rank}" if torch.cuda.is_available() else "cpu"
+
+
+def place_model(model_config: Mapping[str, Any], world: World) -> dict[str, Any]:
+    """The model config with ``args.device`` set to this rank's device, for adapters that take a device and
+    were not pinned to one (a config saying ``cuda`` means "this rank's GPU")."""
+    from harness.models import MODELS
+
+    factory = MODELS.get(model_config.get("adapter", model_config["name"]))
+    args = dict(model_config.get("args") or {})
+    if "device" not in inspect.signature(factory).parameters or args.get("device") not in (None, "cuda"):
+        return dict(model_config)
+    return {**model_config, "args": {**args, "device": device_for(world)}}
+
+
+def share_run_id(world: World, run_id: str) -> str:
+    """Rank 0's run id, on every rank (all ranks write into one run directory)."""
+    import torch.distributed as dist
+
+    box = [run_id]
+    with _collective(world, "agreeing on the run directory"):
+        dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def evaluate_part(task: Task, model: ModelAdapter, settings: RunSettings, cache: ResponseCache | None,
+                  samples_dir: Path, world: World, prefetcher: Prefetcher | None = None) -> TaskOutcome | None:
+    """Evaluate this rank's part of ``task`` and gather all parts on rank 0, which returns the whole task's
+    outcome (finalized and aggregated, its samples written in document order); other ranks return None."""
+    import torch.distributed as dist
+
+    part_log_path = samples_dir / f"{task.name}.rank{world.rank}.jsonl"
+    part_log = SampleLog(part_log_path)
+    try:
+        outcome = evaluate_task(task, model, replace(settings, part=(world.rank, world.size)), cache, part_log,
+                                prefetcher)
+    finally:
+        part_log.close()
+    parts: list[TaskOutcome] | None = [outcome] * world.size if world.is_main else None
+    with _collective(world, f"gathering the samples of task {task.name}"):
+        dist.gather_object(_portable(outcome), parts, dst=0)
+    if not world.is_main:
+        return None
+    whole = _combine(task, parts)  # type: ignore[arg-type]
+    log = SampleLog(samples_dir / f"{task.name}.jsonl")
+    try:
+        for sample in whole.samples:
+            log.write(sample)
+        if not settings.infer_only and whole.fatal is None:
+            aggregate_outcome(whole, log)
+    finally:
+        log.close()
+    whole.fatal = whole.fatal or nothing_usable(whole, None)
+    for rank in range(world.size):  # every record is now in the task's own log
+        (samples_dir / f"{task.name}.rank{rank}.jsonl").unlink(missing_ok=True)
+    return whole
+
+
+def _portable(outcome: TaskOutcome) -> TaskOutcome:
+    """The outcome without its task object (each rank has its own; rank 0 keeps its own)."""
+    return TaskOutcome(task=None, samples=outcome.samples, routing=outcome.routing,  # type: ignore[arg-type]
+                       seconds=outcome.seconds, model_seconds=outcome.model_seconds,
+                       model_calls=outcome.model_calls, fatal=outcome.fatal, positions=outcome.positions)
+
+
+def _combine(task: Task, parts: list[TaskOutcome]) -> TaskOutcome:
+    """One outcome from every rank's part: samples in document order, model time and calls summed, wall time
+    the slowest rank's, and the first rank's fatal error (the task's data is the same for every rank)."""
+    whole = TaskOutcome(task=task, samples=[])
+    for part in parts:
+        whole.samples.extend(part.samples)
+        whole.positions.update(part.positions)
+        whole.model_seconds += part.model_seconds
+        whole.model_calls += part.model_calls
+        whole.seconds = max(whole.seconds, part.seconds)
+        whole.fatal = whole.fatal or part.fatal
+        merge_counts(whole.routing, part.routing)
+    whole.samples.sort(key=lambda s: whole.positions.get(s.doc_id, (0, -1)))
+    return whole

@@ -1,0 +1,98 @@
+"""``torchrun -m harness run``: two gloo ranks on the CPU give the single-process run's results, and a rank
+killed mid-run fails the run on every rank, after which a rerun recomputes only what is missing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.cache import ResponseCache
+from harness.distributed import World, launched_world
+from tests.run_outputs import REPO, harness, metrics, only_run, predictions, results, torchrun
+
+OMNIWORLD = ("run", "task=omniworld", "model=unimoe_tiny", "progress=false")
+
+
+def test_launched_world_reads_what_torchrun_announces():
+    assert launched_world({}) is None
+    assert launched_world({"WORLD_SIZE": "1", "RANK": "0"}) is None
+    assert launched_world({"WORLD_SIZE": "4", "RANK": "3", "LOCAL_RANK": "1"}) == World(rank=3, size=4, local_rank=1)
+
+
+@pytest.mark.slow
+def test_two_ranks_equal_one_process_on_the_full_omniworld(tmp_path):
+    one = harness(*OMNIWORLD, "data=full", f"output_dir={tmp_path / 'one'}")
+    assert one.returncode == 0, one.stderr
+    two = harness(*OMNIWORLD, "data=full", f"output_dir={tmp_path / 'two'}", launcher=torchrun(2))
+    assert two.returncode == 0, two.stderr
+    single, parallel = only_run(tmp_path / "one"), only_run(tmp_path / "two")
+    assert metrics(parallel) == metrics(single)
+    assert len(predictions(single)) == 600
+    assert predictions(parallel) == predictions(single)
+    record = results(parallel)
+    assert record["status"] == "complete" and record["distributed"] == {"world_size": 2}
+    assert record["config"]["shard"] is None and record["config"]["limit"] is None
+    assert sorted(p.name for p in (parallel / "samples").iterdir()) == sorted(
+        p.name for p in (single / "samples").iterdir())  # the per-rank logs are folded into one per task
+
+
+def _rank_process(launcher_pid: int, rank: int) -> int:
+    """The pid of the worker that ``torchrun`` started as ``rank``."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            env = (entry / "environ").read_bytes().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == launcher_pid and f"RANK={rank}".encode() in env:
+            return int(entry.name)
+    raise LookupError(f"no rank {rank} under pid {launcher_pid}")
+
+
+@pytest.mark.slow
+def test_a_killed_rank_fails_the_run_and_the_rerun_recomputes_only_what_is_missing(tmp_path):
+    reference = harness(*OMNIWORLD, f"output_dir={tmp_path / 'ref'}", "cache=false")
+    assert reference.returncode == 0, reference.stderr
+    out = tmp_path / "dist"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    launcher = subprocess.Popen([sys.executable, *torchrun(2), "-m", "harness", *OMNIWORLD, f"output_dir={out}"],
+                                cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # kill rank 1 once it is into the second task
+            if list(out.glob("runs/*/samples/omniworld_video.rank1.jsonl")):
+                os.kill(_rank_process(launcher.pid, 1), signal.SIGKILL)
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("rank 1 never reached the second task")
+        _, stderr = launcher.communicate(timeout=120)
+    finally:
+        launcher.kill()
+    assert launcher.returncode != 0
+    assert "rank 0:" in stderr and "rerun the same command to resume" in stderr, stderr
+    killed_run = only_run(out)
+    killed = results(killed_run)
+    assert killed["status"] == "failed" and "rank" in killed["status_reason"]  # honest status, with the reason
+
+    with ResponseCache(out / "cache") as cache:  # what the killed run left (its write-ahead logs replayed)
+        kept = cache._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+    assert 0 < kept < 120
+
+    rerun = harness(*OMNIWORLD, f"output_dir={out}", launcher=torchrun(2))
+    assert rerun.returncode == 0, rerun.stderr
+    resumed = next(p.parent for p in out.glob("runs/*/results.json") if p.parent != killed_run)
+    tasks = results(resumed)["tasks"].values()
+    assert sum(t["n_cached"] for t in tasks) == kept
+    assert sum(t["timing"]["samples_computed"] for t in tasks) == 120 - kept
+    ref = only_run(tmp_path / "ref")
+    assert metrics(resumed) == metrics(ref)
+    assert predictions(resumed) == predictions(ref)
