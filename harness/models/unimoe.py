@@ -61,7 +61,8 @@ def weights_digest(root: Path) -> str:
 class UniMoEAdapter:
     def __init__(self, name: str, checkpoint: str | None = None, preset: str = "tiny_omni", init: str = "checkpoint",
                  seed: int = 0, dtype: str = "float32", device: str = "cpu", system_prompt: str | None = None,
-                 layout: str = "inline", stop_strings: bool = True):
+                 layout: str = "inline", stop_strings: bool = True, imagegen: str | None = None,
+                 imagegen_init: str = "checkpoint"):
         if layout not in LAYOUTS:
             raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
         self.name = name
@@ -74,6 +75,9 @@ class UniMoEAdapter:
         self.system_prompt = system_prompt
         self.layout = layout
         self.stop_strings = stop_strings
+        self.imagegen = imagegen
+        self.imagegen_init = imagegen_init
+        self._image_generator = None
         self._model = None
         self._processor = None
         self._fingerprint = self._compute_fingerprint()
@@ -84,10 +88,32 @@ class UniMoEAdapter:
         # left out at its default so that existing fingerprints and caches stay valid
         prompt = {} if (self.layout, self.stop_strings) == ("inline", True) else {
             "layout": self.layout, "stop_strings": self.stop_strings}
+        prompt |= self._imagegen_identity()
         if self.init == "random":
             return stable_hash({"unimoe": self.preset, "init": "random", "seed": self.seed, "dtype": self.dtype,
                                 **prompt})
         return stable_hash({"unimoe": weights_digest(self._checkpoint_dir()), "dtype": self.dtype, **prompt})
+
+    def _imagegen_identity(self) -> dict[str, Any]:
+        """The image head's part of the identity (absent without one, so text-only fingerprints stay as they were)."""
+        if not self.imagegen:
+            return {}
+        if self.imagegen_init not in ("checkpoint", "random"):
+            raise ValueError(f"imagegen_init must be 'checkpoint' or 'random', got {self.imagegen_init!r}")
+        folder = self._imagegen_dir()
+        digest = hashlib.sha256((folder / "config.json").read_bytes())
+        if self.imagegen_init == "checkpoint":
+            digest.update((folder / "model.safetensors").read_bytes())
+        return {"imagegen": digest.hexdigest(), "imagegen_init": self.imagegen_init}
+
+    def _imagegen_dir(self) -> Path:
+        root = Path(self.imagegen)
+        if not root.is_absolute() and not root.exists():
+            root = Path(__file__).resolve().parents[2] / root  # bundled weights, relative to the repository
+        if not (root / "config.json").is_file():
+            raise CheckpointMissing(f"model {self.name}: image generator folder {root} holds no config.json "
+                                    f"(train one with `python -m unimoe.train.imagegen --out {root}`)")
+        return root
 
     def fingerprint(self) -> str:
         return self._fingerprint
@@ -177,6 +203,9 @@ class UniMoEAdapter:
         tokenizer = self._processor.tokenizer
         out = []
         for request in requests:
+            if request.output == "image":
+                out.append(self._generate_image(request))
+                continue
             gen = request.generation
             batch = self._processor([self._conversation(request)])
             probe = RoutingProbe.for_model(self._model.config)
@@ -191,6 +220,50 @@ class UniMoEAdapter:
                 "routing": probe.counts(), "prompt_tokens": int(batch.attention_mask.sum()),
                 "new_tokens": len(result.tokens[0]), "finish_reason": result.finish_reasons[0]}))
         return out
+
+    # ---- image output
+    def _load_image_generator(self):
+        import torch
+
+        from unimoe.imagegen.generator import CONFIG_FILE, ImageGenConfig, ImageGenerator
+
+        if not self.imagegen:
+            raise ValueError(f"model {self.name} has no image generator: image-output tasks need "
+                             f"model.args.imagegen=<folder with config.json and model.safetensors>")
+        folder = self._imagegen_dir()
+        if self.imagegen_init == "random":  # the untrained head: same architecture, seeded random weights
+            import json
+
+            torch.manual_seed(self.seed)
+            config = ImageGenConfig.from_dict(json.loads((folder / CONFIG_FILE).read_text()))
+            return ImageGenerator(config).to(getattr(torch, self.dtype)).eval()
+        return ImageGenerator.load(folder, dtype=getattr(torch, self.dtype))
+
+    def _generate_image(self, request: Request) -> Response:
+        """The released image path: answer spans -> projectors -> DiT; the first input image is the source."""
+        import io
+
+        from PIL import Image
+
+        from harness.media import load_image, stored_bytes
+        from unimoe.imagegen.generator import to_unit
+        from unimoe.imagegen.trigger import generate_visualgen
+        from unimoe.tokenizer import SPECIAL_IDS
+
+        if self._image_generator is None:
+            self._image_generator = self._load_image_generator()
+        head = self._image_generator
+        gen = request.generation
+        spans = generate_visualgen(self._model, self._processor, self._conversation(request),
+                                   max_new_tokens=head.config.answer_tokens,
+                                   eos_token_id=[SPECIAL_IDS["<|im_end|>"], SPECIAL_IDS["<|endoftext|>"]])
+        images = [p for p in request.media() if isinstance(p, ImagePart)]
+        source = to_unit(load_image(images[0].path), head.config.image_size) if images else None
+        pixels = head.generate_image(spans, source, seed=gen.seed if gen.seed is not None else self.seed)
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, format="PNG")
+        return Response(text=spans.text, image=str(stored_bytes(buffer.getvalue(), ".png")),
+                        stats={"spans": "forced" if spans.forced else "generated"})
 
     def routing_trace(self, request: Request, response_text: str) -> dict[str, Any]:
         """Every token's routing for one sample: the prompt and the given answer, teacher-forced in one pass.
