@@ -195,7 +195,7 @@ def test_flow_sampler_reaches_the_data_under_the_exact_velocity():
 
 # ---- the generator's files
 def _tiny_generator():
-    config = ImageGenConfig(image_size=16, vae_widths=(8,), sample_steps=3,
+    config = ImageGenConfig(image_size=16, vae_factor=2, sample_steps=3,
                             projectors=ProjectorSpec(llm_dim=24, hidden_dim=16, num_layers=1, image_queries=4,
                                                      image_dim=8, task_dim=8, visual_dim=8),
                             dit=DiTSpec(latent_channels=4, latent_size=8, width=32, depth=1, task_dim=8,
@@ -225,4 +225,21 @@ def test_generator_saves_loads_and_is_seed_deterministic(tmp_path):
 
 def test_generator_rejects_a_latent_size_that_does_not_fit():
     with pytest.raises(ValueError, match="latent_size"):
-        ImageGenerator(ImageGenConfig(image_size=32, vae_widths=(8,), dit=DiTSpec(latent_size=8)))
+        ImageGenerator(ImageGenConfig(image_size=64, vae_factor=4, dit=DiTSpec(latent_size=8)))
+
+
+def test_patch_autoencoder_fits_scenes_in_closed_form():
+    from harness.metrics.base import get_metric
+    from unimoe.imagegen.generator import to_uint8, to_unit
+    from unimoe.imagegen.vae import PatchAutoencoder
+    from unimoe.train.omniworld_images import KINDS, check_scene, iter_items
+
+    train = torch.stack([to_unit(t, 64) for _, t, _ in iter_items(KINDS, 30, "train", 0)])
+    vae = PatchAutoencoder(latent_channels=8, factor=4).fit(train)
+    assert float(vae.encode(train).std()) == pytest.approx(1.0, abs=1e-4)
+    for item, target, _ in iter_items(("draw",), 10, "test", 0):
+        z = vae.encode(to_unit(target, 64)[None])
+        assert z.shape == (1, 8, 16, 16)
+        restored = to_uint8(vae.decode(z)[0])
+        assert get_metric("psnr").item(restored, target) > 25
+        assert all(check_scene(restored, item.shape, item.colour, item.corner).values())

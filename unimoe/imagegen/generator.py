@@ -17,7 +17,7 @@ from unimoe.imagegen.dit import DiTSpec, TaskDiT
 from unimoe.imagegen.projectors import ProjectorSpec, VisualGenProjectors
 from unimoe.imagegen.sampler import flow_loss, sample_flow
 from unimoe.imagegen.trigger import SpanStates
-from unimoe.imagegen.vae import TinyVAE
+from unimoe.imagegen.vae import PatchAutoencoder
 
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
 
@@ -25,7 +25,7 @@ CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
 @dataclass
 class ImageGenConfig:
     image_size: int = 64
-    vae_widths: tuple[int, ...] = (32, 64)
+    vae_factor: int = 4
     sample_steps: int = 16
     answer_tokens: int = 0  # new tokens the LM generates before its spans are read; 0 appends them to the prompt
     projectors: ProjectorSpec = field(default_factory=ProjectorSpec)
@@ -37,8 +37,7 @@ class ImageGenConfig:
     @staticmethod
     def from_dict(d: dict[str, Any]) -> "ImageGenConfig":
         d = dict(d)
-        return ImageGenConfig(**{k: v for k, v in d.items() if k not in ("projectors", "dit", "vae_widths")},
-                              vae_widths=tuple(d.get("vae_widths", (32, 64))),
+        return ImageGenConfig(**{k: v for k, v in d.items() if k not in ("projectors", "dit")},
                               projectors=ProjectorSpec(**d.get("projectors", {})), dit=DiTSpec(**d.get("dit", {})))
 
 
@@ -61,12 +60,12 @@ def to_uint8(pixels: torch.Tensor) -> np.ndarray:
 class ImageGenerator(nn.Module):
     def __init__(self, config: ImageGenConfig):
         super().__init__()
-        if config.image_size // 2 ** len(config.vae_widths) != config.dit.latent_size:
-            raise ValueError(f"image_size {config.image_size} over a VAE factor {2 ** len(config.vae_widths)} is not "
+        if config.image_size // config.vae_factor != config.dit.latent_size:
+            raise ValueError(f"image_size {config.image_size} over a VAE factor {config.vae_factor} is not "
                              f"the DiT's latent_size {config.dit.latent_size}")
         self.config = config
         self.projectors = VisualGenProjectors(config.projectors)
-        self.vae = TinyVAE(config.dit.latent_channels, config.vae_widths)
+        self.vae = PatchAutoencoder(config.dit.latent_channels, config.vae_factor)
         self.dit = TaskDiT(config.dit)
 
     def conditions(self, spans: SpanStates) -> dict[str, torch.Tensor | None]:

@@ -1,9 +1,10 @@
 """Train the tiny image head on omniworld image-output items, over the frozen unimoe_tiny language model.
 
-``python -m unimoe.train.imagegen [--out unimoe/weights/unimoe_tiny_imagegen] [--vae-steps N] [--dit-steps N]``
+``python -m unimoe.train.imagegen [--out unimoe/weights/unimoe_tiny_imagegen] [--steps N]``
 
-Two stages, as the released recipe keeps its generator's VAE fixed: (1) the VAE learns to reconstruct the
-images, (2) the projectors and the DiT learn flow matching of the target latents given the LM's span states.
+The autoencoder is fitted once in closed form (PCA of the training images' patches) and then frozen, as the
+released recipe keeps its VAE fixed; the projectors and the DiT learn flow matching of the target latents
+given the LM's span states.
 The LM's span states are computed once (it is frozen). Progress is saved to ``<out>/training/state.pt`` every
 ``--save-every`` steps and a rerun resumes from it; the final weights go to ``<out>``.
 """
@@ -29,9 +30,9 @@ LM_DIR = Path(__file__).resolve().parents[1] / "weights" / "unimoe_tiny"
 
 
 def tiny_config(llm_dim: int = 64) -> ImageGenConfig:
-    """The shipped tiny head: 64 px images, 4x VAE to 16x16x8 latents, a 3-block DiT of width 96."""
+    """The shipped tiny head: 64 px images, 4x patch autoencoder to 16x16x8 latents, a 3-block DiT of width 96."""
     return ImageGenConfig(
-        image_size=64, vae_widths=(16, 32), sample_steps=16,
+        image_size=64, vae_factor=4, sample_steps=16,
         projectors=ProjectorSpec(llm_dim=llm_dim, hidden_dim=64, num_layers=1, num_heads=4, image_queries=32,
                                  image_dim=64, task_queries=3, task_dim=64, visual_dim=64),
         dit=DiTSpec(latent_channels=8, latent_size=16, patch_size=2, width=96, depth=3, num_heads=4, task_dim=64,
@@ -80,57 +81,43 @@ def _batch(examples: list[Example]) -> tuple[dict[str, torch.Tensor | None], tor
     return spans, torch.stack([e.target for e in examples]), source
 
 
-def train(out: Path, vae_steps: int = 500, dit_steps: int = 2000, batch_size: int = 16, n_per_kind: int = 200,
-          seed: int = 0, save_every: int = 250, lr: float = 1e-3, log=print) -> Path:
+def train(out: Path, steps: int = 2000, batch_size: int = 16, n_per_kind: int = 200, seed: int = 0,
+          save_every: int = 250, lr: float = 5e-4, log=print) -> Path:
+    """Fit the autoencoder, then train projectors + DiT for ``steps`` (resuming from ``<out>/training``)."""
     torch.manual_seed(seed)
     state_path = out / "training" / "state.pt"
     lm, processor = load_lm()
-    config = tiny_config(lm.config.hidden_size)
-    gen = ImageGenerator(config)
+    gen = ImageGenerator(tiny_config(lm.config.hidden_size))
     start = time.time()
-    examples = build_examples(lm, processor, n_per_kind, seed, config.image_size)
+    examples = build_examples(lm, processor, n_per_kind, seed, gen.config.image_size)
     log(f"span states of {len(examples)} items in {time.time() - start:.0f} s")
     by_kind = {k: [e for e in examples if e.kind == k] for k in KINDS}
-    vae_opt = torch.optim.AdamW(gen.vae.parameters(), lr=lr)
-    dit_params = list(gen.projectors.parameters()) + list(gen.dit.parameters())
-    dit_opt = torch.optim.AdamW(dit_params, lr=lr / 2, weight_decay=0.0)
+    gen.vae.fit(torch.stack([e.target for e in examples] + [e.source for e in examples if e.source is not None]))
+    params = list(gen.projectors.parameters()) + list(gen.dit.parameters())
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     step = 0
     if state_path.is_file():
         state = torch.load(state_path, weights_only=True)  # our own file: tensors and numbers only
         gen.load_state_dict(state["model"])
-        vae_opt.load_state_dict(state["vae_opt"])
-        dit_opt.load_state_dict(state["dit_opt"])
+        opt.load_state_dict(state["opt"])
         step = int(state["step"])
         log(f"resumed at step {step}")
     rng = random.Random(f"{seed}:{step}")
     generator = torch.Generator().manual_seed(seed * 1_000_003 + step)
-    images = [e.target for e in examples] + [e.source for e in examples if e.source is not None]
-    total = vae_steps + dit_steps
-    while step < total:
-        if step < vae_steps:
-            x = torch.stack(rng.sample(images, batch_size))
-            loss = (gen.vae.decode(gen.vae.encode(x)) - x).abs().mean()
-            opt = vae_opt
-        else:
-            if step == vae_steps:
-                with torch.no_grad():  # scale latents to unit variance, as SD's VAEs do
-                    gen.vae.scaling_factor.fill_(1.0 / float(gen.vae.encode(torch.stack(images[:128])).std()))
-            spans, target, source = _batch(rng.sample(by_kind[KINDS[step % len(KINDS)]], batch_size))
-            cond = gen.conditions(SpanStates("", forced=True, **spans))
-            loss = gen.loss(cond, target, source, generator)
-            opt = dit_opt
+    while step < steps:
+        spans, target, source = _batch(rng.sample(by_kind[KINDS[step % len(KINDS)]], batch_size))
+        loss = gen.loss(gen.conditions(SpanStates("", forced=True, **spans)), target, source, generator)
         opt.zero_grad()
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         step += 1
         if step % 50 == 0:
-            log(f"step {step}/{total} {'vae' if step <= vae_steps else 'dit'} loss {loss.item():.4f} "
-                f"({time.time() - start:.0f} s)")
-        if step % save_every == 0 or step == total:
+            log(f"step {step}/{steps} loss {loss.item():.4f} ({time.time() - start:.0f} s)")
+        if step % save_every == 0 or step == steps:
             state_path.parent.mkdir(parents=True, exist_ok=True)
             tmp = state_path.with_suffix(".tmp")
-            torch.save({"model": gen.state_dict(), "vae_opt": vae_opt.state_dict(), "dit_opt": dit_opt.state_dict(),
-                        "step": step}, tmp)
+            torch.save({"model": gen.state_dict(), "opt": opt.state_dict(), "step": step}, tmp)
             tmp.replace(state_path)
     gen.eval().save(out)
     log(f"saved {out} after {step} steps ({time.time() - start:.0f} s this run)")
@@ -140,14 +127,13 @@ def train(out: Path, vae_steps: int = 500, dit_steps: int = 2000, batch_size: in
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m unimoe.train.imagegen", description=__doc__.split("\n")[0])
     p.add_argument("--out", type=Path, default=LM_DIR.parent / "unimoe_tiny_imagegen")
-    p.add_argument("--vae-steps", type=int, default=500)
-    p.add_argument("--dit-steps", type=int, default=2000)
+    p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--items-per-kind", type=int, default=200)
     p.add_argument("--save-every", type=int, default=250)
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
-    train(a.out, a.vae_steps, a.dit_steps, a.batch_size, a.items_per_kind, a.seed, a.save_every)
+    train(a.out, a.steps, a.batch_size, a.items_per_kind, a.seed, a.save_every)
     return 0
 
 

@@ -125,18 +125,22 @@ def check_scene(image: np.ndarray, shape: str, colour: str, corner: str) -> dict
 
     Foreground = pixels far from the background; colour = the palette colour nearest their median; corner =
     the quadrant of their centroid; shape = how much of their bounding box they fill (square ~1, circle
-    ~0.79, triangle ~0.5). An output with almost no foreground fails every check.
+    ~0.79, triangle ~0.5). An output with almost no foreground, with foreground over a third of the image (noise,
+    a flood fill), or whose foreground is no palette colour fails every check.
     """
     from PIL import Image
 
     im = np.asarray(Image.fromarray(np.asarray(image, dtype=np.uint8)).convert("RGB").resize((SIZE, SIZE)),
                     dtype=np.float32)
     mask = np.abs(im - np.array(BACKGROUND, dtype=np.float32)).max(axis=-1) > 60
-    if mask.sum() < 40:
-        return {"colour": False, "shape": False, "corner": False}
+    fail = {"colour": False, "shape": False, "corner": False}
+    if not 40 <= mask.sum() <= SIZE * SIZE / 3:
+        return fail
     ys, xs = np.nonzero(mask)
     median = np.median(im[mask], axis=0)
     found_colour = min(COLOURS, key=lambda c: float(np.sum((median - np.array(COLOURS[c])) ** 2)))
+    if np.abs(median - np.array(COLOURS[found_colour])).max() > 60:
+        return fail
     cx, cy = xs.mean(), ys.mean()
     found_corner = f"{'top' if cy < SIZE / 2 else 'bottom'} {'left' if cx < SIZE / 2 else 'right'}"
     x0, x1, y0, y1 = np.percentile(xs, 1), np.percentile(xs, 99), np.percentile(ys, 1), np.percentile(ys, 99)
