@@ -26,6 +26,12 @@ HUB_IDS = {"unimoe2_omni": "HIT-TMG/Uni-MoE-2.0-Omni", "unimoe_8e": "HIT-TMG/Uni
 LAYOUTS = ("inline", "lmms_eval")
 
 
+def bundled(path: str) -> Path:
+    """A weights folder as given, or, when it is relative and absent here, relative to the repository."""
+    root = Path(path)
+    return Path(__file__).resolve().parents[2] / root if not root.is_absolute() and not root.exists() else root
+
+
 class CheckpointMissing(FileNotFoundError):
     pass
 
@@ -107,9 +113,7 @@ class UniMoEAdapter:
         return {"imagegen": digest.hexdigest(), "imagegen_init": self.imagegen_init}
 
     def _imagegen_dir(self) -> Path:
-        root = Path(self.imagegen)
-        if not root.is_absolute() and not root.exists():
-            root = Path(__file__).resolve().parents[2] / root  # bundled weights, relative to the repository
+        root = bundled(self.imagegen)
         if not (root / "config.json").is_file():
             raise CheckpointMissing(f"model {self.name}: image generator folder {root} holds no config.json "
                                     f"(train one with `python -m unimoe.train.imagegen --out {root}`)")
@@ -125,9 +129,7 @@ class UniMoEAdapter:
         if not self.checkpoint:
             raise CheckpointMissing(f"model {self.name}: no checkpoint given. Download {hub} and pass "
                                     f"model.args.checkpoint=<that folder> (it must hold config.json and *.safetensors)")
-        root = Path(self.checkpoint)
-        if not root.is_absolute() and not root.exists():
-            root = Path(__file__).resolve().parents[2] / root  # bundled weights, relative to the repository
+        root = bundled(self.checkpoint)
         if not (root / "config.json").is_file():
             raise CheckpointMissing(f"model {self.name}: {root} holds no config.json. Download {hub} into {root} "
                                     f"(config.json plus the sharded *.safetensors) or point checkpoint= at it")

@@ -15,7 +15,7 @@ from typing import Iterator
 
 import numpy as np
 
-from unimoe.train.omniworld import COLOURS, SHAPES
+from unimoe.train.omniworld import COLOURS, SHAPES, draw_shape
 
 VERSION = "1"
 KINDS = ("draw", "edit", "derain")
@@ -43,15 +43,7 @@ def render(shape: str, colour: str, corner: str) -> np.ndarray:
     from PIL import Image, ImageDraw
 
     im = Image.new("RGB", (SIZE, SIZE), BACKGROUND)
-    d = ImageDraw.Draw(im)
-    cx, cy = CORNERS[corner]
-    box = (cx - RADIUS, cy - RADIUS, cx + RADIUS, cy + RADIUS)
-    if shape == "circle":
-        d.ellipse(box, fill=COLOURS[colour])
-    elif shape == "square":
-        d.rectangle(box, fill=COLOURS[colour])
-    else:
-        d.polygon([(cx, cy - RADIUS), (cx - RADIUS, cy + RADIUS), (cx + RADIUS, cy + RADIUS)], fill=COLOURS[colour])
+    draw_shape(ImageDraw.Draw(im), shape, colour, *CORNERS[corner], RADIUS)
     return np.asarray(im)
 
 
