@@ -3,6 +3,8 @@ conditioning, the flow sampler and the generator's files."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -243,3 +245,23 @@ def test_patch_autoencoder_fits_scenes_in_closed_form():
         restored = to_uint8(vae.decode(z)[0])
         assert get_metric("psnr").item(restored, target) > 25
         assert all(check_scene(restored, item.shape, item.colour, item.corner).values())
+
+
+def test_span_statistics_centre_each_position_and_scale_the_prompt_dependent_part():
+    config = ImageGenConfig(image_size=16, vae_factor=2, standardize_spans=True,
+                            projectors=ProjectorSpec(llm_dim=24, hidden_dim=16, num_layers=1, image_queries=4,
+                                                     image_dim=8, task_dim=8, visual_dim=8),
+                            dit=DiTSpec(latent_channels=4, latent_size=8, width=32, depth=1, task_dim=8,
+                                        content_dim=8, visual_dim=8))
+    gen = ImageGenerator(config)
+    common = torch.randn(1, 32, 24) * 10  # the prompt-independent part dominates, as in a small frozen LM
+    image = common + 0.1 * torch.randn(50, 32, 24)
+    task = common[:, :3] + 0.1 * torch.randn(50, 3, 24)
+    gen.fit_span_statistics(task, image)
+    standardized = (image - gen.image_mean) / gen.image_std
+    torch.testing.assert_close(standardized.mean(0), torch.zeros(32, 24), atol=1e-5, rtol=0)
+    assert standardized.std().item() == pytest.approx(1.0, abs=0.05)
+    spans = SpanStates("", task[:1], torch.zeros(1, 3, 24), image[:1], torch.zeros(1, 32, 24), None, True)
+    plain = ImageGenerator(dataclasses.replace(config, standardize_spans=False))
+    plain.load_state_dict({k: v for k, v in gen.state_dict().items() if "_mean" not in k and "_std" not in k})
+    assert not torch.allclose(gen.conditions(spans)["content"], plain.conditions(spans)["content"])

@@ -3,8 +3,8 @@
 ``python -m unimoe.train.imagegen [--out unimoe/weights/unimoe_tiny_imagegen] [--steps N]``
 
 The autoencoder is fitted once in closed form (PCA of the training images' patches) and then frozen, as the
-released recipe keeps its VAE fixed; the projectors and the DiT learn flow matching of the target latents
-given the LM's span states.
+released recipe keeps its VAE fixed, as are the span-state statistics (see ``fit_span_statistics``); the
+projectors and the DiT learn flow matching of the target latents given the LM's span states.
 The LM's span states are computed once (it is frozen). Progress is saved to ``<out>/training/state.pt`` every
 ``--save-every`` steps and a rerun resumes from it; the final weights go to ``<out>``.
 """
@@ -32,7 +32,7 @@ LM_DIR = Path(__file__).resolve().parents[1] / "weights" / "unimoe_tiny"
 def tiny_config(llm_dim: int = 64) -> ImageGenConfig:
     """The shipped tiny head: 64 px images, 4x patch autoencoder to 16x16x8 latents, a 3-block DiT of width 96."""
     return ImageGenConfig(
-        image_size=64, vae_factor=4, sample_steps=16,
+        image_size=64, vae_factor=4, sample_steps=16, standardize_spans=True,
         projectors=ProjectorSpec(llm_dim=llm_dim, hidden_dim=64, num_layers=1, num_heads=4, image_queries=32,
                                  image_dim=64, task_queries=3, task_dim=64, visual_dim=64),
         dit=DiTSpec(latent_channels=8, latent_size=16, patch_size=2, width=96, depth=3, num_heads=4, task_dim=64,
@@ -93,6 +93,8 @@ def train(out: Path, steps: int = 2000, batch_size: int = 16, n_per_kind: int = 
     log(f"span states of {len(examples)} items in {time.time() - start:.0f} s")
     by_kind = {k: [e for e in examples if e.kind == k] for k in KINDS}
     gen.vae.fit(torch.stack([e.target for e in examples] + [e.source for e in examples if e.source is not None]))
+    gen.fit_span_statistics(torch.cat([e.spans.task_states for e in examples]),
+                            torch.cat([e.spans.image_states for e in examples]))
     params = list(gen.projectors.parameters()) + list(gen.dit.parameters())
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     step = 0
