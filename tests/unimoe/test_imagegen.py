@@ -259,7 +259,7 @@ def test_span_statistics_centre_each_position_and_scale_the_prompt_dependent_par
     task = common[:, :3] + 0.1 * torch.randn(50, 3, 24)
     gen.fit_span_statistics(task, image)
     standardized = (image - gen.image_mean) / gen.image_std
-    torch.testing.assert_close(standardized.mean(0), torch.zeros(32, 24), atol=1e-5, rtol=0)
+    torch.testing.assert_close(standardized.mean(0), torch.zeros(32, 24), atol=1e-3, rtol=0)
     assert standardized.std().item() == pytest.approx(1.0, abs=0.05)
     spans = SpanStates("", task[:1], torch.zeros(1, 3, 24), image[:1], torch.zeros(1, 32, 24), None, True)
     plain = ImageGenerator(dataclasses.replace(config, standardize_spans=False))
