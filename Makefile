@@ -56,6 +56,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/moe_layer.py --quick
 	$(PY) bench/generate.py
 	$(PY) bench/report.py
+	$(PY) bench/imagegen.py
 
 # Headless Chromium for the report's browser test (Debian's package; needs root). Without it that test skips.
 browser:
