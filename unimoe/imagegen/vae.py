@@ -1,7 +1,7 @@
 """The latent space the DiT denoises in. The released generator uses the SD-XL VAE (8x down, 4 channels); the
 tiny head uses a linear patch autoencoder with the same interface: ``f x f`` pixel patches to ``C`` channels
 by a 1x1 projection, fitted in closed form by PCA (:meth:`PatchAutoencoder.fit`), so it needs no training
-steps and reconstructs flat-colour scenes at ~31 dB. ``encode`` returns latents scaled to unit variance."""
+steps and reconstructs the omniworld scenes at ~31 dB with 8 channels, ~34 dB with 12. ``encode`` returns latents scaled to unit variance."""
 
 from __future__ import annotations
 

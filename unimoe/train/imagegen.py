@@ -30,12 +30,12 @@ LM_DIR = Path(__file__).resolve().parents[1] / "weights" / "unimoe_tiny"
 
 
 def tiny_config(llm_dim: int = 64) -> ImageGenConfig:
-    """The shipped tiny head: 64 px images, 4x patch autoencoder to 16x16x8 latents, a 3-block DiT of width 96."""
+    """The shipped tiny head: 64 px images, 4x patch autoencoder to 16x16x12 latents, a 3-block DiT of width 96."""
     return ImageGenConfig(
         image_size=64, vae_factor=4, sample_steps=16, standardize_spans=True,
         projectors=ProjectorSpec(llm_dim=llm_dim, hidden_dim=64, num_layers=1, num_heads=4, image_queries=32,
                                  image_dim=64, task_queries=3, task_dim=64, visual_dim=64),
-        dit=DiTSpec(latent_channels=8, latent_size=16, patch_size=2, width=96, depth=3, num_heads=4, task_dim=64,
+        dit=DiTSpec(latent_channels=12, latent_size=16, patch_size=2, width=96, depth=3, num_heads=4, task_dim=64,
                     content_dim=64, visual_dim=64))
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from unimoe.train.omniworld import COLOURS, SHAPES, draw_shape
 
-VERSION = "1"
+VERSION = "2"
 KINDS = ("draw", "edit", "derain")
 SIZE = 64
 BACKGROUND = (245, 245, 245)
@@ -48,17 +48,17 @@ def render(shape: str, colour: str, corner: str) -> np.ndarray:
 
 
 def add_rain(image: np.ndarray, rng: random.Random) -> np.ndarray:
-    """Synthetic rain: 14-22 light, slanted, semi-transparent streaks (Rain100L-like, at 64 px)."""
+    """Synthetic rain: 30-40 white, slanted, semi-transparent streaks (Rain100L-like, at 64 px)."""
     from PIL import Image, ImageDraw
 
     layer = Image.new("L", (SIZE, SIZE), 0)
     d = ImageDraw.Draw(layer)
     slant = rng.uniform(-0.4, 0.4)
-    for _ in range(rng.randint(14, 22)):
+    for _ in range(rng.randint(30, 40)):
         x, y, length = rng.uniform(-8, SIZE + 8), rng.uniform(-8, SIZE), rng.uniform(6, 14)
         d.line([(x, y), (x + slant * length, y + length)], fill=255, width=1)
-    alpha = np.asarray(layer, dtype=np.float32)[..., None] / 255.0 * 0.7
-    return np.round(image * (1 - alpha) + 230.0 * alpha).astype(np.uint8)
+    alpha = np.asarray(layer, dtype=np.float32)[..., None] / 255.0 * 0.85
+    return np.round(image * (1 - alpha) + 255.0 * alpha).astype(np.uint8)
 
 
 def make_item(kind: str, index: int, split: str, seed: int) -> tuple[SceneItem, np.ndarray, np.ndarray | None]:
