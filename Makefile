@@ -60,6 +60,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/report.py
 	$(PY) bench/peer_hf.py
 	$(PY) bench/prefetch.py
+	$(PY) bench/imagegen.py
 
 # Headless Chromium for the report's browser test (Debian's package; needs root). Without it that test skips.
 browser:

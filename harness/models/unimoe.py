@@ -45,6 +45,12 @@ LAYOUTS = ("inline", "lmms_eval")
 SPEECH_SOURCES = ("request", "model")
 
 
+def bundled(path: str) -> Path:
+    """A weights folder as given, or, when it is relative and absent here, relative to the repository."""
+    root = Path(path)
+    return Path(__file__).resolve().parents[2] / root if not root.is_absolute() and not root.exists() else root
+
+
 class CheckpointMissing(FileNotFoundError):
     pass
 
@@ -62,7 +68,7 @@ class UniMoEAdapter:
                  seed: int = 0, dtype: str = "float32", device: str = "cpu", system_prompt: str | None = None,
                  layout: str = "inline", stop_strings: bool = True, tts_checkpoint: str | None = None,
                  tts_init: str = "checkpoint", tts_preset: str = "tiny", voice: str = "",
-                 speech_from: str = "request"):
+                 speech_from: str = "request", imagegen: str | None = None, imagegen_init: str = "checkpoint"):
         if layout not in LAYOUTS:
             raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
         if speech_from not in SPEECH_SOURCES:
@@ -85,6 +91,9 @@ class UniMoEAdapter:
         self.system_prompt = system_prompt
         self.layout = layout
         self.stop_strings = stop_strings
+        self.imagegen = imagegen
+        self.imagegen_init = imagegen_init
+        self._image_generator = None
         self._model = None
         self._processor = None
         self._fingerprint = self._compute_fingerprint()
@@ -96,6 +105,7 @@ class UniMoEAdapter:
         prompt = {} if (self.layout, self.stop_strings) == ("inline", True) else {
             "layout": self.layout, "stop_strings": self.stop_strings}
         prompt |= self._speech_identity()
+        prompt |= self._imagegen_identity()
         if self.init == "random":
             return stable_hash({"unimoe": self.preset, "init": "random", "seed": self.seed, "dtype": self.dtype,
                                 **prompt})
@@ -114,12 +124,29 @@ class UniMoEAdapter:
         return {"speech": {"weights": digest.hexdigest(), **speech}}
 
     def _tts_dir(self) -> Path:
-        root = Path(self.tts_checkpoint)
-        if not root.is_absolute() and not root.exists():
-            root = Path(__file__).resolve().parents[2] / root  # bundled weights, relative to the repository
+        root = bundled(self.tts_checkpoint)
         if not root.is_dir():
             raise CheckpointMissing(f"model {self.name}: speech head folder {root} does not exist (train it with "
                                     f"`python -m unimoe.train.tts` or point tts_checkpoint= at one)")
+        return root
+
+    def _imagegen_identity(self) -> dict[str, Any]:
+        """The image head's part of the identity (absent without one, so text-only fingerprints stay as they were)."""
+        if not self.imagegen:
+            return {}
+        if self.imagegen_init not in ("checkpoint", "random"):
+            raise ValueError(f"imagegen_init must be 'checkpoint' or 'random', got {self.imagegen_init!r}")
+        folder = self._imagegen_dir()
+        digest = hashlib.sha256((folder / "config.json").read_bytes())
+        if self.imagegen_init == "checkpoint":
+            digest.update((folder / "model.safetensors").read_bytes())
+        return {"imagegen": digest.hexdigest(), "imagegen_init": self.imagegen_init}
+
+    def _imagegen_dir(self) -> Path:
+        root = bundled(self.imagegen)
+        if not (root / "config.json").is_file():
+            raise CheckpointMissing(f"model {self.name}: image generator folder {root} holds no config.json "
+                                    f"(train one with `python -m unimoe.train.imagegen --out {root}`)")
         return root
 
     def fingerprint(self) -> str:
@@ -146,9 +173,7 @@ class UniMoEAdapter:
         if not self.checkpoint:
             raise CheckpointMissing(f"model {self.name}: no checkpoint given. Download {hub} and pass "
                                     f"model.args.checkpoint=<that folder> (it must hold config.json and *.safetensors)")
-        root = Path(self.checkpoint)
-        if not root.is_absolute() and not root.exists():
-            root = Path(__file__).resolve().parents[2] / root  # bundled weights, relative to the repository
+        root = bundled(self.checkpoint)
         if not (root / "config.json").is_file():
             raise CheckpointMissing(f"model {self.name}: {root} holds no config.json. Download {hub} into {root} "
                                     f"(config.json plus the sharded *.safetensors) or point checkpoint= at it")
@@ -236,6 +261,9 @@ class UniMoEAdapter:
         for i, request in enumerate(requests):
             if request.output == "audio" and self.speech_from == "request":
                 out[i] = self._speak(request, self._span_ids(request.text()))
+                continue
+            if request.output == "image":
+                out[i] = self._generate_image(request)
                 continue
             gen = request.generation
             groups.setdefault(("one", i) if gen.do_sample else ("greedy", gen), []).append(i)
@@ -326,6 +354,50 @@ class UniMoEAdapter:
         buffer = io.BytesIO()
         sf.write(buffer, speech.waveform.numpy(), speech.sample_rate, format="WAV", subtype="PCM_16")
         return Response(audio=str(stored_bytes(buffer.getvalue(), ".wav")), stats=stats)
+
+    # ---- image output
+    def _load_image_generator(self):
+        import torch
+
+        from unimoe.imagegen.generator import CONFIG_FILE, ImageGenConfig, ImageGenerator
+
+        if not self.imagegen:
+            raise ValueError(f"model {self.name} has no image generator: image-output tasks need "
+                             f"model.args.imagegen=<folder with config.json and model.safetensors>")
+        folder = self._imagegen_dir()
+        if self.imagegen_init == "random":  # the untrained head: same architecture, seeded random weights
+            import json
+
+            torch.manual_seed(self.seed)
+            config = ImageGenConfig.from_dict(json.loads((folder / CONFIG_FILE).read_text()))
+            return ImageGenerator(config).to(getattr(torch, self.dtype)).eval()
+        return ImageGenerator.load(folder, dtype=getattr(torch, self.dtype))
+
+    def _generate_image(self, request: Request) -> Response:
+        """The released image path: answer spans -> projectors -> DiT; the first input image is the source."""
+        import io
+
+        from PIL import Image
+
+        from harness.media import load_image, stored_bytes
+        from unimoe.imagegen.generator import to_unit
+        from unimoe.imagegen.trigger import generate_visualgen
+        from unimoe.tokenizer import SPECIAL_IDS
+
+        if self._image_generator is None:
+            self._image_generator = self._load_image_generator()
+        head = self._image_generator
+        gen = request.generation
+        spans = generate_visualgen(self._model, self._processor, self._conversation(request),
+                                   max_new_tokens=head.config.answer_tokens,
+                                   eos_token_id=[SPECIAL_IDS["<|im_end|>"], SPECIAL_IDS["<|endoftext|>"]])
+        images = [p for p in request.media() if isinstance(p, ImagePart)]
+        source = to_unit(load_image(images[0].path), head.config.image_size) if images else None
+        pixels = head.generate_image(spans, source, seed=gen.seed if gen.seed is not None else self.seed)
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, format="PNG")
+        return Response(text=spans.text, image=str(stored_bytes(buffer.getvalue(), ".png")),
+                        stats={"spans": "forced" if spans.forced else "generated"})
 
     def routing_trace(self, request: Request, response_text: str) -> dict[str, Any]:
         """Every token's routing for one sample: the prompt and the given answer, teacher-forced in one pass.

@@ -58,15 +58,19 @@ def _draw(shape: str, colour: str, count: int, rng: random.Random):
     r = 9 if count > 1 else 14
     spots = [(16, 16), (48, 48), (48, 16), (16, 48)] if count > 1 else [(32, 32)]
     for cx, cy in spots[:count]:
-        cx, cy = cx + rng.randint(-3, 3), cy + rng.randint(-3, 3)
-        box = (cx - r, cy - r, cx + r, cy + r)
-        if shape == "circle":
-            d.ellipse(box, fill=COLOURS[colour])
-        elif shape == "square":
-            d.rectangle(box, fill=COLOURS[colour])
-        else:
-            d.polygon([(cx, cy - r), (cx - r, cy + r), (cx + r, cy + r)], fill=COLOURS[colour])
+        draw_shape(d, shape, colour, cx + rng.randint(-3, 3), cy + rng.randint(-3, 3), r)
     return im
+
+
+def draw_shape(d, shape: str, colour: str, cx: int, cy: int, r: int) -> None:
+    """One filled shape of half-size ``r`` centred at ``(cx, cy)`` on a ``PIL.ImageDraw``."""
+    box = (cx - r, cy - r, cx + r, cy + r)
+    if shape == "circle":
+        d.ellipse(box, fill=COLOURS[colour])
+    elif shape == "square":
+        d.rectangle(box, fill=COLOURS[colour])
+    else:
+        d.polygon([(cx, cy - r), (cx - r, cy + r), (cx + r, cy + r)], fill=COLOURS[colour])
 
 
 def _write_video(path: Path, frames: list[np.ndarray], fps: int = 4) -> None:

@@ -1,0 +1,139 @@
+"""The image head as one module: projectors + VAE + Task-DiT + flow sampler, saved as ``config.json`` plus
+``model.safetensors`` in a folder of its own (the language model's checkpoint is left untouched)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from unimoe.imagegen.dit import DiTSpec, TaskDiT
+from unimoe.imagegen.projectors import ProjectorSpec, VisualGenProjectors
+from unimoe.imagegen.sampler import flow_loss, sample_flow
+from unimoe.imagegen.trigger import NUM_IMAGE_TOKENS, NUM_TASK_TOKENS, SpanStates
+from unimoe.imagegen.vae import PatchAutoencoder
+
+CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
+
+
+@dataclass
+class ImageGenConfig:
+    image_size: int = 64
+    vae_factor: int = 4
+    sample_steps: int = 16
+    answer_tokens: int = 0  # new tokens the LM generates before its spans are read; 0 appends them to the prompt
+    standardize_spans: bool = False  # centre and scale span states by statistics of the training prompts
+    projectors: ProjectorSpec = field(default_factory=ProjectorSpec)
+    dit: DiTSpec = field(default_factory=DiTSpec)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> "ImageGenConfig":
+        d = dict(d)
+        return ImageGenConfig(**{k: v for k, v in d.items() if k not in ("projectors", "dit")},
+                              projectors=ProjectorSpec(**d.get("projectors", {})), dit=DiTSpec(**d.get("dit", {})))
+
+
+def to_unit(image: Any, size: int) -> torch.Tensor:
+    """A PIL image or ``(H, W, 3)`` uint8 array -> ``(3, size, size)`` floats in [-1, 1]."""
+    from PIL import Image
+
+    im = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image, dtype=np.uint8))
+    im = im.convert("RGB")
+    if im.size != (size, size):
+        im = im.resize((size, size), Image.Resampling.BICUBIC)
+    return torch.from_numpy(np.asarray(im, dtype=np.float32) / 127.5 - 1.0).permute(2, 0, 1)
+
+
+def to_uint8(pixels: torch.Tensor) -> np.ndarray:
+    """``(3, H, W)`` in [-1, 1] -> ``(H, W, 3)`` uint8."""
+    return ((pixels.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
+
+
+class ImageGenerator(nn.Module):
+    def __init__(self, config: ImageGenConfig):
+        super().__init__()
+        if config.image_size // config.vae_factor != config.dit.latent_size:
+            raise ValueError(f"image_size {config.image_size} over a VAE factor {config.vae_factor} is not "
+                             f"the DiT's latent_size {config.dit.latent_size}")
+        self.config = config
+        self.projectors = VisualGenProjectors(config.projectors)
+        self.vae = PatchAutoencoder(config.dit.latent_channels, config.vae_factor)
+        self.dit = TaskDiT(config.dit)
+        if config.standardize_spans:
+            dim = config.projectors.llm_dim
+            for name, n in (("task", NUM_TASK_TOKENS), ("image", NUM_IMAGE_TOKENS)):
+                self.register_buffer(f"{name}_mean", torch.zeros(1, n, dim))
+                self.register_buffer(f"{name}_std", torch.ones(1, 1, dim))
+
+    @torch.no_grad()
+    def fit_span_statistics(self, task_states: torch.Tensor, image_states: torch.Tensor) -> None:
+        """Per-position means and per-dimension spreads of the span states over training prompts ``(N, n, d)``.
+
+        A small frozen LM puts nearly the same state at every forced span position whatever the prompt (the
+        prompt-dependent part is ~5% of the spread in unimoe_tiny), which the projectors' layer norms would
+        flatten; centring per position and scaling by the prompt-dependent spread makes it the signal."""
+        for name, states in (("task", task_states), ("image", image_states)):
+            mean = states.mean(0, keepdim=True)
+            getattr(self, f"{name}_mean").copy_(mean)
+            getattr(self, f"{name}_std").copy_((states - mean).std(dim=(0, 1), keepdim=True).clamp_min(1e-6))
+
+    def conditions(self, spans: SpanStates) -> dict[str, torch.Tensor | None]:
+        task_states, image_states = spans.task_states, spans.image_states
+        if self.config.standardize_spans:
+            task_states = (task_states - self.task_mean) / self.task_std
+            image_states = (image_states - self.image_mean) / self.image_std
+        task, content, visual = self.projectors(task_states, spans.task_embeds, image_states, spans.image_embeds,
+                                                spans.visual_features)
+        return {"task": task, "content": content, "visual": visual}
+
+    def loss(self, cond: dict[str, torch.Tensor | None], target: torch.Tensor, source: torch.Tensor | None,
+             generator: torch.Generator | None = None) -> torch.Tensor:
+        """Flow-matching loss of target pixels ``(B, 3, H, W)`` given projected conditions (the VAE frozen)."""
+        with torch.no_grad():
+            data = self.vae.encode(target)
+            src = None if source is None else self.vae.encode(source)
+        return flow_loss(lambda x, t: self.dit(x, t, cond["task"], cond["content"], cond["visual"], src), data,
+                         generator)
+
+    @torch.no_grad()
+    def generate_image(self, spans: SpanStates, source: torch.Tensor | None = None, seed: int = 0,
+                       steps: int | None = None) -> np.ndarray:
+        """One ``(H, W, 3)`` uint8 image; ``source`` is the image to edit or restore, ``(3, H, W)`` in [-1, 1]."""
+        cond = self.conditions(spans)
+        src = None if source is None else self.vae.encode(source[None].to(cond["task"].dtype))
+        spec = self.config.dit
+        latents = sample_flow(lambda x, t: self.dit(x, t, cond["task"], cond["content"], cond["visual"], src),
+                              (1, spec.latent_channels, spec.latent_size, spec.latent_size),
+                              steps=steps or self.config.sample_steps, generator=torch.Generator().manual_seed(seed),
+                              dtype=cond["task"].dtype)
+        return to_uint8(self.vae.decode(latents)[0])
+
+    # ---- files
+    def save(self, folder: str | Path) -> None:
+        from safetensors.torch import save_file
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / CONFIG_FILE).write_text(json.dumps(self.config.to_dict(), indent=2, sort_keys=True) + "\n")
+        save_file({k: v.detach().contiguous() for k, v in self.state_dict().items()}, str(folder / WEIGHTS_FILE))
+
+    @staticmethod
+    def load(folder: str | Path, dtype: torch.dtype = torch.float32) -> "ImageGenerator":
+        from safetensors.torch import load_file
+
+        folder = Path(folder)
+        for name in (CONFIG_FILE, WEIGHTS_FILE):
+            if not (folder / name).is_file():
+                raise FileNotFoundError(f"image generator folder {folder} has no {name}")
+        model = ImageGenerator(ImageGenConfig.from_dict(json.loads((folder / CONFIG_FILE).read_text())))
+        model.load_state_dict(load_file(str(folder / WEIGHTS_FILE)))
+        return model.to(dtype).eval()
