@@ -21,8 +21,9 @@ RUN = ("run", "task=gpqa_diamond", "model=random", "progress=false")
 
 
 def _n_cached(out: Path) -> list[int]:
-    return [json.loads(p.read_text())["tasks"]["gpqa_diamond"]["n_cached"]
-            for p in sorted((out / "runs").glob("*/results.json"))]
+    """n_cached of each run, oldest first (by creation time: run ids made in the same second do not sort)."""
+    runs = [json.loads(p.read_text()) for p in (out / "runs").glob("*/results.json")]
+    return [r["tasks"]["gpqa_diamond"]["n_cached"] for r in sorted(runs, key=lambda r: r["created"])]
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated"])
