@@ -7,7 +7,8 @@ import pytest
 from harness.cli import main
 from harness.evaluate import evaluate
 from harness.models import build_model
-from harness.models.unimoe import CheckpointMissing, weights_digest
+from harness.models.unimoe import CheckpointMissing
+from harness.models.weights import folder_digest
 from unimoe.config import UniMoEConfig
 
 
@@ -45,9 +46,9 @@ def test_fingerprint_follows_weight_content_not_file_sizes(tmp_path, monkeypatch
         root.mkdir()
         (root / "config.json").write_text("{}")
         (root / "model.safetensors").write_bytes(bytes(300_000) + value + bytes(10))
-        digests.append(weights_digest(root))
+        digests.append(folder_digest(root))
     assert digests[0] != digests[1]
-    assert weights_digest(tmp_path / "ckpt0") == digests[0]
+    assert folder_digest(tmp_path / "ckpt0") == digests[0]
 
 
 def _clip_with_sound(path, sound: bool):
@@ -88,10 +89,10 @@ def test_a_video_asked_with_its_audio_brings_the_soundtrack(tmp_path):
 def test_lmms_eval_layout_is_the_released_wrappers_prompt(tmp_path):
     """First image, first audio (a video's soundtrack counts, in request order), first video, each on its own
     line, then the text without <image> tags; the rest dropped; stop strings ignored; its own fingerprint."""
+    import numpy as np
+
     from harness.api import AudioPart, ImagePart, Message, Request, VideoPart
     from tasks.fixtures.writers import photo, write_png, write_wav
-
-    import numpy as np
 
     loud = _clip_with_sound(tmp_path / "loud.mp4", True)
     images = [write_png(tmp_path / f"{i}.png", photo(name, (32, 32))) for i, name in enumerate(("astronaut", "coffee"))]

@@ -55,12 +55,6 @@ class CheckpointMissing(FileNotFoundError):
     pass
 
 
-def weights_digest(root: Path) -> str:
-    """A digest of a checkpoint folder's content (config and weight files), the key of cached responses
-    (see :mod:`harness.models.weights`)."""
-    return folder_digest(root)
-
-
 class UniMoEAdapter:
     prefetch_media = True  # decodes through harness.media's loaders, so a prefetcher can decode ahead of it
 
@@ -109,7 +103,7 @@ class UniMoEAdapter:
         if self.init == "random":
             return stable_hash({"unimoe": self.preset, "init": "random", "seed": self.seed, "dtype": self.dtype,
                                 **prompt})
-        return stable_hash({"unimoe": weights_digest(self._checkpoint_dir()), "dtype": self.dtype, **prompt})
+        return stable_hash({"unimoe": folder_digest(self._checkpoint_dir()), "dtype": self.dtype, **prompt})
 
     def _speech_identity(self) -> dict[str, Any]:
         """The speech head's part of the fingerprint; empty without one (text-only caches stay valid)."""
@@ -137,10 +131,9 @@ class UniMoEAdapter:
         if self.imagegen_init not in ("checkpoint", "random"):
             raise ValueError(f"imagegen_init must be 'checkpoint' or 'random', got {self.imagegen_init!r}")
         folder = self._imagegen_dir()
-        digest = hashlib.sha256((folder / "config.json").read_bytes())
-        if self.imagegen_init == "checkpoint":
-            digest.update((folder / "model.safetensors").read_bytes())
-        return {"imagegen": digest.hexdigest(), "imagegen_init": self.imagegen_init}
+        digest = (folder_digest(folder) if self.imagegen_init == "checkpoint"  # config and weights, as the LM's
+                  else hashlib.sha256((folder / "config.json").read_bytes()).hexdigest())  # untrained: config only
+        return {"imagegen": digest, "imagegen_init": self.imagegen_init}
 
     def _imagegen_dir(self) -> Path:
         root = bundled(self.imagegen)
