@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from harness.errors import ConfigError, HarnessError
-from harness.jsonio import iter_jsonl
 from harness.results import read_results, run_coverage, run_selection
+from harness.runner import read_sample_log
 from harness.schema import parse_tolerance
 
 
@@ -72,8 +72,7 @@ def _samples(results: Mapping[str, Any], task: str) -> dict[str, Any] | None:
     path = Path(results.get("_path", "")).parent / "samples" / f"{task}.jsonl"
     if not path.is_file():
         return None
-    return {row.get("doc_id"): row.get("items", {}) for _, row in iter_jsonl(path, "sample log")
-            if row.get("error") is None}
+    return {doc_id: row.get("items", {}) for doc_id, row in read_sample_log(path).items() if row.get("error") is None}
 
 
 def _paired(baseline: Mapping[str, Any], candidate: Mapping[str, Any], task: str, metric: str):

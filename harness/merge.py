@@ -26,17 +26,12 @@ import yaml
 from harness import run_status
 from harness.api import DocumentError, HarnessError, Response
 from harness.catalog import build_task, expand, load_entry
+from harness.errors import InputFileError
 from harness.evaluate import RunSummary, new_results, print_summary
 from harness.results import group_records, new_run_id, task_record, write_json, write_results, write_text
 from harness.routing_report import merge_counts
-from harness.runner import (
-    SampleLog,
-    TaskOutcome,
-    aggregate_outcome,
-    nothing_usable,
-    parse_shard,
-    score_sample,
-)
+from harness.runner import (SampleLog, TaskOutcome, aggregate_outcome, nothing_usable, parse_shard, read_sample_log,
+                            score_sample)
 from harness.task import Sample, Task
 from harness.time_limit import DEFAULT_SCORING_SECONDS
 
@@ -75,17 +70,10 @@ class ShardRun:
         path = self.run_dir / "samples" / f"{task}.jsonl"
         if not path.is_file():
             raise MergeRefused(f"run {self.run_id} (shard {self.index}/{self.count}) has no sample log {path}")
-        records: dict[str, dict[str, Any]] = {}
-        with open(path, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                    records[str(record["doc_id"])] = record
-                except (ValueError, KeyError, TypeError) as e:
-                    raise MergeRefused(f"{path}:{lineno}: unreadable sample record ({type(e).__name__}: {e})") from e
-        return records
+        try:
+            return read_sample_log(path)
+        except InputFileError as e:
+            raise MergeRefused(str(e)) from e
 
 
 def load_shard_run(run_dir: str | Path) -> ShardRun:

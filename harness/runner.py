@@ -17,6 +17,8 @@ from typing import Any, Iterable, Iterator, Sequence
 
 from harness.api import DocumentError, HarnessError, ModelAdapter, ModelUnavailable, Request, Response
 from harness.cache import ResponseCache, cache_key
+from harness.errors import InputFileError
+from harness.jsonio import iter_jsonl
 from harness.likelihood_scoring import scoring_model
 from harness.prefetch import Prefetcher, wants_prefetch
 from harness.preflight import check_media
@@ -89,6 +91,17 @@ class SampleLog:
 
     def close(self) -> None:
         self._f.close()
+
+
+def read_sample_log(path: Path) -> dict[str, dict[str, Any]]:
+    """doc_id -> the last record of that document in a run's sample log (a re-scored sample is logged again, so
+    the last record is final); a malformed line is an InputFileError naming the file and line."""
+    records: dict[str, dict[str, Any]] = {}
+    for number, record in iter_jsonl(path, "sample log"):
+        if "doc_id" not in record:
+            raise InputFileError(f"sample log {path} line {number}: no doc_id")
+        records[str(record["doc_id"])] = record
+    return records
 
 
 def _progress(total: int, desc: str, enabled: bool):

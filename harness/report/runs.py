@@ -15,7 +15,8 @@ from typing import Any, Mapping
 import yaml
 
 from harness.api import HarnessError, Request
-from harness.jsonio import iter_jsonl, read_json_object
+from harness.jsonio import read_json_object
+from harness.runner import read_sample_log
 
 STATUSES = ("correct", "wrong", "parse error", "error", "unscored")
 
@@ -67,8 +68,7 @@ def _read_samples(path: Path) -> list[dict[str, Any]]:
     """The last record of each document (a re-scored sample is logged again; the last one is final)."""
     if not path.is_file():
         return []
-    latest = {str(record.get("doc_id")): record for _, record in iter_jsonl(path, "sample log")}
-    return list(latest.values())
+    return list(read_sample_log(path).values())
 
 
 def rebuild_requests(run: Run, task: str) -> tuple[dict[str, Request], str | None]:
