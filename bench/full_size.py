@@ -3,7 +3,7 @@ greedy generation; prints tokens/s, peak memory and parameter counts, and writes
 
     python bench/full_size.py [--preset unimoe2_omni] [--device cuda] [--dtype bf16] [--prefill 4096]
                               [--prompt 128] [--new-tokens 128] [--repeats 3] [--layers N] [--out result.json]
-                              [--decode eager|static|compiled] [--device-rates]
+                              [--decode eager|static|compiled|compiled-layer] [--device-rates]
     python bench/full_size.py --count-only      # the preset's parameter counts only (meta device, any CPU)
     python bench/full_size.py --preset tiny --device cpu --dtype float32 --prefill 64 --new-tokens 8   # smoke
 
@@ -60,7 +60,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from unimoe.config import UniMoEConfig  # noqa: E402
-from unimoe.decode import DecodeStep  # noqa: E402
+from unimoe.decode import DECODE_MODES, DecodeStep, decode_step  # noqa: E402
 from unimoe.model import UniMoEForCausalLM, generate  # noqa: E402
 
 DTYPES = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16,
@@ -409,11 +409,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         except Exception as error:
             ok = False
             report["errors"].append(_error("device_rates", error))
-    step = None
-    if args.decode != "eager":
-        mode = "reduce-overhead" if device.type == "cuda" else None
-        step = DecodeStep(model, compile=args.decode != "static", mode=mode,
-                          scope="layer" if args.decode == "compiled-layer" else "step")
+    step = decode_step(model, args.decode)
     ids_gen = torch.Generator().manual_seed(args.seed + 1)
     n_ids = max(args.prefill, args.prompt)  # the prompt is the prefill's beginning
     ids = torch.randint(0, config.vocab_size, (1, n_ids), generator=ids_gen).to(device)
@@ -548,7 +544,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--count-only", action="store_true", help="the preset's parameter counts only (meta)")
     parser.add_argument("--out", default=None, help="write the report as JSON here")
-    parser.add_argument("--decode", default="eager", choices=("eager", "static", "compiled", "compiled-layer"),
+    parser.add_argument("--decode", default="eager", choices=DECODE_MODES,
                         help="decode steps: eager path, static-shape step (unimoe.decode), that step compiled whole, or one "
                              "compiled graph per layer")
     parser.add_argument("--device-rates", action="store_true",

@@ -8,7 +8,7 @@ share; Qwen2-MoE: a sigmoid gate), so their greedy tokens may differ; both gener
 
     python bench/generate.py [--quick] [--batch 1[,16...]] [--prompt 128] [--new-tokens 64] [--repeats 3]
                              [--device cpu] [--dtype fp32] [--full-width [--layers 28]]
-                             [--decode eager|static|compiled] [--out result.json]
+                             [--decode eager|static|compiled|compiled-layer] [--out result.json]
 
 Prints tokens/s (new tokens over the wall time of the whole ``generate`` call, prefill included) and the
 ratio ours / transformers, measured in the same process, alternating the two models, for each batch size.
@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.full_size import default_device_dtype as built_on
 from bench.full_size import sync
 from unimoe.config import UniMoEConfig
-from unimoe.decode import DecodeStep
+from unimoe.decode import DECODE_MODES, DecodeStep, decode_step
 from unimoe.model import UniMoEForCausalLM, generate
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -181,7 +181,7 @@ def main() -> None:
     parser.add_argument("--dtype", default="fp32", choices=sorted(DTYPES))
     parser.add_argument("--full-width", action="store_true", help="Uni-MoE-2.0-Omni dimensions (top-2 routing)")
     parser.add_argument("--layers", type=int, default=28, help="decoder layers with --full-width")
-    parser.add_argument("--decode", default="eager", choices=("eager", "static", "compiled", "compiled-layer"),
+    parser.add_argument("--decode", default="eager", choices=DECODE_MODES,
                         help="our decode steps: eager path, static-shape step (unimoe.decode), that step compiled whole, "
                              "or one compiled graph per layer")
     parser.add_argument("--out", default=None, help="write the results as JSON here")
@@ -196,10 +196,7 @@ def main() -> None:
     with built_on(device, dtype):
         ours = UniMoEForCausalLM(config).eval().requires_grad_(False)
     theirs = qwen2_moe_twin(config, ours).requires_grad_(False)
-    step = None
-    if args.decode != "eager":
-        step = DecodeStep(ours, compile=args.decode != "static", mode="reduce-overhead" if device.type == "cuda" else None,
-                          scope="layer" if args.decode == "compiled-layer" else "step")
+    step = decode_step(ours, args.decode)
     impl = getattr(theirs.config, "_experts_implementation", "default")
     print(f"model: hidden {config.hidden_size}, {config.num_hidden_layers} layers, {config.mlp_dynamic_expert_num} "
           f"experts top-{config.mlp_dynamic_top_k} + 1 shared, vocab {config.vocab_size}; device {args.device}, "

@@ -13,7 +13,9 @@
 #    once per step at the measured device copy bandwidth); peak memory per phase.       -> full_size.json
 # 2. bench/generate.py --full-width: our compiled decode against transformers' Qwen2-MoE of equal dimensions
 #    (top-2 of 4 routed experts + one shared expert, 28 layers), batch 1 and 16, same process. -> vs_qwen2moe.json
-# 3. gpu_check.json: both reports, and each goal with its measured value and whether it was met:
+# 3. If time is left: `harness run task=omniworld model=unimoe_tiny` on the GPU with model.args.decode=eager and
+#    =compiled-layer, then `harness compare` of the two runs at tolerance 0 (the adapter's decode path end to end).
+# 4. gpu_check.json: both reports, and each goal with its measured value and whether it was met:
 #    decode <= 10 ms/step and >= 60% of the floor; >= 2x Qwen2-MoE at batch 1 and 16; prefill >= 65% of the GEMM.
 # Everything printed also goes to gpu_check.log. Each phase is bounded by `timeout`; the scripts rewrite their
 # JSON after every measurement, so a phase cut short still reports what it measured. Exit 1 if a phase failed.
@@ -34,12 +36,25 @@ print('torch', torch.__version__, 'cuda', torch.version.cuda, 'transformers', tr
       torch.cuda.get_device_name())" 2>&1 | tee -a "$log" || { say "no usable CUDA device"; exit 1; }
 
 status=0
-say "1/2 full size: prefill 4096, compiled decode at batch 1, device rates"
+say "1/3 full size: prefill 4096, compiled decode at batch 1, device rates"
 timeout 220 "$python" bench/full_size.py --device cuda --dtype bf16 --prefill 4096 --prompt 128 --new-tokens 64 \
     --repeats 3 --decode "$decode" --device-rates --out "$out/full_size.json" 2>&1 | tee -a "$log" || status=1
-say "2/2 against transformers' Qwen2-MoE of equal dimensions, batch 1 and 16"
+say "2/3 against transformers' Qwen2-MoE of equal dimensions, batch 1 and 16"
 timeout 240 "$python" bench/generate.py --device cuda --dtype bf16 --full-width --batch 1,16 --prompt 128 \
     --new-tokens 32 --repeats 2 --decode "$decode" --out "$out/vs_qwen2moe.json" 2>&1 | tee -a "$log" || status=1
+if (( SECONDS < 380 )); then  # only in the time left: the whole script stays under 8 minutes
+    say "3/3 the harness on the GPU: omniworld on unimoe_tiny, model.args.decode=compiled-layer against eager"
+    for mode in eager compiled-layer; do
+        timeout $(( (470 - SECONDS) / 2 )) "$python" -m harness run task=omniworld model=unimoe_tiny data=full \
+            model.args.device=cuda model.args.decode=$mode batch_size=16 cache=false progress=false \
+            output_dir="$out/harness_$mode" 2>&1 | tail -n 3 | tee -a "$log" || status=1
+    done
+    "$python" -m harness compare baseline="$(ls -d "$out"/harness_eager/runs/*/ | tail -n 1)" \
+        candidate="$(ls -d "$out"/harness_compiled-layer/runs/*/ | tail -n 1)" tolerance=0 2>&1 | tail -n 5 | tee -a "$log" \
+        || status=1
+else
+    say "3/3 skipped: no time left for the harness run on the GPU"
+fi
 
 "$python" - "$out" <<'PY' 2>&1 | tee -a "$log"
 import json, sys, time

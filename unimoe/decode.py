@@ -12,6 +12,8 @@ time. Here every shape is fixed by the batch size and the cache length alone:
   GEMMs over slots sorted by expert (:meth:`unimoe.moe.DynamicMoE._experts_static`);
 - rows that finished are padding (their ``alive`` flag is data, not a shape), so a batch whose rows end at
   different times never recompiles;
+- routing statistics for a probe are added into fixed-shape per-row counts on the device
+  (:class:`unimoe.probes.StepRoutingCounts`), handed to the probe once generation ends;
 - attention at decode excludes the cuDNN SDPA backend, which builds a plan for every new key length; flash /
   memory-efficient / math take the one-query-per-head layout of :meth:`unimoe.model.Attention.decode`.
   Prefill keeps the default backends (cuDNN is the fastest there).
@@ -29,8 +31,23 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from unimoe.model import KVCache, UniMoEForCausalLM
+from unimoe.probes import StepRoutingCounts
 
 DECODE_ATTENTION = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
+# eager: no step (the grow-as-you-go path, fastest on the CPU); static: this step uncompiled; compiled: the whole
+# step as one graph; compiled-layer: one graph shared by the decoder layers (compiles about as fast as one layer)
+DECODE_MODES = ("eager", "static", "compiled", "compiled-layer")
+
+
+def decode_step(model: UniMoEForCausalLM, mode: str) -> DecodeStep | None:
+    """The step for a ``DECODE_MODES`` name (None for eager); compiled steps replay as CUDA graphs on a GPU."""
+    if mode not in DECODE_MODES:
+        raise ValueError(f"decode must be one of {DECODE_MODES}, got {mode!r}")
+    if mode == "eager":
+        return None
+    on_gpu = model.lm_head.weight.device.type == "cuda"
+    return DecodeStep(model, compile=mode != "static", mode="reduce-overhead" if on_gpu else None,
+                      scope="layer" if mode == "compiled-layer" else "step")
 
 
 class DecodeStep:
@@ -60,9 +77,13 @@ class DecodeStep:
                 self._layer = torch.compile(_layer_decode, **options)
         self.cache: list[KVCache] = []
         self.mask: torch.Tensor | None = None  # [B, max_len] real tokens over the cache slots
+        self.routing: StepRoutingCounts | None = None  # set by prepare(count_routing=True)
+        self._counts: StepRoutingCounts | None = None  # kept allocated, like the cache
 
-    def prepare(self, prompt_mask: torch.Tensor, max_new_tokens: int, dtype: torch.dtype) -> list[KVCache]:
-        """The static cache for ``prompt_mask [B, T]`` plus ``max_new_tokens``, with the mask set to the prompt."""
+    def prepare(self, prompt_mask: torch.Tensor, max_new_tokens: int, dtype: torch.dtype,
+                count_routing: bool = False) -> list[KVCache]:
+        """The static cache for ``prompt_mask [B, T]`` plus ``max_new_tokens``, with the mask set to the prompt;
+        ``count_routing`` also zeroes the routing counts the steps add to (:attr:`routing`)."""
         b, t = prompt_mask.shape
         length = -(-(t + max_new_tokens) // self.bucket) * self.bucket
         if (self.mask is None or self.mask.shape != (b, length) or self.mask.device != prompt_mask.device
@@ -73,6 +94,16 @@ class DecodeStep:
                 torch._dynamo.mark_static_address(tensor)  # CUDA graphs read them in place, never copy them
         self.mask.zero_()
         self.mask[:, :t] = prompt_mask
+        self.routing = None
+        if count_routing:
+            if self._counts is None or self._counts.tokens.shape[0] != b or self._counts.tokens.device != self.mask.device:
+                config = self.model.config
+                self._counts = StepRoutingCounts(b, config.num_hidden_layers, config.num_dynamic_experts,
+                                                 self.mask.device)
+                for tensor in self._counts.buffers():
+                    torch._dynamo.mark_static_address(tensor)
+            self._counts.zero_()
+            self.routing = self._counts
         return self.cache
 
     def __call__(self, token: torch.Tensor, position: torch.Tensor, slot: torch.Tensor, alive: torch.Tensor
@@ -96,11 +127,18 @@ class DecodeStep:
         # as the eager mask: real slots so far, and every row sees its own slot (a finished row is padding)
         own = torch.arange(mask.shape[1], device=mask.device) == slot
         visible = (mask | own)[:, None, None, :]
-        for layer, cache in zip(lm.model.layers, self.cache):
-            x = self._layer(layer, x, rope, visible, alive[:, None], cache, slot)
+        for i, (layer, cache) in enumerate(zip(lm.model.layers, self.cache)):
+            x, routing = self._layer(layer, x, rope, visible, alive[:, None], cache, slot)
+            if self.routing is not None and routing is not None:
+                self.routing.add(i, *routing, layer.mlp.n_routed, alive)
         return lm.lm_head(lm.model.norm(x))[:, -1]
 
 
 def _layer_decode(layer, x, rope, mask, alive, cache, slot):
-    """One decoder layer's decode; compiled alone with ``scope="layer"``, one graph serves every layer."""
-    return layer.decode(x, rope, mask, alive, cache, slot)
+    """One decoder layer's decode; compiled alone with ``scope="layer"``, one graph serves every layer.
+    Returns the hidden states and the layer's routing as plain tensors (ids, weights, router logits), or None."""
+    x, routing = layer.decode(x, rope, mask, alive, cache, slot)
+    if routing is None:
+        return x, None
+    b, t, k = routing.expert_ids.shape
+    return x, (routing.expert_ids.reshape(b * t, k), routing.expert_weights.reshape(b * t, k), routing.router_logits)

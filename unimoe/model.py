@@ -163,13 +163,14 @@ class DecoderLayer(nn.Module):
 
     def decode(self, x, rope, mask, alive, cache, slot):
         """:meth:`forward` for one token per row with static shapes (see :mod:`unimoe.decode`); ``alive [B, 1]``
-        marks the rows still generating (the others are padding: shared experts only)."""
+        marks the rows still generating (the others are padding: shared experts only). Returns the new hidden
+        states and the MoE layer's routing (None for a dense layer)."""
         x = x + self.self_attn.decode(self.input_layernorm(x), rope, mask, cache, slot)
         h = self.post_attention_layernorm(x)
         if not self.is_moe:
-            return x + self.mlp(h)
-        out, _ = self.mlp(h, alive, None, static_shapes=True)
-        return x + out
+            return x + self.mlp(h), None
+        out, routing = self.mlp(h, alive, None, static_shapes=True)
+        return x + out, routing
 
 
 @dataclass
@@ -358,12 +359,13 @@ def generate(
     as Qwen2-VL's ``rope_deltas`` do. ``use_cache=False`` recomputes the whole sequence each step (slow;
     it exists to check the cache). ``step`` (a :class:`unimoe.decode.DecodeStep`) decodes with static
     shapes, compiled if it was built so: the same tokens, with no host sync inside a step and a check for
-    finished rows every ``FINISH_CHECK_EVERY`` steps (or every step with stop strings, which read the text).
+    finished rows every ``FINISH_CHECK_EVERY`` steps (or every step with stop strings, which read the text);
+    a ``probe`` gets the step's routing counts (accumulated on the device) when generation ends.
     """
     if stop_strings and decode is None:
         raise ValueError("stop_strings need a decode function to read the generated text")
-    if step is not None and (probe is not None or not use_cache):
-        raise ValueError("the static decode step keeps no routing probe and needs the cache (use_cache=True)")
+    if step is not None and not use_cache:
+        raise ValueError("the static decode step needs the cache (use_cache=True)")
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
     if (input_ids is None) == (inputs_embeds is None):
@@ -380,7 +382,7 @@ def generate(
                        device=device)
 
     if step is not None:
-        cache = step.prepare(mask, max_new_tokens, prompt.dtype)
+        cache = step.prepare(mask, max_new_tokens, prompt.dtype, count_routing=probe is not None)
     else:
         cache = model.new_cache(b, t + max_new_tokens, prompt.dtype) if use_cache else None
     out = model(inputs_embeds=prompt, attention_mask=mask, position_ids=position_ids, cache=cache,
@@ -428,6 +430,8 @@ def generate(
             out = model(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, last_token_only=True)
         logits = out.logits[:, -1]
 
+    if step is not None and probe is not None:
+        probe.add_step_counts(step.routing)
     rows = torch.stack(steps, dim=1).tolist()
     kept, reasons = _finish(rows, eos.tolist(), stopped_at)
     tokens = [row[:n] for row, n in zip(rows, kept)]

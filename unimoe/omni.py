@@ -55,6 +55,7 @@ class UniMoEOmni(UniMoEForCausalLM):
 
     def embed(self, batch: Batch) -> torch.Tensor:
         """Token embeddings with every image, video and audio placeholder replaced by its features."""
+        batch = batch.to(self.lm_head.weight.device)
         embeds = self.model.embed_tokens(batch.input_ids)
         feats = self.media_features(batch.pixel_values, batch.audio_features)
         if batch.video_pixels is not None:
@@ -67,10 +68,12 @@ class UniMoEOmni(UniMoEForCausalLM):
         return embeds
 
     def forward_batch(self, batch: Batch, probe: RoutingProbe | None = None, **kw):
+        batch = batch.to(self.lm_head.weight.device)
         return self(inputs_embeds=self.embed(batch), attention_mask=batch.attention_mask,
                     position_ids=batch.position_ids, probe=probe, modality_ids=batch.modality_ids, **kw)
 
     @torch.inference_mode()
     def generate_batch(self, batch: Batch, probe: RoutingProbe | None = None, **kw) -> GenerationResult:
+        batch = batch.to(self.lm_head.weight.device)
         return generate(self, inputs_embeds=self.embed(batch), attention_mask=batch.attention_mask,
                         position_ids=batch.position_ids, probe=probe, modality_ids=batch.modality_ids, **kw)

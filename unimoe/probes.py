@@ -99,6 +99,26 @@ class RoutingProbe:
         for name in ("tokens", "expert_tokens", "weight_sum", "null_tokens", "active_sum", "aux_sum", "aux_calls"):
             setattr(self, name, getattr(self, name).to(device))
 
+    @torch.no_grad()
+    def add_step_counts(self, counts: StepRoutingCounts, row: int | None = None) -> None:
+        """Fold in what the static decode step counted (generated tokens are text): one batch ``row``, or all."""
+        if self.keep_tokens:
+            raise ValueError("per-token routing records need the eager decode path (no static decode step)")
+        if self.tokens.device != counts.tokens.device:
+            self._move_to(counts.tokens.device)
+        pick = slice(None) if row is None else slice(row, row + 1)
+        self.tokens[TEXT] += counts.tokens[pick].sum(0)
+        self.expert_tokens[TEXT] += counts.expert_tokens[pick].sum(0)
+        self.weight_sum[TEXT] += counts.weight_sum[pick].sum(0)
+        self.null_tokens[TEXT] += counts.null_tokens[pick].sum(0)
+        self.active_sum[TEXT] += counts.active_sum[pick].sum(0)
+        if row is None:  # the batch's loss is not the sum of its rows' losses
+            self.aux_sum += counts.batch_aux_sum
+            self.aux_calls += counts.batch_aux_calls
+        else:
+            self.aux_sum += counts.aux_sum[row]
+            self.aux_calls += counts.aux_calls[row]
+
     def counts(self) -> dict[str, Any]:
         """Additive, JSON-ready counts (merge samples by adding them, see ``harness.routing_report``)."""
         out: dict[str, Any] = {}
@@ -135,3 +155,60 @@ class RoutingProbe:
         if int(calls.sum()):
             report["aux_loss_mean"] = float(self.aux_sum.sum() / calls.sum())
         return report
+
+
+class StepRoutingCounts:
+    """Per-row routing counts that the static decode step (:mod:`unimoe.decode`) adds on the device.
+
+    A probe's ``record`` reads routing on the host; a step captured as one graph cannot call it, so the step adds
+    each layer's choices into these fixed-shape tensors (rows that finished add nothing) and
+    :meth:`RoutingProbe.add_step_counts` folds them in when generation ends. The sums are the ones ``record``
+    makes for the same one-token chunks, the load-balancing loss included: for the batch, and for each row
+    weighted alone (as per-row probes weight it).
+    """
+
+    def __init__(self, rows: int, num_layers: int, num_experts: int, device: torch.device | str):
+        shape = (rows, num_layers)
+        self.tokens = torch.zeros(shape, dtype=torch.long, device=device)
+        self.expert_tokens = torch.zeros(*shape, num_experts, dtype=torch.long, device=device)
+        self.weight_sum = torch.zeros(*shape, num_experts, dtype=torch.float64, device=device)
+        self.null_tokens = torch.zeros(shape, dtype=torch.long, device=device)
+        self.active_sum = torch.zeros(shape, dtype=torch.long, device=device)
+        self.aux_sum = torch.zeros(shape, dtype=torch.float64, device=device)
+        self.aux_calls = torch.zeros(shape, dtype=torch.long, device=device)
+        self.batch_aux_sum = torch.zeros(num_layers, dtype=torch.float64, device=device)
+        self.batch_aux_calls = torch.zeros(num_layers, dtype=torch.long, device=device)
+
+    def buffers(self) -> list[torch.Tensor]:
+        return [self.tokens, self.expert_tokens, self.weight_sum, self.null_tokens, self.active_sum, self.aux_sum,
+                self.aux_calls, self.batch_aux_sum, self.batch_aux_calls]
+
+    def zero_(self) -> None:
+        for tensor in self.buffers():
+            tensor.zero_()
+
+    def add(self, layer: int, expert_ids: torch.Tensor, expert_weights: torch.Tensor, router_logits: torch.Tensor,
+            n_routed: int, alive: torch.Tensor) -> None:
+        """One MoE layer's routing of one token per row: ``expert_ids``/``expert_weights [B, K]`` (-1 for unused
+        slots), ``router_logits [B, N_d]`` (routed + null columns), ``alive [B]``."""
+        live = alive.reshape(-1, 1)
+        chosen = (expert_ids >= 0) & live
+        slots = expert_ids.clamp(min=0)
+        self.tokens[:, layer] += alive.long()
+        self.null_tokens[:, layer] += ((expert_ids >= n_routed) & live).any(-1).long()
+        self.active_sum[:, layer] += (chosen & (expert_ids < n_routed)).sum(-1)
+        self.expert_tokens[:, layer].scatter_add_(1, slots, chosen.long())
+        self.weight_sum[:, layer].scatter_add_(1, slots, expert_weights.double() * chosen)
+        # the load-balancing loss N_d * sum_j f_j * P_j (f: share of tokens that chose j, P: mean softmax over each
+        # token's chosen experts), for each row alone and for the batch's live rows together
+        picked = torch.zeros_like(router_logits, dtype=torch.long).scatter_add(1, slots, chosen.long()) > 0
+        logits = router_logits.float().masked_fill(~picked, torch.finfo(torch.float32).min)
+        share, n_dynamic = picked.float(), router_logits.shape[-1]
+        probs = torch.softmax(logits, dim=-1)
+        self.aux_sum[:, layer] += (n_dynamic * (share * probs).sum(-1)).double() * alive
+        self.aux_calls[:, layer] += alive.long()
+        w = alive.float()[:, None]
+        total = w.sum().clamp(min=1e-9)
+        batch = n_dynamic * ((w * share).sum(0) / total * (w * probs).sum(0) / total).sum()
+        self.batch_aux_sum[layer] += batch.double()
+        self.batch_aux_calls[layer] += alive.any().long()

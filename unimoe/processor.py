@@ -15,7 +15,7 @@ Media arrive decoded (PIL images or uint8 arrays, video frames ``[N, H, W, 3]`` 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Sequence
 
 import numpy as np
@@ -62,6 +62,12 @@ class Batch:
     audio_features: torch.Tensor | None = None  # [chunks, mels, frames] of every audio
     audio_chunks: torch.Tensor | None = None  # [audios]
     extras: dict[str, Any] = field(default_factory=dict)
+
+    def to(self, device: torch.device | str) -> Batch:
+        """The same batch with every tensor on ``device`` (the processor builds batches on the CPU)."""
+        moved = {f.name: value.to(device) if isinstance(value := getattr(self, f.name), torch.Tensor) else value
+                 for f in fields(self)}
+        return Batch(**moved)
 
 
 # ---------------------------------------------------------------------------------------------------------

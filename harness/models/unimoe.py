@@ -62,11 +62,16 @@ class UniMoEAdapter:
                  seed: int = 0, dtype: str = "float32", device: str = "cpu", system_prompt: str | None = None,
                  layout: str = "inline", stop_strings: bool = True, tts_checkpoint: str | None = None,
                  tts_init: str = "checkpoint", tts_preset: str = "tiny", voice: str = "",
-                 speech_from: str = "request", imagegen: str | None = None, imagegen_init: str = "checkpoint"):
+                 speech_from: str = "request", imagegen: str | None = None, imagegen_init: str = "checkpoint",
+                 decode: str = "eager"):
         if layout not in LAYOUTS:
             raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
         if speech_from not in SPEECH_SOURCES:
             raise ValueError(f"speech_from must be one of {SPEECH_SOURCES}, got {speech_from!r}")
+        from unimoe.decode import DECODE_MODES
+
+        if decode not in DECODE_MODES:
+            raise ValueError(f"decode must be one of {DECODE_MODES}, got {decode!r}")
         if tts_init not in ("checkpoint", "random"):
             raise ValueError(f"tts_init must be 'checkpoint' or 'random', got {tts_init!r}")
         self.tts_checkpoint = tts_checkpoint
@@ -88,6 +93,8 @@ class UniMoEAdapter:
         self.imagegen = imagegen
         self.imagegen_init = imagegen_init
         self._image_generator = None
+        self.decode = decode  # not part of the identity: every mode gives the eager tokens
+        self._step = None
         self._model = None
         self._processor = None
         self._fingerprint = self._compute_fingerprint()
@@ -201,9 +208,20 @@ class UniMoEAdapter:
             config = model.config
             tokenizer = load_tokenizer(str(root))
         self._model = model.to(self.device).eval()
+        self._step = self._decode_step()
         self._processor = Processor.for_config(config, tokenizer)
         if self.system_prompt is not None:
             self._processor.system_prompt = self.system_prompt
+
+    def _decode_step(self):
+        """The fixed-shape decode step ``decode`` names (:mod:`unimoe.decode`), kept for the adapter's life so that
+        its cache and compiled graphs serve every batch of the same size; None for the eager path."""
+        from unimoe.decode import decode_step
+
+        if self.decode != "eager" and self._model.config.moe_type != "dynamic":
+            raise ValueError(f"model {self.name}: model.args.decode={self.decode} needs Uni-MoE-2 routing (dynamic "
+                             f"MoE); this checkpoint is {self._model.config.moe_type!r}: use decode=eager")
+        return decode_step(self._model, self.decode)
 
     # ---- generation
     def _conversation(self, request: Request) -> list[dict[str, Any]]:
@@ -282,6 +300,7 @@ class UniMoEAdapter:
             temperature=gen.temperature if gen.do_sample else 0.0, top_p=gen.top_p, generator=generator,
             eos_token_id=[SPECIAL_IDS["<|im_end|>"], SPECIAL_IDS["<|endoftext|>"]],
             stop_strings=tuple(gen.until) if self.stop_strings else (), decode=lambda ids: tokenizer.decode(ids, skip_special_tokens=True),
+            step=self._step,
         )
         responses = []
         for b, request in enumerate(requests):
@@ -447,6 +466,11 @@ class RowProbes:
                 row = dataclasses.replace(routing, aux_weights=routing.aux_weights * keep.reshape(-1).to(
                     routing.aux_weights.dtype))
             probe.record(layer, row, modality_ids, keep)
+
+    def add_step_counts(self, counts: Any) -> None:
+        """What the static decode step counted on the device, each row to its own probe."""
+        for b, probe in enumerate(self.rows):
+            probe.add_step_counts(counts, b)
 
 
 def _lmms_eval_turn(parts: list[Any]) -> list[Any]:

@@ -8,6 +8,7 @@ from unimoe.config import UniMoEConfig
 from unimoe.decode import DecodeStep
 from unimoe.model import UniMoEForCausalLM, generate
 from unimoe.moe import DynamicMoE
+from unimoe.probes import RoutingProbe
 
 PROMPT_LENGTHS = (7, 3, 5)
 
@@ -88,6 +89,40 @@ def test_generate_with_the_step_gives_the_same_tokens_and_endings(model):
     assert eager.finish_reasons[0] == "eos" and len(eager.tokens[0]) == 2
 
 
+def assert_same_counts(static: dict, eager: dict) -> None:
+    assert static.keys() == eager.keys()
+    for modality, counts in eager.items():
+        for key, value in counts.items():
+            if key in ("weight_sum", "sum"):
+                torch.testing.assert_close(torch.tensor(static[modality][key]), torch.tensor(value), rtol=1e-6, atol=1e-6)
+            else:
+                assert static[modality][key] == value, (modality, key)
+
+
+def test_the_step_counts_routing_as_the_eager_probe_does(model):
+    """Routing statistics of generation with the static step (added on the device, rows finishing at different
+    times, padding steps after the end) equal the eager probe's, for the batch and for each row alone."""
+    ids, mask = left_padded(model.config.vocab_size)
+    eos = generate(model, ids, attention_mask=mask, max_new_tokens=12).tokens[0][2]
+    kwargs = {"attention_mask": mask, "max_new_tokens": 12, "eos_token_id": eos}
+    probes = {}
+    for name, step in (("eager", None), ("static", DecodeStep(model, bucket=16))):
+        probes[name] = RoutingProbe.for_model(model.config)
+        generate(model, ids, probe=probes[name], step=step, **kwargs)
+    assert_same_counts(probes["static"].counts(), probes["eager"].counts())
+    assert probes["eager"].counts()["text"]["tokens"] > int(mask.sum())  # generated tokens were counted
+
+    step = DecodeStep(model, bucket=16)
+    eager = generate(model, ids, probe=RoutingProbe.for_model(model.config), **kwargs)
+    static = generate(model, ids, probe=RoutingProbe.for_model(model.config), step=step, **kwargs)
+    assert static.tokens == eager.tokens
+    for row in range(ids.shape[0]):  # one row alone: its prefill plus its own steps
+        row_probe = RoutingProbe.for_model(model.config)
+        row_probe.add_step_counts(step.routing, row)
+        assert int(step.routing.tokens[row].max()) == len(eager.tokens[row]) - (eager.finish_reasons[row] != "eos")
+        assert int(row_probe.tokens.sum()) == int(step.routing.tokens[row].sum())
+
+
 def test_a_batch_that_finished_between_checks_keeps_only_its_tokens(model):
     """The static path looks for an all-finished batch every few steps only; the steps run meanwhile are padding."""
     ids, _ = left_padded(model.config.vocab_size, lengths=(5,))
@@ -138,8 +173,17 @@ def test_the_step_refuses_what_it_does_not_support(model):
         generate(model, ids, attention_mask=mask, use_cache=False, step=DecodeStep(model))
 
 
+@pytest.fixture
+def fresh_dynamo():
+    """No graphs compiled by earlier tests: the step's functions are shared, so their graphs would count here as
+    recompiles."""
+    torch._dynamo.reset()
+    yield
+    torch._dynamo.reset()
+
+
 @pytest.mark.slow
-def test_bf16_layer_graph_is_whole_shared_by_the_layers_and_matches_eager():
+def test_bf16_layer_graph_is_whole_shared_by_the_layers_and_matches_eager(fresh_dynamo):
     """The bf16 step (grouped-GEMM experts, the GPU path) with one compiled graph per decoder layer: traced with
     fullgraph=True (no graph break), reused by every layer (no recompile), and giving the eager step's tokens
     (aot_eager runs the same kernels)."""
@@ -153,7 +197,7 @@ def test_bf16_layer_graph_is_whole_shared_by_the_layers_and_matches_eager():
 
 
 @pytest.mark.slow
-def test_compiled_step_has_no_graph_break_and_matches_eager():
+def test_compiled_step_has_no_graph_break_and_matches_eager(fresh_dynamo):
     """fullgraph=True fails on any graph break (a ``.item()``, ``nonzero`` or data-dependent shape would be one).
     Then: other alive patterns and another prompt length in the same bucket reuse the graph (no recompile)."""
     model = tiny_model(layers=1)
@@ -167,3 +211,7 @@ def test_compiled_step_has_no_graph_break_and_matches_eager():
     with torch._dynamo.config.patch(error_on_recompile=True):
         again = generate(model, shorter_ids, attention_mask=shorter_mask, max_new_tokens=5, step=step)
     assert again.tokens == generate(model, shorter_ids, attention_mask=shorter_mask, max_new_tokens=5).tokens
+    counted = {name: RoutingProbe.for_model(model.config) for name in ("eager", "compiled")}
+    generate(model, ids, attention_mask=mask, max_new_tokens=5, probe=counted["eager"])
+    generate(model, ids, attention_mask=mask, max_new_tokens=5, probe=counted["compiled"], step=step)  # fullgraph
+    assert_same_counts(counted["compiled"].counts(), counted["eager"].counts())

@@ -69,6 +69,14 @@ def test_placeholder_expansion_counts(processor):
     assert counts[1:] == [8, 12, 40]
     assert batch.position_ids.shape == (3, 1, ids.shape[0])
 
+    moved = batch.to("meta")  # the model moves each batch to its own device (a GPU)
+    for name, value in vars(batch).items():
+        if isinstance(value, torch.Tensor):
+            assert getattr(moved, name).device.type == "meta" and getattr(moved, name).shape == value.shape, name
+        else:
+            assert getattr(moved, name) == value, name
+    assert moved.pixel_values is not None and moved.audio_features is not None and moved.video_pixels is not None
+
 
 def test_omni_model_forward_and_generate_with_routing(config, processor):
     from unimoe.omni import UniMoEOmni
