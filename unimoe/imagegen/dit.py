@@ -4,7 +4,12 @@ PixWizard (reference §2.7):
 - the **task** tokens (``task_hidden_fcs`` output) are pooled and added to the timestep embedding, which
   modulates every block (adaLN-zero): the task selects the mode (draw, edit, restore);
 - the **content** tokens (``image_hidden_fcs`` output) and, when there is a source image, its **visual**
-  tokens (``visual_hidden_fcs`` output) are the cross-attention context;
+  tokens (``visual_hidden_fcs`` output) are the cross-attention context; the content tokens are also pooled
+  into the modulation (as SD3 adds its pooled text embedding), a global path through which a described scene
+  (which shape, colour, where) steers every block from the first step, where cross-attention alone learns
+  layout slowly;
+- for classifier-free guidance the task and content conditions can be swapped for learned null embeddings
+  (:meth:`TaskDiT.drop_conditions`), in training at random and at sampling for the unconditional branch;
 - the source image's latent is concatenated to the noisy latent along channels (zeros for text-to-image),
   so edits and restorations can copy what they keep.
 """
@@ -58,6 +63,14 @@ class DiTBlock(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(approximate="tanh"), nn.Linear(4 * width, width))
         self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(width, 6 * width))
 
+    def drop_conditions(self, task: torch.Tensor, content: torch.Tensor, drop: torch.Tensor
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``task`` and ``content`` with the rows where ``drop`` ``(B,)`` is True replaced by the null
+        embeddings (repeated over the tokens)."""
+        keep = ~drop.view(-1, 1, 1)
+        return (torch.where(keep, task, self.null_task.to(task.dtype)),
+                torch.where(keep, content, self.null_content.to(content.dtype)))
+
     def forward(self, x: torch.Tensor, cond: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         shift1, scale1, gate1, shift2, scale2, gate2 = self.adaLN_modulation(cond).chunk(6, dim=-1)
         h = _modulate(self.norm1(x), shift1, scale1)
@@ -77,6 +90,9 @@ class TaskDiT(nn.Module):
         self.t_embedder = nn.Sequential(nn.Linear(w, w), nn.SiLU(), nn.Linear(w, w))
         self.task_embedder = nn.Sequential(nn.Linear(spec.task_dim, w), nn.SiLU(), nn.Linear(w, w))
         self.content_embedder = nn.Linear(spec.content_dim, w)
+        self.content_pooler = nn.Sequential(nn.Linear(spec.content_dim, w), nn.SiLU(), nn.Linear(w, w))
+        self.null_task = nn.Parameter(torch.zeros(1, 1, spec.task_dim))  # the "no instruction" conditions
+        self.null_content = nn.Parameter(torch.zeros(1, 1, spec.content_dim))
         self.visual_embedder = nn.Linear(spec.visual_dim, w)
         self.blocks = nn.ModuleList(DiTBlock(w, spec.num_heads) for _ in range(spec.depth))
         self.final_norm = nn.LayerNorm(w, elementwise_affine=False, eps=1e-6)
@@ -86,6 +102,8 @@ class TaskDiT(nn.Module):
 
     def _init_weights(self) -> None:
         nn.init.normal_(self.pos_embed, std=0.02)
+        nn.init.normal_(self.null_task, std=0.02)
+        nn.init.normal_(self.null_content, std=0.02)
         for block in self.blocks:  # adaLN-zero: every block starts as the identity
             nn.init.zeros_(block.adaLN_modulation[-1].weight)
             nn.init.zeros_(block.adaLN_modulation[-1].bias)
@@ -93,6 +111,14 @@ class TaskDiT(nn.Module):
         nn.init.zeros_(self.final_modulation[-1].bias)
         nn.init.zeros_(self.final_linear.weight)
         nn.init.zeros_(self.final_linear.bias)
+
+    def drop_conditions(self, task: torch.Tensor, content: torch.Tensor, drop: torch.Tensor
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``task`` and ``content`` with the rows where ``drop`` ``(B,)`` is True replaced by the null
+        embeddings (repeated over the tokens)."""
+        keep = ~drop.view(-1, 1, 1)
+        return (torch.where(keep, task, self.null_task.to(task.dtype)),
+                torch.where(keep, content, self.null_content.to(content.dtype)))
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, task: torch.Tensor, content: torch.Tensor,
                 visual: torch.Tensor | None = None, source: torch.Tensor | None = None) -> torch.Tensor:
@@ -102,7 +128,8 @@ class TaskDiT(nn.Module):
         b = x_t.shape[0]
         source = torch.zeros_like(x_t) if source is None else source
         x = self.x_embedder(torch.cat([x_t, source], dim=1)).flatten(2).transpose(1, 2) + self.pos_embed
-        cond = self.t_embedder(timestep_embedding(t, spec.width).to(x.dtype)) + self.task_embedder(task.mean(dim=1))
+        cond = (self.t_embedder(timestep_embedding(t, spec.width).to(x.dtype)) + self.task_embedder(task.mean(dim=1))
+                + self.content_pooler(content.mean(dim=1)))
         context = self.content_embedder(content)
         if visual is not None:
             context = torch.cat([context, self.visual_embedder(visual)], dim=1)

@@ -94,7 +94,8 @@ def train(out: Path, steps: int = 2000, batch_size: int = 16, n_per_kind: int = 
     by_kind = {k: [e for e in examples if e.kind == k] for k in KINDS}
     gen.vae.fit(torch.stack([e.target for e in examples] + [e.source for e in examples if e.source is not None]))
     gen.fit_span_statistics(torch.cat([e.spans.task_states for e in examples]),
-                            torch.cat([e.spans.image_states for e in examples]))
+                            torch.cat([e.spans.image_states for e in examples]),
+                            torch.tensor([e.spans.visual_features is not None for e in examples]))
     params = list(gen.projectors.parameters()) + list(gen.dit.parameters())
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     step = 0
@@ -108,7 +109,8 @@ def train(out: Path, steps: int = 2000, batch_size: int = 16, n_per_kind: int = 
     generator = torch.Generator().manual_seed(seed * 1_000_003 + step)
     while step < steps:
         spans, target, source = _batch(rng.sample(by_kind[KINDS[step % len(KINDS)]], batch_size))
-        loss = gen.loss(gen.conditions(SpanStates("", forced=True, **spans)), target, source, generator)
+        loss = gen.loss(gen.conditions(SpanStates("", forced=True, **spans)), target, source, generator,
+                        drop_conditions)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
