@@ -172,7 +172,7 @@ def test_generate_visualgen_reads_the_spans_and_the_source_features(tiny_lm):
 # ---- DiT and sampler
 def test_dit_starts_as_zero_velocity_and_its_conditions_matter():
     spec = DiTSpec(latent_channels=4, latent_size=8, patch_size=2, width=32, depth=2, num_heads=4, task_dim=6,
-                   content_dim=5, visual_dim=7)
+                   content_dim=5, visual_dim=7, content_tokens=4)
     dit = TaskDiT(spec).eval()
     x, t = torch.randn(2, 4, 8, 8), torch.rand(2)
     task, content = torch.randn(2, 3, 6), torch.randn(2, 4, 5)
@@ -195,7 +195,7 @@ def test_dit_starts_as_zero_velocity_and_its_conditions_matter():
 
 def test_dit_content_reaches_the_modulation_as_well_as_the_cross_attention():
     spec = DiTSpec(latent_channels=4, latent_size=8, patch_size=2, width=32, depth=1, num_heads=4, task_dim=6,
-                   content_dim=5, visual_dim=7)
+                   content_dim=5, visual_dim=7, content_tokens=4)
     dit = _randomise(TaskDiT(spec)).eval()
     x, t, task, content = torch.randn(1, 4, 8, 8), torch.rand(1), torch.randn(1, 3, 6), torch.randn(1, 4, 5)
     for block in dit.blocks:  # with cross-attention silenced, the content still steers the output
@@ -227,7 +227,7 @@ def _tiny_generator():
                             projectors=ProjectorSpec(llm_dim=24, hidden_dim=16, num_layers=1, image_queries=4,
                                                      image_dim=8, task_dim=8, visual_dim=8),
                             dit=DiTSpec(latent_channels=4, latent_size=8, width=32, depth=1, task_dim=8,
-                                        content_dim=8, visual_dim=8))
+                                        content_dim=8, visual_dim=8, content_tokens=4))
     return _randomise(ImageGenerator(config)).eval()
 
 
@@ -277,27 +277,32 @@ def test_patch_autoencoder_fits_scenes_in_closed_form():
         assert all(check_scene(restored, item.shape, item.colour, item.corner).values())
 
 
-def test_span_statistics_centre_each_position_and_scale_the_prompt_dependent_part_per_prompt_type():
-    config = ImageGenConfig(image_size=16, vae_factor=2, standardize_spans=True,
+def test_span_whitening_gives_weak_and_strong_prompt_facts_the_same_size_per_prompt_type():
+    config = ImageGenConfig(image_size=16, vae_factor=2, standardize_spans=True, whitening_rank=8,
                             projectors=ProjectorSpec(llm_dim=24, hidden_dim=16, num_layers=1, image_queries=4,
                                                      image_dim=8, task_dim=8, visual_dim=8),
                             dit=DiTSpec(latent_channels=4, latent_size=8, width=32, depth=1, task_dim=8,
-                                        content_dim=8, visual_dim=8))
+                                        content_dim=8, visual_dim=8, content_tokens=4))
     gen = ImageGenerator(config)
-    common = torch.randn(1, 32, 24) * 10  # the prompt-independent part dominates, as in a small frozen LM
-    # text-only prompts vary 0.1, prompts with an image 1.0 around a shifted centre: each gets its own statistics
+    g = torch.Generator().manual_seed(0)
+    common = torch.randn(1, 35, 24, generator=g) * 10  # the prompt-independent part dominates, as in a small LM
+    strong, weak = torch.randn(35, 24, generator=g), torch.randn(35, 24, generator=g)
+    weak -= (weak * strong).sum() / (strong * strong).sum() * strong  # two orthogonal facts, one 15x smaller
+    a, b = (torch.randint(0, 2, (100, 1, 1), generator=g).float() * 2 - 1 for _ in range(2))
+    spans = common + a * strong + b * weak / 15
     with_image = torch.arange(100) >= 50
-    image = common + torch.where(with_image.view(-1, 1, 1), 3 + torch.randn(100, 32, 24), 0.1 * torch.randn(100, 32, 24))
-    task = image[:, :3] + 0.01
-    gen.fit_span_statistics(task, image, with_image)
-    for row, pick in ((0, ~with_image), (1, with_image)):
-        standardized = (image[pick] - gen.image_mean[row]) / gen.image_std[row]
-        torch.testing.assert_close(standardized.mean(0), torch.zeros(32, 24), atol=1e-3, rtol=0)
-        assert standardized.std().item() == pytest.approx(1.0, abs=0.05)
-    spans = SpanStates("", task[:1], torch.zeros(1, 3, 24), image[:1], torch.zeros(1, 32, 24), None, True)
-    conditioned = gen.conditions(spans)["content"]  # no visual features: the text-only row applies
-    gen.image_mean[1], gen.image_std[1] = 1e3, 1e3
-    torch.testing.assert_close(gen.conditions(spans)["content"], conditioned)
+    spans[with_image] += 5 * torch.randn(50, 35, 24, generator=g)  # prompts with an image: far larger spread
+    gen.fit_span_statistics(spans[:, :3], spans[:, 3:], with_image)
+    task, image = gen.whiten(spans[:50, :3], spans[:50, 3:], with_image=False)
+    white = torch.cat([task, image], dim=1).flatten(1)
+    along = lambda fact: white @ (fact.flatten() / fact.norm())  # noqa: E731
+    assert along(weak).std().item() == pytest.approx(along(strong).std().item(), rel=0.15)  # 1/15 before
+    torch.testing.assert_close(white.mean(0), torch.zeros(35 * 24), atol=1e-3, rtol=0)
+    assert white.pow(2).mean().item() == pytest.approx(1.0, rel=0.05)  # unit spread per coordinate on average
+    one = SpanStates("", spans[:1, :3], torch.zeros(1, 3, 24), spans[:1, 3:], torch.zeros(1, 32, 24), None, True)
+    conditioned = gen.conditions(one)["content"]  # no visual features: the text-only row applies
+    gen.span_mean[1] += 1e3
+    torch.testing.assert_close(gen.conditions(one)["content"], conditioned)
     plain = ImageGenerator(dataclasses.replace(config, standardize_spans=False))
-    plain.load_state_dict({k: v for k, v in gen.state_dict().items() if "_mean" not in k and "_std" not in k})
-    assert not torch.allclose(gen.conditions(spans)["content"], plain.conditions(spans)["content"])
+    plain.load_state_dict({k: v for k, v in gen.state_dict().items() if not k.startswith("span_")})
+    assert not torch.allclose(conditioned, plain.conditions(one)["content"])

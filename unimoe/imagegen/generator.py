@@ -29,8 +29,10 @@ class ImageGenConfig:
     sample_steps: int = 16
     guidance_scale: float = 1.0  # classifier-free guidance at sampling; 1 = none (needs training with dropout)
     answer_tokens: int = 0  # new tokens the LM generates before its spans are read; 0 appends them to the prompt
-    standardize_spans: bool = False  # centre and scale span states by statistics of the training prompts
-    # (kept apart for text-only prompts and prompts with an image)
+    standardize_spans: bool = False  # whiten span states by statistics of the training prompts (see
+    # fit_span_statistics; kept apart for text-only prompts and prompts with an image)
+    whitening_rank: int = 320  # principal directions kept per prompt type
+    whitening_shrinkage: float = 1e-3  # directions with less spread than this share of the largest are damped
     projectors: ProjectorSpec = field(default_factory=ProjectorSpec)
     dit: DiTSpec = field(default_factory=DiTSpec)
 
@@ -71,37 +73,59 @@ class ImageGenerator(nn.Module):
         self.vae = PatchAutoencoder(config.dit.latent_channels, config.vae_factor)
         self.dit = TaskDiT(config.dit)
         if config.standardize_spans:  # row 0: prompts without an image, row 1: prompts with one
-            dim = config.projectors.llm_dim
-            for name, n in (("task", NUM_TASK_TOKENS), ("image", NUM_IMAGE_TOKENS)):
-                self.register_buffer(f"{name}_mean", torch.zeros(2, n, dim))
-                self.register_buffer(f"{name}_std", torch.ones(2, 1, dim))
+            dim, rank = (NUM_TASK_TOKENS + NUM_IMAGE_TOKENS) * config.projectors.llm_dim, config.whitening_rank
+            self.register_buffer("span_mean", torch.zeros(2, dim))
+            self.register_buffer("span_basis", torch.zeros(2, dim, rank))  # principal directions (zero-padded)
+            self.register_buffer("span_gain", torch.zeros(2, rank))  # their whitening gain minus the rest's
+            self.register_buffer("span_rest_gain", torch.ones(2))  # gain off those directions
 
     @torch.no_grad()
     def fit_span_statistics(self, task_states: torch.Tensor, image_states: torch.Tensor, with_image: torch.Tensor
                             ) -> None:
-        """Per-position means and per-dimension spreads of the span states over training prompts ``(N, n, d)``,
+        """Whitening of whole spans (task then image states, flattened) over training prompts ``(N, n, d)``,
         apart for prompts without and with an image (``with_image`` ``(N,)`` bool).
 
-        A small frozen LM puts nearly the same state at every forced span position whatever the prompt (the
-        prompt-dependent part is ~5% of the spread in unimoe_tiny), which the projectors' layer norms would
-        flatten; centring per position and scaling by the prompt-dependent spread makes it the signal. An image
-        in the prompt moves the states ten times more than the words do (unimoe_tiny: a drawing prompt's
-        states vary 0.1 as much as an edit prompt's), so one shared spread would bury the text-only prompts."""
+        A small frozen LM writes the prompt into its span states unevenly: in unimoe_tiny two drawing prompts
+        that differ in the corner differ 15 times less than two that differ in the colour, and an image in the
+        prompt moves them ten times more than the words do. Gradient descent learns a direction at a pace set by
+        its size, so the projectors learned colour and never where to draw. Whitening (ZCA with shrinkage: unit
+        spread along every principal direction of the training prompts, those below ``whitening_shrinkage`` of
+        the largest damped) gives every fact the prompt carries the same size, and the output keeps the
+        ``(tokens, d)`` layout the projectors read."""
+        shrinkage, rank = self.config.whitening_shrinkage, self.config.whitening_rank
         for row in (0, 1):
             pick = with_image == bool(row)
             if not bool(pick.any()):
                 continue
-            for name, states in (("task", task_states[pick]), ("image", image_states[pick])):
-                mean = states.mean(0)
-                getattr(self, f"{name}_mean")[row] = mean
-                getattr(self, f"{name}_std")[row] = (states - mean).std(dim=(0, 1)).clamp_min(1e-6)
+            spans = torch.cat([task_states[pick], image_states[pick]], dim=1).flatten(1).double()
+            mean = spans.mean(0)
+            _, singular, vh = torch.linalg.svd(spans - mean, full_matrices=False)
+            variance = singular[:rank] ** 2 / spans.shape[0]
+            eps = shrinkage * float(variance[0]) if variance.numel() else 1.0
+            kept = int((variance > 1e-9 * variance[0]).sum()) if variance.numel() else 0
+            gain = (variance[:kept] + eps).rsqrt()
+            unit = (spans.shape[1] / float((variance[:kept] / (variance[:kept] + eps)).sum().clamp_min(1e-12))) ** 0.5
+            self.span_mean[row] = mean.float()
+            self.span_basis[row].zero_()
+            self.span_basis[row, :, :kept] = vh[:kept].T.float()
+            self.span_gain[row].zero_()
+            self.span_gain[row, :kept] = ((gain - eps ** -0.5) * unit).float()
+            self.span_rest_gain[row] = eps ** -0.5 * unit
+
+    def whiten(self, task_states: torch.Tensor, image_states: torch.Tensor, with_image: bool
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Span states ``(B, 3, d)``, ``(B, 32, d)`` in the whitened coordinates of their prompt type."""
+        row = int(with_image)
+        flat = torch.cat([task_states, image_states], dim=1).flatten(1) - self.span_mean[row]
+        white = flat * self.span_rest_gain[row] + ((flat @ self.span_basis[row]) * self.span_gain[row]) @ \
+            self.span_basis[row].T
+        white = white.view(task_states.shape[0], -1, task_states.shape[-1])
+        return white[:, :task_states.shape[1]], white[:, task_states.shape[1]:]
 
     def conditions(self, spans: SpanStates) -> dict[str, torch.Tensor | None]:
         task_states, image_states = spans.task_states, spans.image_states
         if self.config.standardize_spans:
-            row = int(spans.visual_features is not None)
-            task_states = (task_states - self.task_mean[row]) / self.task_std[row]
-            image_states = (image_states - self.image_mean[row]) / self.image_std[row]
+            task_states, image_states = self.whiten(task_states, image_states, spans.visual_features is not None)
         task, content, visual = self.projectors(task_states, spans.task_embeds, image_states, spans.image_embeds,
                                                 spans.visual_features)
         return {"task": task, "content": content, "visual": visual}
