@@ -77,14 +77,6 @@ class DiTBlock(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(approximate="tanh"), nn.Linear(4 * width, width))
         self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(width, 6 * width))
 
-    def drop_conditions(self, task: torch.Tensor, content: torch.Tensor, drop: torch.Tensor
-                        ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``task`` and ``content`` with the rows where ``drop`` ``(B,)`` is True replaced by the null
-        embeddings (repeated over the tokens)."""
-        keep = ~drop.view(-1, 1, 1)
-        return (torch.where(keep, task, self.null_task.to(task.dtype)),
-                torch.where(keep, content, self.null_content.to(content.dtype)))
-
     def forward(self, x: torch.Tensor, cond: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         shift1, scale1, gate1, shift2, scale2, gate2 = self.adaLN_modulation(cond).chunk(6, dim=-1)
         h = _modulate(self.norm1(x), shift1, scale1)

@@ -12,6 +12,7 @@ The LM's span states are computed once (it is frozen). Progress is saved to ``<o
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import random
 import time
 from dataclasses import dataclass
@@ -84,13 +85,15 @@ def _batch(examples: list[Example]) -> tuple[dict[str, torch.Tensor | None], tor
 
 
 def train(out: Path, steps: int = 2000, batch_size: int = 16, n_per_kind: int = 200, seed: int = 0,
-          save_every: int = 250, lr: float = 5e-4, drop_conditions: float = 0.1, log=print) -> Path:
+          save_every: int = 250, lr: float = 5e-4, drop_conditions: float = 0.1, guidance_scale: float = 1.0,
+          log=print) -> Path:
     """Fit the autoencoder, then train projectors + DiT for ``steps`` (resuming from ``<out>/training``);
-    ``drop_conditions`` is the share of rows trained without their instruction (for classifier-free guidance)."""
+    ``drop_conditions`` is the share of rows trained without their instruction (for classifier-free guidance);
+    ``guidance_scale`` is the sampling default written to the head's config."""
     torch.manual_seed(seed)
     state_path = out / "training" / "state.pt"
     lm, processor = load_lm()
-    gen = ImageGenerator(tiny_config(lm.config.hidden_size))
+    gen = ImageGenerator(dataclasses.replace(tiny_config(lm.config.hidden_size), guidance_scale=guidance_scale))
     start = time.time()
     examples = build_examples(lm, processor, n_per_kind, seed, gen.config.image_size)
     log(f"span states of {len(examples)} items in {time.time() - start:.0f} s")
@@ -141,8 +144,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--drop-conditions", type=float, default=0.1,
                    help="share of rows trained with null conditions (classifier-free guidance)")
+    p.add_argument("--guidance-scale", type=float, default=1.0, help="classifier-free guidance when sampling")
     a = p.parse_args(argv)
-    train(a.out, a.steps, a.batch_size, a.items_per_kind, a.seed, a.save_every, drop_conditions=a.drop_conditions)
+    train(a.out, a.steps, a.batch_size, a.items_per_kind, a.seed, a.save_every, drop_conditions=a.drop_conditions,
+          guidance_scale=a.guidance_scale)
     return 0
 
 
