@@ -121,7 +121,7 @@ def main() -> int:
             print("no CUDA device: the full-size run is skipped")
             return 0
         spec = DiTSpec(latent_channels=4, latent_size=32, patch_size=2, width=1152, depth=28, num_heads=16,
-                       task_dim=768, content_dim=2048, visual_dim=1024)
+                       task_dim=768, content_dim=2048, visual_dim=1024, content_tokens=120)
         denoisers(spec, context=120, steps=16, repeats=a.repeats, device=a.device)
         return 0
     torch.set_num_threads(1)

@@ -78,13 +78,16 @@ UNTRAINED = {"name": "unimoe_tiny", "adapter": "unimoe", "args": {
 
 
 @pytest.mark.skipif(not (HEAD / "model.safetensors").is_file(), reason="the tiny image head is not trained yet")
-def test_unimoe_tiny_derains_and_edits_better_than_the_baselines(tmp_path, monkeypatch, cache_home):
-    """The shipped head beats the rainy input (identity) and the untrained head on deraining, and edits some
-    items right where the identity and the untrained head edit none (drawing: see README, not met yet)."""
+def test_unimoe_tiny_draws_edits_and_derains_better_than_the_baselines(tmp_path, monkeypatch, cache_home):
+    """The shipped head draws the described scene at least 50 points more often than the untrained head (the
+    issue's bar), edits items right where the identity and the untrained head edit none, and beats the rainy
+    input (identity) and the untrained head on deraining."""
     scores = {(task, name): _metrics(task, model, tmp_path / task / name, monkeypatch, cache_home, data="full")
-              for task in ("omniworld_derain", "omniworld_edit")
+              for task in ("omniworld_draw", "omniworld_edit", "omniworld_derain")
               for name, model in (("trained", "unimoe_tiny"), ("identity", "random"), ("untrained", UNTRAINED))}
+    draw = {name: scores["omniworld_draw", name]["accuracy"] for name in ("trained", "identity", "untrained")}
+    assert draw["trained"] >= max(draw["identity"], draw["untrained"]) + 0.5, draw
+    edit = {name: scores["omniworld_edit", name]["accuracy"] for name in ("trained", "identity", "untrained")}
+    assert edit["trained"] >= 0.5 and edit["identity"] == edit["untrained"] == 0.0, edit
     derain = {name: scores["omniworld_derain", name]["ssim"] for name in ("trained", "identity", "untrained")}
     assert derain["trained"] > max(derain["identity"], derain["untrained"]), derain
-    edit = {name: scores["omniworld_edit", name]["accuracy"] for name in ("trained", "identity", "untrained")}
-    assert edit["trained"] >= 0.2 and edit["identity"] == edit["untrained"] == 0.0, edit

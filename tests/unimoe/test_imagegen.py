@@ -13,7 +13,7 @@ from unimoe.imagegen.dit import DiTSpec, TaskDiT
 from unimoe.imagegen.generator import ImageGenConfig, ImageGenerator
 from unimoe.imagegen.layout import load_projectors
 from unimoe.imagegen.projectors import ProjectorSpec, TextFcLayer, VisualGenProjectors
-from unimoe.imagegen.sampler import flow_loss, sample_flow
+from unimoe.imagegen.sampler import flow_loss, guided, sample_flow
 from unimoe.imagegen.trigger import IMAGE_IDS, SPAN_IDS, TASK_IDS, SpanStates, find_spans
 
 SMALL = ProjectorSpec(llm_dim=24, hidden_dim=16, num_layers=2, num_heads=4, image_queries=5, image_dim=12,
@@ -172,7 +172,7 @@ def test_generate_visualgen_reads_the_spans_and_the_source_features(tiny_lm):
 # ---- DiT and sampler
 def test_dit_starts_as_zero_velocity_and_its_conditions_matter():
     spec = DiTSpec(latent_channels=4, latent_size=8, patch_size=2, width=32, depth=2, num_heads=4, task_dim=6,
-                   content_dim=5, visual_dim=7)
+                   content_dim=5, visual_dim=7, content_tokens=4)
     dit = TaskDiT(spec).eval()
     x, t = torch.randn(2, 4, 8, 8), torch.rand(2)
     task, content = torch.randn(2, 3, 6), torch.randn(2, 4, 5)
@@ -184,6 +184,23 @@ def test_dit_starts_as_zero_velocity_and_its_conditions_matter():
                     dict(visual=torch.randn(2, 2, 7)), dict(source=torch.randn(2, 4, 8, 8))):
         args = dict(task=task, content=content) | changed
         assert not torch.allclose(dit(x, t, **args), base), changed
+    # classifier-free guidance's null conditions: dropped rows ignore the task and content they were given
+    drop = torch.tensor([True, False])
+    null_task, null_content = dit.drop_conditions(task, content, drop)
+    other_task, other_content = dit.drop_conditions(torch.randn(2, 3, 6), torch.randn(2, 4, 5), drop)
+    dropped, other = dit(x, t, null_task, null_content), dit(x, t, other_task, other_content)
+    assert torch.equal(dropped[0], other[0]) and not torch.allclose(dropped[1], other[1])
+    torch.testing.assert_close(dropped[1], base[1])
+
+
+def test_dit_content_reaches_the_modulation_as_well_as_the_cross_attention():
+    spec = DiTSpec(latent_channels=4, latent_size=8, patch_size=2, width=32, depth=1, num_heads=4, task_dim=6,
+                   content_dim=5, visual_dim=7, content_tokens=4)
+    dit = _randomise(TaskDiT(spec)).eval()
+    x, t, task, content = torch.randn(1, 4, 8, 8), torch.rand(1), torch.randn(1, 3, 6), torch.randn(1, 4, 5)
+    for block in dit.blocks:  # with cross-attention silenced, the content still steers the output
+        block.cross_attn.forward = lambda q, k, v, need_weights=False: (torch.zeros_like(q), None)
+    assert not torch.allclose(dit(x, t, task, content), dit(x, t, task, torch.randn(1, 4, 5)))
 
 
 def test_flow_sampler_reaches_the_data_under_the_exact_velocity():
@@ -195,13 +212,22 @@ def test_flow_sampler_reaches_the_data_under_the_exact_velocity():
         sample_flow(exact, tuple(data.shape), steps=0)
 
 
+def test_guidance_extrapolates_from_the_unconditional_velocity():
+    x, t = torch.randn(1, 2, 4, 4), torch.rand(1)
+    cond = lambda x, t: x + 1  # noqa: E731
+    uncond = lambda x, t: x  # noqa: E731
+    assert guided(cond, uncond, 1.0) is cond
+    torch.testing.assert_close(guided(cond, uncond, 3.0)(x, t), x + 3)
+    torch.testing.assert_close(guided(cond, uncond, 0.0)(x, t), x)
+
+
 # ---- the generator's files
 def _tiny_generator():
     config = ImageGenConfig(image_size=16, vae_factor=2, sample_steps=3,
                             projectors=ProjectorSpec(llm_dim=24, hidden_dim=16, num_layers=1, image_queries=4,
                                                      image_dim=8, task_dim=8, visual_dim=8),
                             dit=DiTSpec(latent_channels=4, latent_size=8, width=32, depth=1, task_dim=8,
-                                        content_dim=8, visual_dim=8))
+                                        content_dim=8, visual_dim=8, content_tokens=4))
     return _randomise(ImageGenerator(config)).eval()
 
 
@@ -220,6 +246,10 @@ def test_generator_saves_loads_and_is_seed_deterministic(tmp_path):
     loaded = ImageGenerator.load(tmp_path)
     assert (loaded.generate_image(_spans(True), source, seed=1) == image).all()
     assert (loaded.generate_image(_spans(False), seed=1) != loaded.generate_image(_spans(False), seed=2)).any()
+    guided_image = loaded.generate_image(_spans(True), source, seed=1, guidance_scale=3.0)
+    assert (guided_image != image).any()
+    loaded.config.guidance_scale = 3.0  # the configured scale is the default
+    assert (loaded.generate_image(_spans(True), source, seed=1) == guided_image).all()
     (tmp_path / "model.safetensors").unlink()
     with pytest.raises(FileNotFoundError, match="model.safetensors"):
         ImageGenerator.load(tmp_path)
@@ -247,21 +277,32 @@ def test_patch_autoencoder_fits_scenes_in_closed_form():
         assert all(check_scene(restored, item.shape, item.colour, item.corner).values())
 
 
-def test_span_statistics_centre_each_position_and_scale_the_prompt_dependent_part():
-    config = ImageGenConfig(image_size=16, vae_factor=2, standardize_spans=True,
+def test_span_whitening_gives_weak_and_strong_prompt_facts_the_same_size_per_prompt_type():
+    config = ImageGenConfig(image_size=16, vae_factor=2, standardize_spans=True, whitening_rank=8,
                             projectors=ProjectorSpec(llm_dim=24, hidden_dim=16, num_layers=1, image_queries=4,
                                                      image_dim=8, task_dim=8, visual_dim=8),
                             dit=DiTSpec(latent_channels=4, latent_size=8, width=32, depth=1, task_dim=8,
-                                        content_dim=8, visual_dim=8))
+                                        content_dim=8, visual_dim=8, content_tokens=4))
     gen = ImageGenerator(config)
-    common = torch.randn(1, 32, 24) * 10  # the prompt-independent part dominates, as in a small frozen LM
-    image = common + 0.1 * torch.randn(50, 32, 24)
-    task = common[:, :3] + 0.1 * torch.randn(50, 3, 24)
-    gen.fit_span_statistics(task, image)
-    standardized = (image - gen.image_mean) / gen.image_std
-    torch.testing.assert_close(standardized.mean(0), torch.zeros(32, 24), atol=1e-3, rtol=0)
-    assert standardized.std().item() == pytest.approx(1.0, abs=0.05)
-    spans = SpanStates("", task[:1], torch.zeros(1, 3, 24), image[:1], torch.zeros(1, 32, 24), None, True)
+    g = torch.Generator().manual_seed(0)
+    common = torch.randn(1, 35, 24, generator=g) * 10  # the prompt-independent part dominates, as in a small LM
+    strong, weak = torch.randn(35, 24, generator=g), torch.randn(35, 24, generator=g)
+    weak -= (weak * strong).sum() / (strong * strong).sum() * strong  # two orthogonal facts, one 15x smaller
+    a, b = (torch.randint(0, 2, (100, 1, 1), generator=g).float() * 2 - 1 for _ in range(2))
+    spans = common + a * strong + b * weak / 15
+    with_image = torch.arange(100) >= 50
+    spans[with_image] += 5 * torch.randn(50, 35, 24, generator=g)  # prompts with an image: far larger spread
+    gen.fit_span_statistics(spans[:, :3], spans[:, 3:], with_image)
+    task, image = gen.whiten(spans[:50, :3], spans[:50, 3:], with_image=False)
+    white = torch.cat([task, image], dim=1).flatten(1)
+    along = lambda fact: white @ (fact.flatten() / fact.norm())  # noqa: E731
+    assert along(weak).std().item() == pytest.approx(along(strong).std().item(), rel=0.15)  # 1/15 before
+    torch.testing.assert_close(white.mean(0), torch.zeros(35 * 24), atol=1e-3, rtol=0)
+    assert white.pow(2).mean().item() == pytest.approx(1.0, rel=0.05)  # unit spread per coordinate on average
+    one = SpanStates("", spans[:1, :3], torch.zeros(1, 3, 24), spans[:1, 3:], torch.zeros(1, 32, 24), None, True)
+    conditioned = gen.conditions(one)["content"]  # no visual features: the text-only row applies
+    gen.span_mean[1] += 1e3
+    torch.testing.assert_close(gen.conditions(one)["content"], conditioned)
     plain = ImageGenerator(dataclasses.replace(config, standardize_spans=False))
-    plain.load_state_dict({k: v for k, v in gen.state_dict().items() if "_mean" not in k and "_std" not in k})
-    assert not torch.allclose(gen.conditions(spans)["content"], plain.conditions(spans)["content"])
+    plain.load_state_dict({k: v for k, v in gen.state_dict().items() if not k.startswith("span_")})
+    assert not torch.allclose(conditioned, plain.conditions(one)["content"])

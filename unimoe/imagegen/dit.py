@@ -4,7 +4,12 @@ PixWizard (reference §2.7):
 - the **task** tokens (``task_hidden_fcs`` output) are pooled and added to the timestep embedding, which
   modulates every block (adaLN-zero): the task selects the mode (draw, edit, restore);
 - the **content** tokens (``image_hidden_fcs`` output) and, when there is a source image, its **visual**
-  tokens (``visual_hidden_fcs`` output) are the cross-attention context;
+  tokens (``visual_hidden_fcs`` output) are the cross-attention context; the content tokens, concatenated,
+  also feed the modulation (as SD3 adds its pooled text embedding), a global path through which a described
+  scene steers every block: a small frozen LM spreads some facts (where the shape goes) over the whole span,
+  so that a mean over tokens, or attention's weighted mean, loses them;
+- for classifier-free guidance the task and content conditions can be swapped for learned null embeddings
+  (:meth:`TaskDiT.drop_conditions`), in training at random and at sampling for the unconditional branch;
 - the source image's latent is concatenated to the noisy latent along channels (zeros for text-to-image),
   so edits and restorations can copy what they keep.
 """
@@ -29,6 +34,7 @@ class DiTSpec:
     task_dim: int = 64
     content_dim: int = 64
     visual_dim: int = 64
+    content_tokens: int = 32  # the content projector's queries; their concatenation feeds the modulation
 
     @property
     def num_patches(self) -> int:
@@ -41,6 +47,19 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) 
     freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
     args = 1000 * t.float()[:, None] * freqs[None]
     return torch.cat([torch.cos(args), torch.sin(args)], dim=-1).to(t.dtype)
+
+
+def sincos_2d(width: int, side: int) -> torch.Tensor:
+    """Fixed 2-D sine-cosine position embeddings ``(1, side * side, width)`` (row, then column; as DiT). A learned
+    table starting near zero tells the blocks too little about where a patch is for layout to be learned soon:
+    with it, the tiny head drew each described shape in all four corners."""
+    def axis(dim: int, pos: torch.Tensor) -> torch.Tensor:
+        omega = 1.0 / 10_000 ** (torch.arange(dim // 2, dtype=torch.float64) / (dim / 2))
+        angles = pos.double()[:, None] * omega[None]
+        return torch.cat([angles.sin(), angles.cos()], dim=1)
+
+    rows, cols = torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")
+    return torch.cat([axis(width // 2, rows.flatten()), axis(width // 2, cols.flatten())], dim=1).float()[None]
 
 
 def _modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -73,10 +92,14 @@ class TaskDiT(nn.Module):
         self.spec = spec
         w, p, c = spec.width, spec.patch_size, spec.latent_channels
         self.x_embedder = nn.Conv2d(2 * c, w, p, stride=p)  # noisy latent + source latent
-        self.pos_embed = nn.Parameter(torch.zeros(1, spec.num_patches, w))
+        self.register_buffer("pos_embed", sincos_2d(w, spec.latent_size // p), persistent=False)
         self.t_embedder = nn.Sequential(nn.Linear(w, w), nn.SiLU(), nn.Linear(w, w))
         self.task_embedder = nn.Sequential(nn.Linear(spec.task_dim, w), nn.SiLU(), nn.Linear(w, w))
         self.content_embedder = nn.Linear(spec.content_dim, w)
+        self.content_pooler = nn.Sequential(nn.Linear(spec.content_tokens * spec.content_dim, w), nn.SiLU(),
+                                            nn.Linear(w, w))
+        self.null_task = nn.Parameter(torch.zeros(1, 1, spec.task_dim))  # the "no instruction" conditions
+        self.null_content = nn.Parameter(torch.zeros(1, spec.content_tokens, spec.content_dim))
         self.visual_embedder = nn.Linear(spec.visual_dim, w)
         self.blocks = nn.ModuleList(DiTBlock(w, spec.num_heads) for _ in range(spec.depth))
         self.final_norm = nn.LayerNorm(w, elementwise_affine=False, eps=1e-6)
@@ -85,7 +108,8 @@ class TaskDiT(nn.Module):
         self._init_weights()
 
     def _init_weights(self) -> None:
-        nn.init.normal_(self.pos_embed, std=0.02)
+        nn.init.normal_(self.null_task, std=0.02)
+        nn.init.normal_(self.null_content, std=0.02)
         for block in self.blocks:  # adaLN-zero: every block starts as the identity
             nn.init.zeros_(block.adaLN_modulation[-1].weight)
             nn.init.zeros_(block.adaLN_modulation[-1].bias)
@@ -93,6 +117,14 @@ class TaskDiT(nn.Module):
         nn.init.zeros_(self.final_modulation[-1].bias)
         nn.init.zeros_(self.final_linear.weight)
         nn.init.zeros_(self.final_linear.bias)
+
+    def drop_conditions(self, task: torch.Tensor, content: torch.Tensor, drop: torch.Tensor
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``task`` and ``content`` with the rows where ``drop`` ``(B,)`` is True replaced by the null
+        embeddings (repeated over the tokens)."""
+        keep = ~drop.view(-1, 1, 1)
+        return (torch.where(keep, task, self.null_task.to(task.dtype)),
+                torch.where(keep, content, self.null_content.to(content.dtype)))
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, task: torch.Tensor, content: torch.Tensor,
                 visual: torch.Tensor | None = None, source: torch.Tensor | None = None) -> torch.Tensor:
@@ -102,7 +134,8 @@ class TaskDiT(nn.Module):
         b = x_t.shape[0]
         source = torch.zeros_like(x_t) if source is None else source
         x = self.x_embedder(torch.cat([x_t, source], dim=1)).flatten(2).transpose(1, 2) + self.pos_embed
-        cond = self.t_embedder(timestep_embedding(t, spec.width).to(x.dtype)) + self.task_embedder(task.mean(dim=1))
+        cond = (self.t_embedder(timestep_embedding(t, spec.width).to(x.dtype)) + self.task_embedder(task.mean(dim=1))
+                + self.content_pooler(content.flatten(1)))
         context = self.content_embedder(content)
         if visual is not None:
             context = torch.cat([context, self.visual_embedder(visual)], dim=1)

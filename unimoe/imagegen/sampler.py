@@ -1,7 +1,8 @@
 """Flow matching on the linear path (the ``transport`` sampler of SiT/Lumina, which PixWizard uses).
 
 ``x_t = t * data + (1 - t) * noise`` for t in [0, 1] (t = 1 is data); the DiT predicts the velocity
-``data - noise``; sampling integrates the ODE from noise to data with Euler steps.
+``data - noise``; sampling integrates the ODE from noise to data with Euler steps, optionally with
+classifier-free guidance (:func:`guided`).
 """
 
 from __future__ import annotations
@@ -34,3 +35,16 @@ def sample_flow(velocity: Velocity, shape: tuple[int, ...], steps: int = 16, gen
         t = torch.full((shape[0],), i / steps, device=device, dtype=dtype)
         x = x + velocity(x, t) / steps
     return x
+
+
+def guided(conditional: Velocity, unconditional: Velocity, scale: float) -> Velocity:
+    """Classifier-free guidance: ``v_u + scale * (v_c - v_u)`` (scale 1 is the conditional model alone; above 1
+    pushes samples further towards what the condition adds, which sharpens a weakly learned condition)."""
+    if scale == 1.0:
+        return conditional
+
+    def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        v_u = unconditional(x, t)
+        return v_u + scale * (conditional(x, t) - v_u)
+
+    return velocity

@@ -12,6 +12,7 @@ The LM's span states are computed once (it is frozen). Progress is saved to ``<o
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import random
 import time
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from unimoe.imagegen.trigger import SpanStates, generate_visualgen
 from unimoe.train.omniworld_images import KINDS, iter_items
 
 LM_DIR = Path(__file__).resolve().parents[1] / "weights" / "unimoe_tiny"
+# batches by kind, in turn: drawing has no source image to copy from, so it gets half of them
+SCHEDULE = ("draw", "edit", "draw", "derain")
 
 
 def tiny_config(llm_dim: int = 64) -> ImageGenConfig:
@@ -36,7 +39,7 @@ def tiny_config(llm_dim: int = 64) -> ImageGenConfig:
         projectors=ProjectorSpec(llm_dim=llm_dim, hidden_dim=64, num_layers=1, num_heads=4, image_queries=32,
                                  image_dim=64, task_queries=3, task_dim=64, visual_dim=64),
         dit=DiTSpec(latent_channels=12, latent_size=16, patch_size=2, width=96, depth=3, num_heads=4, task_dim=64,
-                    content_dim=64, visual_dim=64))
+                    content_dim=64, visual_dim=64, content_tokens=32))
 
 
 @dataclass
@@ -82,19 +85,23 @@ def _batch(examples: list[Example]) -> tuple[dict[str, torch.Tensor | None], tor
 
 
 def train(out: Path, steps: int = 2000, batch_size: int = 16, n_per_kind: int = 200, seed: int = 0,
-          save_every: int = 250, lr: float = 5e-4, log=print) -> Path:
-    """Fit the autoencoder, then train projectors + DiT for ``steps`` (resuming from ``<out>/training``)."""
+          save_every: int = 250, lr: float = 5e-4, drop_conditions: float = 0.1, guidance_scale: float = 1.0,
+          log=print) -> Path:
+    """Fit the autoencoder, then train projectors + DiT for ``steps`` (resuming from ``<out>/training``);
+    ``drop_conditions`` is the share of rows trained without their instruction (for classifier-free guidance);
+    ``guidance_scale`` is the sampling default written to the head's config."""
     torch.manual_seed(seed)
     state_path = out / "training" / "state.pt"
     lm, processor = load_lm()
-    gen = ImageGenerator(tiny_config(lm.config.hidden_size))
+    gen = ImageGenerator(dataclasses.replace(tiny_config(lm.config.hidden_size), guidance_scale=guidance_scale))
     start = time.time()
     examples = build_examples(lm, processor, n_per_kind, seed, gen.config.image_size)
     log(f"span states of {len(examples)} items in {time.time() - start:.0f} s")
     by_kind = {k: [e for e in examples if e.kind == k] for k in KINDS}
     gen.vae.fit(torch.stack([e.target for e in examples] + [e.source for e in examples if e.source is not None]))
     gen.fit_span_statistics(torch.cat([e.spans.task_states for e in examples]),
-                            torch.cat([e.spans.image_states for e in examples]))
+                            torch.cat([e.spans.image_states for e in examples]),
+                            torch.tensor([e.spans.visual_features is not None for e in examples]))
     params = list(gen.projectors.parameters()) + list(gen.dit.parameters())
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     step = 0
@@ -107,8 +114,9 @@ def train(out: Path, steps: int = 2000, batch_size: int = 16, n_per_kind: int = 
     rng = random.Random(f"{seed}:{step}")
     generator = torch.Generator().manual_seed(seed * 1_000_003 + step)
     while step < steps:
-        spans, target, source = _batch(rng.sample(by_kind[KINDS[step % len(KINDS)]], batch_size))
-        loss = gen.loss(gen.conditions(SpanStates("", forced=True, **spans)), target, source, generator)
+        spans, target, source = _batch(rng.sample(by_kind[SCHEDULE[step % len(SCHEDULE)]], batch_size))
+        loss = gen.loss(gen.conditions(SpanStates("", forced=True, **spans)), target, source, generator,
+                        drop_conditions)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -134,8 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--items-per-kind", type=int, default=200)
     p.add_argument("--save-every", type=int, default=250)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--drop-conditions", type=float, default=0.1,
+                   help="share of rows trained with null conditions (classifier-free guidance)")
+    p.add_argument("--guidance-scale", type=float, default=1.0, help="classifier-free guidance when sampling")
     a = p.parse_args(argv)
-    train(a.out, a.steps, a.batch_size, a.items_per_kind, a.seed, a.save_every)
+    train(a.out, a.steps, a.batch_size, a.items_per_kind, a.seed, a.save_every, drop_conditions=a.drop_conditions,
+          guidance_scale=a.guidance_scale)
     return 0
 
 
