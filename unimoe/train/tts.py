@@ -1,17 +1,16 @@
 """Trains the tiny speech head of ``unimoe_tiny`` (WavTokenizer codec + MoE-TTS) on synthetic speech.
 
     python -m unimoe.train.tts [out_dir=runs/train/unimoe_tiny_tts] [export_dir=unimoe/weights/unimoe_tiny_tts]
-                               [codec_steps=...] [decoder_steps=...] [tts_steps=...] [takes=...] [seed=0]
+                               [phrases=1200] [codec_steps=...] [decoder_steps=...] [tts_steps=...] [seed=0]
 
 Stages, each skipped when its output exists and resumed at its last saved step when interrupted:
 
-1. ``data``: every phrase of :data:`PHRASES` (omniworld's colours x shapes and digit words) spoken
-   ``takes`` times by the hibari neural TTS (24 kHz, a different prosody seed per take);
+1. ``data``: the first ``phrases`` training phrases (:func:`unimoe.train.tts_phrases.train_phrases`, never the
+   held-out ones omniworld asks for) spoken by the hibari neural TTS (24 kHz);
 2. ``codec``: the codec as an autoencoder on multi-resolution STFT magnitude losses (no GAN), then k-means of
    the encoder's frames into the codebook, then the decoder fine-tuned on quantised frames;
-3. ``tts``: the clips (the first ``tts_takes`` takes of each phrase) encoded to codes; MoE-TTS trained
-   teacher-forced on (phrase ids -> codes + eos), its text embedding a copy of the language model's
-   (``qwenvl_embed_tokens``; see :func:`train_tts` for why its used rows are tuned here);
+3. ``tts``: the clips encoded to codes; MoE-TTS trained teacher-forced on (phrase ids -> codes + eos), a
+   ``prefix_rate`` share conditioned on a previous segment's last codes (see :func:`train_tts`);
 4. export: the pair written in the released layouts (:func:`unimoe.tts.checkpoint.save_speech_head`).
 """
 
