@@ -77,7 +77,7 @@ def test_spans_written_by_the_model_are_spoken(monkeypatch):
 
 def test_the_shipped_speech_head_is_understood(tmp_path):
     """The trained tiny pair (README: Speech output) says phrases it never heard so that Whisper tiny.en gets
-    most words (WER x100 68.5 on all 36 held-out phrases; the untrained head scores over 100)."""
+    most words (WER x100 68.5 on all 36 held-out phrases; the untrained head scores 100)."""
     summary = evaluate("omniworld_speech_out", "unimoe_tiny", output_dir=tmp_path, limit=3, rebuild_leaderboards=False)
     rec = wer(summary)
     assert rec["n_errors"] == 0 and rec["metrics"]["wer_mean"]["value"] <= 80  # x100
