@@ -1,8 +1,9 @@
 """omniworld speech output: "say this phrase", scored like Seed-TTS (the speech transcribed by the task's ASR,
-WER against the phrase). The phrases are the small vocabulary the tiny speech head is trained on
-(:data:`unimoe.train.tts.SAY_PHRASES`: omniworld's colour-shape pairs); ``data=sample`` takes a
-seeded ``options.sample_n`` of them, ``data=full`` all. No files are read: the rows are generated here, and
-the oracle's reference recording is the phrase spoken by the hibari voice the speech head learnt from.
+WER against the phrase). The phrases are new combinations of the small vocabulary the tiny speech head is
+trained on, held out of its training by construction (:func:`unimoe.train.tts_phrases.held_out_phrases`);
+``data=sample`` takes a seeded ``options.sample_n`` of them, ``data=full`` all. No files are read: the rows are
+generated here, and the oracle's reference recording is the phrase spoken by the hibari voice the speech head
+learnt from.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from tasks.tts import TTS
 
 class OmniWorldSpeechOut(TTS):
     def _phrases(self) -> list[str]:
-        from unimoe.train.tts import SAY_PHRASES
+        from unimoe.train.tts_phrases import held_out_phrases
 
-        phrases = list(SAY_PHRASES)
+        phrases = list(held_out_phrases())
         if self.data == "sample":
             random.Random(int(self.config.options.get("seed", 0))).shuffle(phrases)
             phrases = phrases[: int(self.config.options.get("sample_n", 6))]

@@ -3,6 +3,8 @@ model's speech scored end to end, and what cannot become speech recorded per sam
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from harness.api import GenerationConfig, Message, Request, TextPart
@@ -74,7 +76,24 @@ def test_spans_written_by_the_model_are_spoken(monkeypatch):
 
 
 def test_the_shipped_speech_head_is_understood(tmp_path):
-    """The trained tiny pair (README: Speech output) says its phrases so that Whisper tiny.en hears them."""
+    """The trained tiny pair (README: Speech output) says phrases it never heard so that Whisper tiny.en gets
+    most words (WER x100 68.5 on all 36 held-out phrases; the untrained head scores 100)."""
     summary = evaluate("omniworld_speech_out", "unimoe_tiny", output_dir=tmp_path, limit=3, rebuild_leaderboards=False)
     rec = wer(summary)
-    assert rec["n_errors"] == 0 and rec["metrics"]["wer_mean"]["value"] <= 0.5
+    assert rec["n_errors"] == 0 and rec["metrics"]["wer_mean"]["value"] <= 80  # x100
+
+
+def test_the_phrases_to_say_are_never_heard_in_training():
+    """Held out by construction: new combinations of words that training does use."""
+    from harness.catalog import build_task, load_entry
+    from unimoe.train import tts as train_tts
+    from unimoe.train.tts_phrases import SLOTS, WORDS, held_out_phrases, train_phrases
+
+    task = build_task(load_entry("omniworld_speech_out"), data="full")
+    said = [doc["text"] for doc in task.docs()]
+    assert said == list(held_out_phrases()) and len(set(said)) == len(said) >= 30
+    everything = train_phrases(sum(1 for _ in itertools.product(*SLOTS)) - len(said))
+    assert not set(said) & set(everything)  # disjoint from every phrase training can draw
+    heard = train_phrases(train_tts.DEFAULTS["phrases"])
+    assert {w for p in said for w in p.split()} <= {w for p in heard for w in p.split()} <= set(WORDS)
+    assert 40 <= len(WORDS) <= 120 and len(heard) >= 1000

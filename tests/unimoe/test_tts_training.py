@@ -5,13 +5,13 @@ from __future__ import annotations
 import torch
 
 from unimoe.train import tts as train_tts
+from unimoe.train.tts_phrases import train_phrases
 from unimoe.tts.checkpoint import load_speech_head
 
 
-def test_training_runs_every_stage_resumes_and_exports(tmp_path, monkeypatch):
-    monkeypatch.setattr(train_tts, "PHRASES", ("red circle", "blue square"))
-    cfg = dict(out_dir=str(tmp_path / "run"), takes=1, codec_steps=3, decoder_steps=2, tts_steps=3, codes_used=16,
-               batch=2, crop_seconds=0.3, save_every=2)
+def test_training_runs_every_stage_resumes_and_exports(tmp_path):
+    cfg = dict(out_dir=str(tmp_path / "run"), phrases=2, codec_steps=3, decoder_steps=2, tts_steps=3, codes_used=16,
+               batch=2, tts_batch=2, prefix_rate=0.5, crop_seconds=0.3, save_every=2)
     logs: list[str] = []
     export = train_tts.run(cfg, log=logs.append)
     assert any(line.startswith("[codec] codebook: 16 centres") for line in logs)
@@ -22,7 +22,7 @@ def test_training_runs_every_stage_resumes_and_exports(tmp_path, monkeypatch):
     copy = generator.qwenvl_embed_tokens.weight
     from unimoe.tokenizer import load_tokenizer
 
-    used = sorted({i for p in train_tts.PHRASES for i in train_tts.phrase_ids(load_tokenizer(), p)})
+    used = sorted({i for p in train_phrases(2) for i in train_tts.phrase_ids(load_tokenizer(), p)})
     unused = torch.ones(len(lm), dtype=torch.bool)
     unused[used] = False
     torch.testing.assert_close(copy[unused], lm[unused])  # the LM's embedding, copied

@@ -1,17 +1,16 @@
 """Trains the tiny speech head of ``unimoe_tiny`` (WavTokenizer codec + MoE-TTS) on synthetic speech.
 
     python -m unimoe.train.tts [out_dir=runs/train/unimoe_tiny_tts] [export_dir=unimoe/weights/unimoe_tiny_tts]
-                               [codec_steps=...] [decoder_steps=...] [tts_steps=...] [takes=...] [seed=0]
+                               [phrases=1200] [codec_steps=...] [decoder_steps=...] [tts_steps=...] [seed=0]
 
 Stages, each skipped when its output exists and resumed at its last saved step when interrupted:
 
-1. ``data``: every phrase of :data:`PHRASES` (omniworld's colours x shapes and digit words) spoken
-   ``takes`` times by the hibari neural TTS (24 kHz, a different prosody seed per take);
+1. ``data``: the first ``phrases`` training phrases (:func:`unimoe.train.tts_phrases.train_phrases`, never the
+   held-out ones omniworld asks for) spoken by the hibari neural TTS (24 kHz);
 2. ``codec``: the codec as an autoencoder on multi-resolution STFT magnitude losses (no GAN), then k-means of
    the encoder's frames into the codebook, then the decoder fine-tuned on quantised frames;
-3. ``tts``: the clips (the first ``tts_takes`` takes of each phrase) encoded to codes; MoE-TTS trained
-   teacher-forced on (phrase ids -> codes + eos), its text embedding a copy of the language model's
-   (``qwenvl_embed_tokens``; see :func:`train_tts` for why its used rows are tuned here);
+3. ``tts``: the clips encoded to codes; MoE-TTS trained teacher-forced on (phrase ids -> codes + eos), a
+   ``prefix_rate`` share conditioned on a previous segment's last codes (see :func:`train_tts`);
 4. export: the pair written in the released layouts (:func:`unimoe.tts.checkpoint.save_speech_head`).
 """
 
@@ -30,20 +29,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from unimoe.train.omniworld import COLOURS, DIGITS, SHAPES
+from unimoe.train.tts_phrases import train_phrases
 from unimoe.tts import moe_tts, wavtokenizer
 from unimoe.tts.checkpoint import save_speech_head
 from unimoe.tts.moe_tts import MoETTS
 from unimoe.tts.wavtokenizer import WavTokenizer
 
-# what the omniworld speech-output task asks to say; training adds the digit words (which Whisper writes as
-# numerals, so they are not scored)
-SAY_PHRASES: tuple[str, ...] = tuple(f"{c} {s}" for c in COLOURS for s in SHAPES)
-PHRASES: tuple[str, ...] = SAY_PHRASES + tuple(DIGITS)
 DEFAULTS: dict[str, Any] = dict(
-    out_dir="runs/train/unimoe_tiny_tts", export_dir=None, seed=0, takes=3, codec_steps=4000, decoder_steps=1000,
-    tts_steps=400, tts_takes=1, tune_text_embedding=1, codes_used=512, batch=4, crop_seconds=0.6,
-    lm="unimoe/weights/unimoe_tiny", save_every=100)
+    out_dir="runs/train/unimoe_tiny_tts", export_dir=None, seed=0, phrases=1200, codec_steps=4000,
+    decoder_steps=1000, tts_steps=3000, tts_batch=16, prefix_rate=0.3, tune_text_embedding=1, codes_used=512,
+    batch=4, crop_seconds=0.6, lm="unimoe/weights/unimoe_tiny", save_every=100)
 STFT_SCALES = ((1024, 256), (512, 128))
 
 
@@ -56,21 +51,23 @@ def phrase_ids(tokenizer, phrase: str) -> list[int]:
 # stage 1: data
 
 
-def synthesize(folder: Path, takes: int, log: Callable[[str], None]) -> list[dict[str, Any]]:
+def synthesize(folder: Path, phrases: tuple[str, ...], log: Callable[[str], None]) -> list[dict[str, Any]]:
+    """Each phrase spoken once by the hibari voice (24 kHz), written as 16-bit WAV with a manifest."""
     manifest = folder / "manifest.json"
     if manifest.is_file():
-        return json.loads(manifest.read_text())
+        rows = json.loads(manifest.read_text())
+        if [r["text"] for r in rows] == list(phrases):
+            return rows
     import soundfile as sf
     from hibari import SAMPLE_RATE, Hibari
 
     folder.mkdir(parents=True, exist_ok=True)
     voice, rows = Hibari(), []
-    for p, phrase in enumerate(PHRASES):
-        for take in range(takes):
-            path = folder / f"{p:02d}_{take}.wav"
-            sf.write(path, voice(phrase + ".", seed=take), SAMPLE_RATE, subtype="PCM_16")
-            rows.append({"text": phrase, "wav": path.name})
-    log(f"[data] {len(rows)} clips of {len(PHRASES)} phrases")
+    for p, phrase in enumerate(phrases):
+        path = folder / f"{p:04d}.wav"
+        sf.write(path, voice(phrase + ".", seed=0), SAMPLE_RATE, subtype="PCM_16")
+        rows.append({"text": phrase, "wav": path.name})
+    log(f"[data] {len(rows)} clips")
     manifest.write_text(json.dumps(rows, indent=1))
     return rows
 
@@ -125,6 +122,16 @@ def kmeans(x: torch.Tensor, k: int, iters: int, seed: int) -> torch.Tensor:
     return centres
 
 
+def clock() -> tuple[float, float]:
+    return time.time(), time.process_time()
+
+
+def since(start: tuple[float, float]) -> str:
+    """Wall and CPU seconds since ``start``: on a shared machine the CPU time is what the stage costs."""
+    wall, cpu = clock()
+    return f"{wall - start[0]:.0f} s, cpu {cpu - start[1]:.0f} s"
+
+
 class Resumable:
     """A training loop's model + optimizer + step saved every ``every`` steps in ``path`` (weights only)."""
 
@@ -160,7 +167,7 @@ def train_codec(out: Path, clips: list[torch.Tensor], cfg: dict[str, Any], log: 
         optimizer = torch.optim.AdamW(params, lr=2e-3, betas=(0.8, 0.99))
         run = Resumable(out / f"{name}_state.pt", codec, optimizer, cfg["save_every"])
         first = run.start()
-        started = time.time()
+        started = clock()
         for step in range(first + 1, steps + 1):
             target = crops(clips, cfg["batch"], length, rng)
             loss = stft_loss(codec.decode_features(features(target)), target)
@@ -169,7 +176,7 @@ def train_codec(out: Path, clips: list[torch.Tensor], cfg: dict[str, Any], log: 
             torch.nn.utils.clip_grad_norm_(codec.parameters(), 1.0)
             optimizer.step()
             if step % 50 == 0 or step == steps:
-                log(f"[{name}] step {step}/{steps} loss {loss.item():.3f} ({time.time() - started:.0f} s)")
+                log(f"[{name}] step {step}/{steps} loss {loss.item():.3f} ({since(started)})")
             run.maybe_save(step, last=step == steps)
 
     encoder = codec.feature_extractor.encodec.encoder
@@ -206,8 +213,39 @@ def lm_embedding(lm_dir: str) -> torch.Tensor:
     raise FileNotFoundError(f"{root}: no model.embed_tokens.weight in its safetensors files")
 
 
+class UsedRows(torch.nn.Module):
+    """The rows of a token embedding that the training texts use, as a small trainable table that stands in for
+    the full one during training (so the optimizer does not carry a 150k-row table) and is written back after."""
+
+    def __init__(self, full: torch.Tensor, used: list[int]):
+        super().__init__()
+        self.used = used
+        self.local = {token: j for j, token in enumerate(used)}
+        self.table = torch.nn.Embedding.from_pretrained(full[used].clone(), freeze=False)
+
+    def ids(self, tokens: list[int]) -> torch.Tensor:
+        return torch.tensor([self.local[t] for t in tokens])
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.table(ids)
+
+    def write_back(self, full: torch.Tensor) -> torch.Tensor:
+        out = full.clone()
+        out[self.used] = self.table.weight.detach()
+        return out
+
+
 def train_tts(out: Path, rows: list[dict[str, Any]], codes: list[list[int]], cfg: dict[str, Any],
               log: Callable[[str], None]) -> MoETTS:
+    """MoE-TTS teacher-forced on (phrase ids -> codes + eos).
+
+    A ``prefix_rate`` share of the segments is conditioned on the last ``prefix_len`` codes of another clip, as
+    the release conditions each segment on the end of the previous one, so that a multi-segment text (cut at
+    punctuation) is spoken with the prefix the model saw in training. The text embedding is a copy of the
+    language model's (``qwenvl_embed_tokens``); the release freezes its copy of a well-trained Qwen embedding,
+    but the tiny LM's rows of words it never saw have collapsed onto one direction (cosine ~0.995 between "red"
+    and "blue"), so by default the rows the phrases use are tuned (:class:`UsedRows`); the others keep the LM's.
+    """
     from unimoe.tokenizer import load_tokenizer
 
     done = out / "moe_tts.pt"
@@ -217,32 +255,35 @@ def train_tts(out: Path, rows: list[dict[str, Any]], codes: list[list[int]], cfg
     if done.is_file():
         model.load_state_dict(torch.load(done, map_location="cpu", weights_only=True))
         return model
-    with torch.no_grad():
-        model.qwenvl_embed_tokens.weight.copy_(embedding)
-    # The release freezes this copy of a well-trained Qwen embedding. The tiny LM's rows of words it never
-    # saw have collapsed onto one direction (cosine ~0.995 between "red" and "blue"), so by default the rows
-    # the phrases use are tuned; the others keep the LM's values (no weight decay, no gradient).
-    model.qwenvl_embed_tokens.requires_grad_(bool(cfg["tune_text_embedding"]))
     tokenizer = load_tokenizer()
-    # one take per phrase by default: several takes give one text several first codes, and the generator
-    # then learns to continue code histories rather than to read the text
-    keep = [i for i, r in enumerate(rows) if int(r["wav"].rsplit("_", 1)[1].split(".")[0]) < cfg["tts_takes"]]
-    texts = [torch.tensor(phrase_ids(tokenizer, rows[i]["text"])) for i in keep]
-    targets = [torch.tensor(codes[i]) for i in keep]
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3, weight_decay=0.0)
+    ids = [phrase_ids(tokenizer, r["text"]) for r in rows]
+    rows_table = UsedRows(embedding, sorted({t for seq in ids for t in seq}))
+    rows_table.requires_grad_(bool(cfg["tune_text_embedding"]))
+    full_table = model.qwenvl_embed_tokens
+    model.qwenvl_embed_tokens = rows_table  # type: ignore[assignment]  (restored below)
+    texts = [rows_table.ids(seq) for seq in ids]
+    targets = [torch.tensor(c) for c in codes]
+    prefix_len = model.config.prefix_len
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-3, weight_decay=0.0)
     run = Resumable(out / "tts_state.pt", model, optimizer, cfg["save_every"])
     steps = cfg["tts_steps"]
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / 50)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / 100)
                                                  * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
     first = run.start()
     for _ in range(first):
         schedule.step()
-    rng = random.Random(cfg["seed"] + 1)
+    rng = random.Random(cfg["seed"] + 1 + first)  # a resumed run draws fresh batches
     model.train()
-    started = time.time()
+    started = clock()
     for step in range(first + 1, steps + 1):
-        batch = [rng.randrange(len(texts)) for _ in range(2 * cfg["batch"])]
-        result = model([model.condition(texts[i]) for i in batch], [targets[i] for i in batch])
+        batch = [rng.randrange(len(texts)) for _ in range(cfg["tts_batch"])]
+        conditions = []
+        for i in batch:
+            prefix = None
+            if prefix_len and rng.random() < cfg["prefix_rate"]:
+                prefix = targets[rng.randrange(len(targets))][-prefix_len:]
+            conditions.append(model.condition(texts[i], prefix=prefix))
+        result = model(conditions, [targets[i] for i in batch])
         loss = result.loss + 0.01 * result.aux_loss
         optimizer.zero_grad()
         loss.backward()
@@ -250,8 +291,11 @@ def train_tts(out: Path, rows: list[dict[str, Any]], codes: list[list[int]], cfg
         optimizer.step()
         schedule.step()
         if step % 50 == 0 or step == steps:
-            log(f"[tts] step {step}/{steps} loss {result.loss.item():.3f} ({time.time() - started:.0f} s)")
+            log(f"[tts] step {step}/{steps} loss {result.loss.item():.3f} ({since(started)})")
         run.maybe_save(step, last=step == steps)
+    with torch.no_grad():
+        full_table.weight.copy_(rows_table.write_back(embedding))
+    model.qwenvl_embed_tokens = full_table
     model.eval()
     torch.save(model.state_dict(), done)
     return model
@@ -262,10 +306,11 @@ def train_tts(out: Path, rows: list[dict[str, Any]], codes: list[list[int]], cfg
 
 def run(cfg: dict[str, Any], log: Callable[[str], None] = print) -> Path:
     cfg = {**DEFAULTS, **cfg}
+    started = clock()
     out = Path(cfg["out_dir"])
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg["seed"])
-    rows = synthesize(out / "data", int(cfg["takes"]), log)
+    rows = synthesize(out / "data", train_phrases(int(cfg["phrases"])), log)
     clips = load_clips(out / "data", rows, wavtokenizer.preset("tiny").hop_length)
     codec = train_codec(out, clips, cfg, log)
     with torch.no_grad():
@@ -273,7 +318,7 @@ def run(cfg: dict[str, Any], log: Callable[[str], None] = print) -> Path:
     model = train_tts(out, rows, codes, cfg, log)
     export = Path(cfg["export_dir"] or out / "export")
     save_speech_head(export, model, codec)
-    log(f"[export] {export}")
+    log(f"[export] {export} ({since(started)} in this run)")
     return export
 
 

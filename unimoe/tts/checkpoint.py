@@ -2,10 +2,11 @@
 
 * MoE-TTS: a flat state dict whose keys are the generator's module names, optionally under the Omni model's
   ``speech_generator.`` prefix (as in the Uni-MoE-2.0 checkpoint and ``load_moetts``).
-* WavTokenizer: the Lightning checkpoint ``{"state_dict": {...}}`` of which the decoder keeps
-  ``backbone.*``, ``head.*`` and the codebook ``feature_extractor.encodec.quantizer.vq.layers.0._codebook.embed``
-  (the training-only discriminator, loss and EMA-codebook entries are ignored). The released SEANet encoder keys
-  do not fit our encoder and are skipped: such a codec decodes but cannot encode.
+* WavTokenizer: the Lightning checkpoint ``{"state_dict": {...}}`` of which the codec keeps ``backbone.*``,
+  ``head.*``, the codebook ``feature_extractor.encodec.quantizer.vq.layers.0._codebook.embed`` and the encoder
+  ``feature_extractor.encodec.encoder.*`` (the training-only discriminator, loss, EnCodec-decoder and
+  EMA-codebook entries are ignored). A checkpoint without encoder weights that fit the configured encoder
+  still loads: such a codec decodes but cannot encode.
 
 A speech-head folder (what ``unimoe_tiny`` ships) holds ``tts_config.json`` (``{"moe_tts": {...},
 "wavtokenizer": {...}}``), ``moe_tts.pt`` and ``wavtokenizer.ckpt`` in those layouts.
@@ -22,7 +23,8 @@ from unimoe.tts.moe_tts import MoETTS, MoETTSConfig
 from unimoe.tts.wavtokenizer import WavTokenizer, WavTokenizerConfig
 
 MOE_TTS_PREFIX = "speech_generator."
-DECODER_PREFIXES = ("backbone.", "head.", "feature_extractor.encodec.quantizer.vq.layers.0._codebook.embed")
+DECODER_PREFIXES = ("backbone.", "head.")
+CODEBOOK_KEY = "feature_extractor.encodec.quantizer.vq.layers.0._codebook.embed"
 ENCODER_PREFIX = "feature_extractor.encodec.encoder."
 CONFIG_FILE, MOE_TTS_FILE, CODEC_FILE = "tts_config.json", "moe_tts.pt", "wavtokenizer.ckpt"
 
@@ -73,10 +75,10 @@ def load_moe_tts(path: str | Path, config: MoETTSConfig, dtype: torch.dtype = to
 
 def load_wavtokenizer(path: str | Path, config: WavTokenizerConfig, dtype: torch.dtype = torch.float32
                       ) -> tuple[WavTokenizer, bool]:
-    """The codec and whether its encoder was loaded (the released checkpoint's SEANet encoder is not)."""
+    """The codec and whether its encoder was loaded (all of the configured encoder's keys were present)."""
     path = Path(path)
     raw = _read(path)
-    state = {k: v for k, v in raw.items() if k.startswith(DECODER_PREFIXES)}
+    state = {k: v for k, v in raw.items() if k.startswith(DECODER_PREFIXES) or k == CODEBOOK_KEY}
     model = WavTokenizer(config)
     encoder = {k: v for k, v in raw.items() if k.startswith(ENCODER_PREFIX)}
     own_encoder = {k for k in model.state_dict() if k.startswith(ENCODER_PREFIX)}

@@ -304,7 +304,7 @@ class MoETTS(nn.Module):
 PRESETS: dict[str, dict[str, Any]] = {
     "released": {},  # Uni-MoE-2.0-Omni's speech generator ("1.2B-A0.7B" with the 2048-wide embedding copy)
     # the tiny generator shipped with unimoe_tiny: same structure, the same Qwen2.5 vocabulary
-    "tiny": dict(idim=32, transformer_attention_dim=64, transformer_linear_units=128, transformer_num_blocks=2,
+    "tiny": dict(idim=32, transformer_attention_dim=128, transformer_linear_units=256, transformer_num_blocks=4,
                  transformer_attention_heads=4, transformer_kv_heads=2, max_position_embeddings=1024),
 }
 

@@ -7,9 +7,10 @@ and phase per frame and overlap-adds them with ``same`` padding: ``hop`` samples
 
 Module names equal the released Lightning checkpoint's keys (``backbone.*``, ``head.*``,
 ``feature_extractor.encodec.quantizer.vq.layers.0._codebook.embed``), so that checkpoint loads as it is
-(:func:`load_wavtokenizer`). The encoder (waveform -> codes, for training targets) is ours: a strided
-convolution stack to the codebook width and a nearest-codebook lookup; the released SEANet encoder's weights
-are not loaded.
+(:func:`load_wavtokenizer`). The encoder (waveform -> codes, to make training targets) is either the released
+SEANet (:mod:`unimoe.tts.seanet`, ``encoder="seanet"``, the default, whose ``feature_extractor.encodec.encoder.*``
+keys load from the released checkpoint) or, for the tiny codec, a small strided convolution stack
+(``encoder="conv"``); both end in the nearest-codebook lookup of the released single-codebook quantizer.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from unimoe.tts.config_io import StrictConfig
+from unimoe.tts.seanet import SEANetEncoder
 
 
 @dataclass
@@ -38,7 +40,9 @@ class WavTokenizerConfig(StrictConfig):
     adanorm_num_embeddings: int = 4
     n_fft: int = 2400
     hop_length: int = 600
-    encoder_channels: int = 32  # our encoder's first width (doubles per stride)
+    encoder: str = "seanet"  # "seanet" (released) or "conv" (ours, small)
+    encoder_channels: int = 32  # the encoder's first width (doubles per stride)
+    lstm_layers: int = 2  # the SEANet encoder's LSTM
     groups: int = 32  # GroupNorm groups of the pos_net
 
     @property
@@ -196,7 +200,8 @@ class Codebook(nn.Module):
 
 
 class ConvEncoder(nn.Module):
-    """Waveform ``[B, S]`` -> features ``[B, codebook_dim, S / hop]``: a strided conv per downsampling factor."""
+    """Waveform ``[B, 1, S]`` -> features ``[B, codebook_dim, S // hop]``: a strided conv per downsampling
+    factor (the tiny codec's encoder, cheaper to train on a CPU than SEANet)."""
 
     def __init__(self, config: WavTokenizerConfig):
         super().__init__()
@@ -212,7 +217,15 @@ class ConvEncoder(nn.Module):
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         frames = wav.shape[-1] // self.hop
-        return self.model(wav[:, None, :frames * self.hop])[..., :frames]
+        return self.model(wav[..., :frames * self.hop])[..., :frames]
+
+
+def build_encoder(config: WavTokenizerConfig) -> nn.Module:
+    if config.encoder == "seanet":
+        return SEANetEncoder(config.codebook_dim, config.encoder_channels, config.downsamples, config.lstm_layers)
+    if config.encoder == "conv":
+        return ConvEncoder(config)
+    raise ValueError(f"WavTokenizer encoder must be 'seanet' or 'conv', got {config.encoder!r}")
 
 
 class WavTokenizer(nn.Module):
@@ -221,7 +234,7 @@ class WavTokenizer(nn.Module):
         self.config = config
         self.feature_extractor = nn.Module()
         self.feature_extractor.encodec = nn.Module()
-        self.feature_extractor.encodec.encoder = ConvEncoder(config)
+        self.feature_extractor.encodec.encoder = build_encoder(config)
         layer = nn.Module()
         layer._codebook = Codebook(config.codebook_size, config.codebook_dim)
         self.feature_extractor.encodec.quantizer = nn.Module()
@@ -249,10 +262,12 @@ class WavTokenizer(nn.Module):
         return self.decode_features(self.codebook.lookup(codes))
 
     def encode_features(self, wav: torch.Tensor) -> torch.Tensor:
-        return self.feature_extractor.encodec.encoder(wav)
+        """Waveform ``[B, S]`` -> the encoder's frames ``[B, codebook_dim, T]``."""
+        return self.feature_extractor.encodec.encoder(wav[:, None])
 
     def encode(self, wav: torch.Tensor) -> torch.Tensor:
-        """Waveform ``[B, S]`` at ``sample_rate`` -> codes ``[B, S // hop]``."""
+        """Waveform ``[B, S]`` at ``sample_rate`` -> codes ``[B, T]``, one per ``hop`` samples (SEANet pads a
+        partial last window to a frame, ``T = ceil(S / hop)``; the conv encoder drops it, ``T = S // hop``)."""
         return self.codebook.nearest(self.encode_features(wav))
 
 
@@ -260,7 +275,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "released": {},
     # the tiny codec shipped with unimoe_tiny: the released hop, rate and codebook, small widths
     "tiny": dict(codebook_size=4096, codebook_dim=32, dim=64, intermediate_dim=128, num_layers=2, groups=8,
-                 encoder_channels=8),
+                 encoder="conv", encoder_channels=8),
 }
 
 
