@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from harness.cache import ResponseCache
-from harness.distributed import World, launched_world
+from harness.api import HarnessError
+from harness.distributed import World, device_for, launched_world
 from tests.run_outputs import REPO, harness, metrics, only_run, predictions, results, torchrun
 
 OMNIWORLD = ("run", "task=omniworld", "model=unimoe_tiny", "progress=false")
@@ -23,6 +24,16 @@ def test_launched_world_reads_what_torchrun_announces():
     assert launched_world({}) is None
     assert launched_world({"WORLD_SIZE": "1", "RANK": "0"}) is None
     assert launched_world({"WORLD_SIZE": "4", "RANK": "3", "LOCAL_RANK": "1"}) == World(rank=3, size=4, local_rank=1)
+
+
+def test_each_rank_takes_the_gpu_of_its_local_rank_or_the_cpu():
+    assert device_for(World(rank=1, size=2, local_rank=1), gpus=0) == "cpu"
+    assert device_for(World(rank=1, size=2, local_rank=1), gpus=2) == "cuda:1"
+    # two nodes of 4 GPUs: global rank 6 is the third process on the second node
+    second_node = launched_world({"WORLD_SIZE": "8", "RANK": "6", "LOCAL_RANK": "2"})
+    assert device_for(second_node, gpus=4) == "cuda:2"
+    with pytest.raises(HarnessError, match="rank 6 is local rank 2 .* only 2 GPU"):
+        device_for(second_node, gpus=2)
 
 
 @pytest.mark.slow
