@@ -107,3 +107,25 @@ def test_a_killed_rank_fails_the_run_and_the_rerun_recomputes_only_what_is_missi
     ref = only_run(tmp_path / "ref")
     assert metrics(resumed) == metrics(ref)
     assert predictions(resumed) == predictions(ref)
+
+
+@pytest.mark.slow
+def test_shards_run_under_torchrun_merge_into_the_whole_run(tmp_path):
+    """``shard=i/n`` under torchrun: each launch evaluates its shard (split again between its ranks); the shard
+    runs then merge into exactly the single-process run of the whole task."""
+    task = ("run", "task=omniworld_text", "model=unimoe_tiny", "data=full", "progress=false")
+    whole = harness(*task, f"output_dir={tmp_path / 'whole'}")
+    assert whole.returncode == 0, whole.stderr
+    shard_dirs = []
+    for i in range(2):
+        shard = harness(*task, f"shard={i}/2", f"output_dir={tmp_path / f'shard{i}'}", launcher=torchrun(2))
+        assert shard.returncode == 0, shard.stderr
+        shard_dirs.append(only_run(tmp_path / f"shard{i}"))
+        documents = {doc_id for _, doc_id in predictions(shard_dirs[-1])}
+        assert len(documents) == results(shard_dirs[-1])["tasks"]["omniworld_text"]["n_docs"]
+    first, second = ({doc_id for _, doc_id in predictions(d)} for d in shard_dirs)
+    assert not first & second and first | second == {doc_id for _, doc_id in predictions(only_run(tmp_path / "whole"))}
+    merged = harness("merge", f"runs={shard_dirs[0]},{shard_dirs[1]}", f"output_dir={tmp_path / 'merged'}")
+    assert merged.returncode == 0, merged.stderr
+    assert metrics(only_run(tmp_path / "merged")) == metrics(only_run(tmp_path / "whole"))
+    assert predictions(only_run(tmp_path / "merged")) == predictions(only_run(tmp_path / "whole"))
