@@ -12,6 +12,7 @@ lmms-eval's own loader, and two gloo ranks against one process.
    loader module is loaded from its file.
 3. Data parallelism: ``task=omniworld model=unimoe_tiny data=full`` as one process (all cores as threads) and
    under ``torchrun --nproc-per-node 2`` (one thread per rank), wall time of the whole command; goal <= 0.65x.
+   Also prints where each arm's wall time went (from results.json and the launch/exit times).
 
     python bench/prefetch.py [--clips 8] [--seconds 30] [--samples 64] [--parts prefetch,decoding,ranks]
 """
@@ -19,7 +20,9 @@ lmms-eval's own loader, and two gloo ranks against one process.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import importlib.util
+import json
 import os
 import statistics
 import subprocess
@@ -186,27 +189,48 @@ def bench_decoding(clips: list[Path], repeats: int) -> None:
 # ------------------------------------------------------------------------------------ 3. ranks
 
 
+def phases(out: Path, launched: float, ended: float) -> dict[str, float]:
+    """Where one command's wall time went, from the run's own records (results.json: created, timing,
+    per-task seconds) and the launch and exit times seen here; under torchrun the task times are the slowest
+    rank's (rank 0 records the run)."""
+    (path,) = (out / "runs").glob("*/results.json")
+    record = json.loads(path.read_text())
+    created = dt.datetime.fromisoformat(record["created"]).timestamp()
+    started = dt.datetime.fromisoformat(record["timing"]["started"]).timestamp()
+    finished = dt.datetime.fromisoformat(record["timing"]["finished"]).timestamp()
+    tasks = sum(float(t["timing"]["seconds"]) for t in record["tasks"].values())
+    return {"launcher, interpreter, hydra config": created - launched,
+            "torch import, model load, set-up (+ pg init, gathers)": max(0.0, finished - started - tasks),
+            "tasks (inference + scoring)": tasks,
+            "results, leaderboards, exit": ended - finished}
+
+
 def bench_ranks() -> None:
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:
         args = ["-m", "harness", "run", "task=omniworld", "model=unimoe_tiny", "data=full", "cache=false",
                 "progress=false"]
 
-        def run(launcher: list[str], threads: int, out: str) -> float:
+        def run(launcher: list[str], threads: int, out: str) -> tuple[float, dict[str, float]]:
             env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": str(threads)}
-            t0 = time.perf_counter()
+            launched = time.time()
             subprocess.run([sys.executable, *launcher, *args, f"output_dir={tmp}/{out}"], cwd=REPO, env=env,
                            check=True, capture_output=True)
-            return time.perf_counter() - t0
+            ended = time.time()
+            return ended - launched, phases(Path(tmp) / out, launched, ended)
 
         run([], 1, "warm")  # the omniworld split is generated and cached on first use
         ones = {threads: run([], threads, f"one{threads}") for threads in sorted({1, cores})}
         two = run(["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"], max(1, cores // 2), "two")
-    one = min(ones.values())  # the better single process is the baseline
-    print("\n3. omniworld (600 samples) with unimoe_tiny: one process " +
-          ", ".join(f"{t} thread(s) {s:.2f} s" for t, s in ones.items()) +
-          f"; 2 gloo ranks ({max(1, cores // 2)} thread each) {two:.2f} s; ratio to the better single process "
-          f"{two / one:.2f}  (goal <= 0.65)")
+    one = min(s for s, _ in ones.values())  # the better single process is the baseline
+    print(f"\n3. omniworld (600 samples) with unimoe_tiny (load average {os.getloadavg()[0]:.2f}): one process " +
+          ", ".join(f"{t} thread(s) {s:.2f} s" for t, (s, _) in ones.items()) +
+          f"; 2 gloo ranks ({max(1, cores // 2)} thread each) {two[0]:.2f} s; ratio to the better single process "
+          f"{two[0] / one:.2f}  (goal <= 0.65)")
+    arms = [(f"1 process, {t} thread(s)", p) for t, (_, p) in ones.items()] + [("2 ranks (torchrun)", two[1])]
+    print(f"   {'phase (s)':44}" + "".join(f"{name:>26}" for name, _ in arms))
+    for phase in arms[0][1]:
+        print(f"   {phase:44}" + "".join(f"{p[phase]:26.2f}" for _, p in arms))
 
 
 def main() -> None:

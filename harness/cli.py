@@ -40,7 +40,8 @@ commands:
                one self-contained HTML page (routing figures, results, samples) + figures as PNG and PDF
   table        runs=<folder or dirs> [tasks=<task|group>] [format=latex|markdown|csv] [reported=<csv>]
                a paper comparison table: models x benchmarks, best bold, second underlined
-  merge        runs=<run dir>,<run dir>,... [output_dir=DIR]   the shard=i/n runs of one evaluation, scored
+  merge        runs=<run dir>,<run dir>,... [output_dir=DIR] [judge=<judge config> judge.<key>=<value>]
+               the shard=i/n runs of one evaluation, scored
                as one run (refused, exit status 2, unless every shard is there once, same model and tasks)
 """
 
@@ -52,7 +53,7 @@ KV_KEYS = {
     "compare": ("baseline", "candidate", "tolerance"),
     "routing": ("run",),
     "ablation": ("runs", "out"),
-    "merge": ("runs", "output_dir"),
+    "merge": ("runs", "output_dir", "judge", "judge.*"),  # judge.<key>: an override of the judge's config
 }
 # OSError numbers that describe the machine or the user's paths, not a bug in the harness
 _ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR,
@@ -148,7 +149,7 @@ def _kv(args: list[str], command: str | None = None) -> dict[str, str]:
         key = key.lstrip("+")
         if not sep:
             raise ConfigError(f"{command or 'command'}: expected key=value, got {a!r}")
-        if allowed is not None and key not in allowed:
+        if allowed is not None and key not in allowed and not ("judge.*" in allowed and key.startswith("judge.")):
             raise ConfigError(f"{command}: unknown key {key!r}; expected {', '.join(allowed)}")
         out[key] = value
     return out

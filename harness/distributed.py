@@ -103,11 +103,23 @@ def _collective(world: World, what: str) -> Iterator[None]:
                           f"command to resume") from e
 
 
-def device_for(world: World) -> str:
-    """The device this rank's model goes on: its own GPU when it has one, else the CPU."""
+def device_for(world: World, gpus: int) -> str:
+    """The device this rank's model goes on, given the ``gpus`` this node shows: the GPU numbered by its rank
+    on this node (``LOCAL_RANK``: with several nodes the global rank counts past this node's GPUs), else
+    the CPU. A node with fewer GPUs than ranks is refused rather than having two ranks share one silently."""
+    if gpus <= 0:
+        return "cpu"
+    if world.local_rank >= gpus:
+        raise HarnessError(f"rank {world.rank} is local rank {world.local_rank} on its node, which shows only "
+                           f"{gpus} GPU(s): start at most {gpus} processes per node (--nproc-per-node)")
+    return f"cuda:{world.local_rank}"
+
+
+def visible_gpus() -> int:
+    """How many CUDA devices this process sees (0 without CUDA)."""
     import torch
 
-    return f"cuda:{world.local_rank}" if torch.cuda.is_available() else "cpu"
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
 def place_model(model_config: Mapping[str, Any], world: World) -> dict[str, Any]:
@@ -119,7 +131,7 @@ def place_model(model_config: Mapping[str, Any], world: World) -> dict[str, Any]
     args = dict(model_config.get("args") or {})
     if "device" not in inspect.signature(factory).parameters or args.get("device") not in (None, "cuda"):
         return dict(model_config)
-    return {**model_config, "args": {**args, "device": device_for(world)}}
+    return {**model_config, "args": {**args, "device": device_for(world, visible_gpus())}}
 
 
 def share_run_id(world: World, run_id: str) -> str:

@@ -138,7 +138,7 @@ def evaluate(
             raise ModelLoadError(f"model {model_cfg['name']} cannot load: {type(e).__name__}: {e}") from e
         model_record["fingerprint"] = adapter.fingerprint()
         response_cache = ResponseCache(out / "cache") if cache else None
-        judge_obj = _build_judge(judge, out)
+        judge_obj = build_judge_for_run(judge, out)
         prefetcher = Prefetcher(num_workers, prefetch_depth) if num_workers > 0 else None
         for task_cfg in expand(entry):
             task_obj = build_task(task_cfg, data=data, data_dir=data_dir, seed=seed)
@@ -230,8 +230,9 @@ def new_results(run_dir: Path, model: dict[str, Any], *, request: str, data: str
     }
 
 
-def _build_judge(config: Mapping[str, Any] | None, out: Path):
-    """The run's judge (``judge=<name>``, configs/judge/), sharing one verdict cache across runs."""
+def build_judge_for_run(config: Mapping[str, Any] | None, out: Path):
+    """The run's judge (``judge=<name>``, configs/judge/), sharing one verdict cache across runs (``run`` and
+    ``merge`` build it here)."""
     if not config or config.get("kind", "none") == "none":
         return None
     from harness.judges.base import JudgeCache

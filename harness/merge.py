@@ -27,7 +27,7 @@ from harness import run_status
 from harness.api import DocumentError, HarnessError, Response
 from harness.catalog import build_task, expand, load_entry
 from harness.errors import InputFileError
-from harness.evaluate import RunSummary, new_results, print_summary
+from harness.evaluate import RunSummary, build_judge_for_run, new_results, print_summary
 from harness.results import group_records, new_run_id, task_record, write_json, write_results, write_text
 from harness.routing_report import merge_counts
 from harness.runner import (SampleLog, TaskOutcome, aggregate_outcome, nothing_usable, parse_shard, read_sample_log,
@@ -142,12 +142,21 @@ def _task_hashes(shard: ShardRun) -> dict[str, str]:
     return {name: rec.get("task_hash") for name, rec in (shard.results.get("tasks") or {}).items()}
 
 
-def merge_runs(run_dirs: Sequence[str | Path], output_dir: str | Path | None = None) -> Path:
-    """Check, combine and score the shard runs; returns the merged run's directory."""
+def merge_runs(run_dirs: Sequence[str | Path], output_dir: str | Path | None = None,
+               judge: Mapping[str, Any] | None = None) -> Path:
+    """Check, combine and score the shard runs; returns the merged run's directory. ``judge`` is a judge
+    config as ``run`` takes it (``configs/judge/<name>.yaml``): tasks the shards ran with a judge are scored
+    through it, and refused without one."""
     shards = sorted((load_shard_run(d) for d in run_dirs), key=lambda s: s.index)
     check_shards(shards)
     first = shards[0]
+    judged = sorted(name for name, rec in (first.results.get("tasks") or {}).items() if rec.get("judge"))
+    if judged and (not judge or judge.get("kind", "none") == "none"):
+        by = (first.results["tasks"][judged[0]]["judge"] or {}).get("model")
+        raise MergeRefused(f"task {', '.join(judged)} was scored by a judge ({by}) in the shards: pass "
+                           f"judge=<judge config> (as the shards' run did) to score the merge the same way")
     out = Path(output_dir) if output_dir else first.run_dir.parent.parent
+    judge_obj = build_judge_for_run(judge, out)
     started = dt.datetime.now(dt.timezone.utc)
     config = {**(first.results.get("config") or {}), "shard": None, "limit": None, "stage": "all"}
     run_dir = out / "runs" / new_run_id(first.results["model"].get("name", "model"), first.request_name)
@@ -168,6 +177,8 @@ def merge_runs(run_dirs: Sequence[str | Path], output_dir: str | Path | None = N
                                f"{task_cfg.hash()} now): scoring now would not reproduce their evaluation")
         task = build_task(task_cfg, data=config.get("data", "sample"), data_dir=config.get("data_dir"),
                           seed=int(config.get("seed") or 0))
+        if task_cfg.judge and judge_obj is not None:
+            task.judge = judge_obj
         outcome = _score_task(task, shards, run_dir / "samples")
         results["tasks"][task_cfg.name] = task_record(outcome)
         results["groups"] = group_records(results["tasks"])
@@ -250,8 +261,28 @@ def _rescored(task: Task, row: Any, doc_id: str, record: Mapping[str, Any]) -> S
     return sample
 
 
+def judge_config(args: Mapping[str, str]) -> dict[str, Any] | None:
+    """The judge config of ``judge=<name> [judge.<key>=<value> ...]`` (values read as YAML, as Hydra does)."""
+    from harness.catalog import CONFIG_DIR
+    from harness.errors import ConfigError
+    from harness.schema import check_group_choice
+
+    name = args.get("judge")
+    overrides = {k.removeprefix("judge."): yaml.safe_load(v) for k, v in args.items() if k.startswith("judge.")}
+    if not name:
+        if overrides:
+            raise ConfigError(f"judge.{next(iter(overrides))} given without judge=<judge config>")
+        return None
+    check_group_choice("judge", name)
+    path = CONFIG_DIR / "judge" / f"{name}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"unknown judge {name!r} (no {path})")
+    return {**(yaml.safe_load(path.read_text()) or {}), **overrides}
+
+
 def merge_command(args: Mapping[str, str]) -> int:
-    """``merge runs=<dir>,<dir>,... [output_dir=DIR]``: exit status 2 (and one line) when the runs are refused."""
+    """``merge runs=<dir>,<dir>,... [output_dir=DIR] [judge=<config> judge.<key>=...]``: exit status 2 (and one
+    line) when the runs are refused."""
     import sys
 
     runs = [r for r in args.get("runs", "").split(",") if r]
@@ -259,7 +290,7 @@ def merge_command(args: Mapping[str, str]) -> int:
         print("merge needs runs=<run dir>,<run dir>,...", file=sys.stderr)
         return 2
     try:
-        run_dir = merge_runs(runs, args.get("output_dir"))
+        run_dir = merge_runs(runs, args.get("output_dir"), judge_config(args))
     except MergeRefused as e:
         print(f"merge refused: {e}", file=sys.stderr)
         return 2

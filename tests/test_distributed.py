@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from harness.cache import ResponseCache
-from harness.distributed import World, launched_world
+from harness.api import HarnessError
+from harness.distributed import World, device_for, launched_world
 from tests.run_outputs import REPO, harness, metrics, only_run, predictions, results, torchrun
 
 OMNIWORLD = ("run", "task=omniworld", "model=unimoe_tiny", "progress=false")
@@ -23,6 +24,16 @@ def test_launched_world_reads_what_torchrun_announces():
     assert launched_world({}) is None
     assert launched_world({"WORLD_SIZE": "1", "RANK": "0"}) is None
     assert launched_world({"WORLD_SIZE": "4", "RANK": "3", "LOCAL_RANK": "1"}) == World(rank=3, size=4, local_rank=1)
+
+
+def test_each_rank_takes_the_gpu_of_its_local_rank_or_the_cpu():
+    assert device_for(World(rank=1, size=2, local_rank=1), gpus=0) == "cpu"
+    assert device_for(World(rank=1, size=2, local_rank=1), gpus=2) == "cuda:1"
+    # two nodes of 4 GPUs: global rank 6 is the third process on the second node
+    second_node = launched_world({"WORLD_SIZE": "8", "RANK": "6", "LOCAL_RANK": "2"})
+    assert device_for(second_node, gpus=4) == "cuda:2"
+    with pytest.raises(HarnessError, match="rank 6 is local rank 2 .* only 2 GPU"):
+        device_for(second_node, gpus=2)
 
 
 @pytest.mark.slow
@@ -96,3 +107,25 @@ def test_a_killed_rank_fails_the_run_and_the_rerun_recomputes_only_what_is_missi
     ref = only_run(tmp_path / "ref")
     assert metrics(resumed) == metrics(ref)
     assert predictions(resumed) == predictions(ref)
+
+
+@pytest.mark.slow
+def test_shards_run_under_torchrun_merge_into_the_whole_run(tmp_path):
+    """``shard=i/n`` under torchrun: each launch evaluates its shard (split again between its ranks); the shard
+    runs then merge into exactly the single-process run of the whole task."""
+    task = ("run", "task=omniworld_text", "model=unimoe_tiny", "data=full", "progress=false")
+    whole = harness(*task, f"output_dir={tmp_path / 'whole'}")
+    assert whole.returncode == 0, whole.stderr
+    shard_dirs = []
+    for i in range(2):
+        shard = harness(*task, f"shard={i}/2", f"output_dir={tmp_path / f'shard{i}'}", launcher=torchrun(2))
+        assert shard.returncode == 0, shard.stderr
+        shard_dirs.append(only_run(tmp_path / f"shard{i}"))
+        documents = {doc_id for _, doc_id in predictions(shard_dirs[-1])}
+        assert len(documents) == results(shard_dirs[-1])["tasks"]["omniworld_text"]["n_docs"]
+    first, second = ({doc_id for _, doc_id in predictions(d)} for d in shard_dirs)
+    assert not first & second and first | second == {doc_id for _, doc_id in predictions(only_run(tmp_path / "whole"))}
+    merged = harness("merge", f"runs={shard_dirs[0]},{shard_dirs[1]}", f"output_dir={tmp_path / 'merged'}")
+    assert merged.returncode == 0, merged.stderr
+    assert metrics(only_run(tmp_path / "merged")) == metrics(only_run(tmp_path / "whole"))
+    assert predictions(only_run(tmp_path / "merged")) == predictions(only_run(tmp_path / "whole"))

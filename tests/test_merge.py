@@ -12,7 +12,7 @@ import pytest
 from harness.cli import main
 from harness.evaluate import evaluate
 from harness.merge import MergeRefused, merge_runs
-from tests.run_outputs import harness, metrics, predictions, results
+from tests.run_outputs import harness, metrics, only_run, predictions, results
 
 
 def _run(out: Path, model: str = "unimoe_tiny", **kw) -> Path:
@@ -87,3 +87,36 @@ def test_cli_merges_and_refuses_in_one_line(runs, tmp_path, capsys):
     refused = harness("merge", f"runs={runs['0/3']},{runs['2/3']}", f"output_dir={tmp_path / 'no'}")
     assert refused.returncode == 2
     assert refused.stderr.strip().splitlines() == ["merge refused: shard 1/3 missing (got 2 of 3 shards)"]
+
+
+def test_judged_shards_merge_through_the_same_judge_config_as_run(tmp_path, capsys):
+    from harness.models.reference import OracleModel
+    from tests.judges.fake_endpoint import FakeServer
+    from tests.tasks.test_charxiv import grade_reasoning
+
+    with FakeServer() as server:
+        server.reply = grade_reasoning
+        judge = {"kind": "openai", "base_url": server.url, "model": "fake-gpt", "prompt": "charxiv_reasoning",
+                 "policy": {"backoff_s": 0}}
+
+        def run(out: Path, **kw) -> Path:
+            return evaluate("charxiv_reasoning", OracleModel(), data="sample", cache=False, output_dir=out,
+                            judge=judge, rebuild_leaderboards=False, **kw).run_dir
+
+        whole = run(tmp_path / "whole")
+        shards = ",".join(str(run(tmp_path / "shards", shard=f"{i}/2")) for i in range(2))
+        args = ["merge", f"runs={shards}", f"output_dir={tmp_path / 'merged'}"]
+        capsys.readouterr()
+        assert main(args) == 2  # judged in the shards, no judge given: refused, nothing written
+        assert capsys.readouterr().err.strip().splitlines() == [
+            "merge refused: task charxiv_reasoning was scored by a judge (fake-gpt) in the shards: pass "
+            "judge=<judge config> (as the shards' run did) to score the merge the same way"]
+        assert not (tmp_path / "merged").exists()
+        calls = server.calls
+        assert main([*args, "judge=gpt4o_charxiv", f"judge.base_url={server.url}", "judge.model=fake-gpt",
+                     "judge.api_key_env=null"]) == 0
+        assert server.calls > calls  # the merge graded the answers itself
+    merged = only_run(tmp_path / "merged")
+    assert metrics(merged) == metrics(whole) and metrics(whole)["charxiv_reasoning"]
+    assert predictions(merged) == predictions(whole)
+    assert results(merged)["tasks"]["charxiv_reasoning"]["judge"]["model"] == "fake-gpt"
