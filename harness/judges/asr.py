@@ -25,8 +25,12 @@ class ASRJudge(Protocol):
 
 
 class FasterWhisperASR:
-    def __init__(self, model_dir: str | None = None, language: str = "en", beam_size: int = 1, threads: int = 1):
+    def __init__(self, model_dir: str | None = None, language: str = "en", beam_size: int = 1, threads: int = 1,
+                 compute_type: str = "default"):
         self.model_dir = model_dir or self.bundled_model_dir()
+        # "default" runs the weights in their stored type (float32 on a CPU): a judge's transcripts must not
+        # depend on the CPU, and CTranslate2's int8 kernels differ between CPUs (see faster_whisper.py)
+        self.compute_type = compute_type
         self.language = language
         self.beam_size = beam_size
         self.threads = threads
@@ -45,11 +49,12 @@ class FasterWhisperASR:
     def model(self):
         from faster_whisper import WhisperModel
 
-        return WhisperModel(self.model_dir, device="cpu", compute_type="int8", cpu_threads=self.threads)
+        return WhisperModel(self.model_dir, device="cpu", compute_type=self.compute_type,
+                            cpu_threads=self.threads)
 
     def identity(self) -> dict[str, Any]:
         return {"kind": "asr", "engine": "faster-whisper", "model": Path(self.model_dir).name,
-                "language": self.language, "beam_size": self.beam_size}
+                "language": self.language, "beam_size": self.beam_size, "compute_type": self.compute_type}
 
     def transcribe(self, audio_path: str) -> str:
         if not Path(audio_path).is_file():

@@ -3,7 +3,9 @@
 It transcribes the request's audio and ignores the text prompt (Whisper takes no instruction); a request
 without audio, or with an image or video, is a per-sample error naming the model. Decoding options follow
 faster-whisper's ``transcribe``: ``beam_size``, ``language`` (None: detected), ``vad_filter`` and
-``vad_parameters`` (Silero VAD that drops silence before decoding).
+``vad_parameters`` (Silero VAD that drops silence before decoding). ``compute_type`` defaults to the weights'
+stored type: CTranslate2's int8 CPU kernels give different transcripts on different CPUs, so int8 scores are
+not comparable across machines.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ _IDENTITY_FILES = ("config.json", "tokenizer.json", "vocabulary.txt", "vocabular
 
 
 class FasterWhisperAdapter:
-    def __init__(self, name: str, path: str | None = None, device: str = "cpu", compute_type: str = "int8",
+    def __init__(self, name: str, path: str | None = None, device: str = "cpu", compute_type: str = "default",
                  cpu_threads: int = 0, beam_size: int = 5, language: str | None = None, vad_filter: bool = False,
                  vad_parameters: Mapping[str, Any] | None = None, condition_on_previous_text: bool = True):
         self.name = name
