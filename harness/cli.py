@@ -24,6 +24,7 @@ commands:
                [seed=S] [shard=i/n] [stage=all|infer] [cache=true|false] [output_dir=results]
                [judge=<judge config>]  (tasks scored by an LLM judge, e.g. judge=gpt4o_mathvista)
                [num_workers=2] [prefetch_depth=2]  (media decoded ahead by worker processes; 0: inline)
+               [nproc=N]  N ranks on this machine (data parallel, one run; like torchrun --nproc-per-node N)
                under torchrun: one rank per process, rank 0 writes one run [dist_timeout_s=1800]
                Hydra sweeps: python -m harness run -m task=videomme,mmbench_en_dev model=random
   score        task=<task> predictions=<file.jsonl>   score {doc_id, prediction} rows made elsewhere
@@ -91,6 +92,12 @@ def _dispatch(argv: list[str]) -> int:
     command, rest = argv[0], argv[1:]
     if command in KV_KEYS:
         _kv(rest, command)  # refuse a mistyped key before any work
+    if command == "run":
+        from harness.launch import launch_ranks, split_nproc
+
+        nproc, rest = split_nproc(rest)
+        if nproc > 1:
+            return launch_ranks(["run", *rest], nproc)
     if command in ("run", "score", "validate"):
         return _hydra(command, rest)
     if command == "list":

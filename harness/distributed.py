@@ -1,13 +1,13 @@
 """Data parallelism under ``torchrun``: every rank evaluates its part of each task, rank 0 scores the whole.
 
-``torchrun --nproc-per-node N -m harness run ...`` starts N copies of the same run. Each rank takes the selected
-documents whose index is congruent to its rank (after ``shard`` and ``limit``, so the union is exactly what one
-process would evaluate), calls its own model copy (``cuda:LOCAL_RANK`` when CUDA is there, else the CPU), writes
-its responses to the shared cache and its samples to ``samples/<task>.rank<r>.jsonl`` as they finish. Rank 0 then
-gathers every rank's samples over ``torch.distributed`` (gloo: ranks exchange only sample records, which live on
-the CPU, so GPU runs need no NCCL communicator and its failure modes), puts them in document order,
-runs the task's finalize and aggregate once and writes ``samples/<task>.jsonl`` and one ``results.json``: the same
-metrics and predictions as a single process.
+``torchrun --nproc-per-node N -m harness run ...`` (or ``harness run nproc=N``, :mod:`harness.launch`) starts N
+copies of the same run. Each rank takes the selected documents whose index is congruent to its rank (after
+``shard`` and ``limit``, so the union is exactly what one process would evaluate), calls its own model copy
+(``cuda:LOCAL_RANK`` when CUDA is there, else the CPU), writes its responses to the shared cache and its samples to
+``samples/<task>.rank<r>.jsonl`` as they finish. Rank 0 then gathers every rank's samples over
+``torch.distributed`` (gloo: ranks exchange only sample records, which live on the CPU, so GPU runs need no NCCL
+communicator and its failure modes), puts them in document order, runs the task's finalize and aggregate once and
+writes ``samples/<task>.jsonl`` and one ``results.json``: the same metrics and predictions as a single process.
 
 A rank that dies must not leave the others hanging: every collective has a timeout, a peer's lost connection
 surfaces as an error at the next collective, and ``torchrun`` stopping the survivors with SIGTERM is turned into

@@ -1,5 +1,6 @@
-"""``torchrun -m harness run``: two gloo ranks on the CPU give the single-process run's results, and a rank
-killed mid-run fails the run on every rank, after which a rerun recomputes only what is missing."""
+"""``torchrun -m harness run`` and ``harness run nproc=2``: two gloo ranks on the CPU give the single-process
+run's results, and a rank killed mid-run fails the run on every rank, after which a rerun recomputes only what is
+missing."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from harness.distributed import World, device_for, launched_world
 from tests.run_outputs import REPO, harness, metrics, only_run, predictions, results, torchrun
 
 OMNIWORLD = ("run", "task=omniworld", "model=unimoe_tiny", "progress=false")
+# two ranks started by torchrun, or by our own launcher: (arguments before ``-m harness``, arguments after)
+LAUNCHES = {"torchrun": (torchrun(2), ()), "nproc": ((), ("nproc=2",))}
 
 
 def test_launched_world_reads_what_torchrun_announces():
@@ -37,10 +40,12 @@ def test_each_rank_takes_the_gpu_of_its_local_rank_or_the_cpu():
 
 
 @pytest.mark.slow
-def test_two_ranks_equal_one_process_on_the_full_omniworld(tmp_path):
+@pytest.mark.parametrize("launch", LAUNCHES)
+def test_two_ranks_equal_one_process_on_the_full_omniworld(tmp_path, launch):
+    launcher, extra = LAUNCHES[launch]
     one = harness(*OMNIWORLD, "data=full", f"output_dir={tmp_path / 'one'}")
     assert one.returncode == 0, one.stderr
-    two = harness(*OMNIWORLD, "data=full", f"output_dir={tmp_path / 'two'}", launcher=torchrun(2))
+    two = harness(*OMNIWORLD, *extra, "data=full", f"output_dir={tmp_path / 'two'}", launcher=launcher)
     assert two.returncode == 0, two.stderr
     single, parallel = only_run(tmp_path / "one"), only_run(tmp_path / "two")
     assert metrics(parallel) == metrics(single)
@@ -54,7 +59,7 @@ def test_two_ranks_equal_one_process_on_the_full_omniworld(tmp_path):
 
 
 def _rank_process(launcher_pid: int, rank: int) -> int:
-    """The pid of the worker that ``torchrun`` started as ``rank``."""
+    """The pid of the worker that the launcher started as ``rank``."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -69,13 +74,15 @@ def _rank_process(launcher_pid: int, rank: int) -> int:
 
 
 @pytest.mark.slow
-def test_a_killed_rank_fails_the_run_and_the_rerun_recomputes_only_what_is_missing(tmp_path):
+@pytest.mark.parametrize("launch", LAUNCHES)
+def test_a_killed_rank_fails_the_run_and_the_rerun_recomputes_only_what_is_missing(tmp_path, launch):
+    launcher_args, extra = LAUNCHES[launch]
     reference = harness(*OMNIWORLD, f"output_dir={tmp_path / 'ref'}", "cache=false")
     assert reference.returncode == 0, reference.stderr
     out = tmp_path / "dist"
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    launcher = subprocess.Popen([sys.executable, *torchrun(2), "-m", "harness", *OMNIWORLD, f"output_dir={out}"],
-                                cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    command = [sys.executable, *launcher_args, "-m", "harness", *OMNIWORLD, *extra, f"output_dir={out}"]
+    launcher = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:  # kill rank 1 once it is into the second task
@@ -89,6 +96,8 @@ def test_a_killed_rank_fails_the_run_and_the_rerun_recomputes_only_what_is_missi
     finally:
         launcher.kill()
     assert launcher.returncode != 0
+    if launch == "nproc":
+        assert "rank 1 was killed by SIGKILL" in stderr and launcher.returncode == 128 + signal.SIGKILL, stderr
     assert "rank 0:" in stderr and "rerun the same command to resume" in stderr, stderr
     killed_run = only_run(out)
     killed = results(killed_run)
@@ -98,7 +107,7 @@ def test_a_killed_rank_fails_the_run_and_the_rerun_recomputes_only_what_is_missi
         kept = cache._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
     assert 0 < kept < 120
 
-    rerun = harness(*OMNIWORLD, f"output_dir={out}", launcher=torchrun(2))
+    rerun = harness(*OMNIWORLD, *extra, f"output_dir={out}", launcher=launcher_args)
     assert rerun.returncode == 0, rerun.stderr
     resumed = next(p.parent for p in out.glob("runs/*/results.json") if p.parent != killed_run)
     tasks = results(resumed)["tasks"].values()

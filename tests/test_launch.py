@@ -1,0 +1,43 @@
+"""``harness run nproc=N``: the launcher's parsing, the environment each rank gets, and its refusals."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.cli import main
+from harness.distributed import World, launched_world
+from harness.errors import ConfigError
+from harness.launch import rank_env, split_nproc
+
+
+def test_nproc_is_taken_out_of_the_arguments_every_rank_receives():
+    assert split_nproc(["task=x", "nproc=4", "limit=2"]) == (4, ["task=x", "limit=2"])
+    assert split_nproc(["task=x"]) == (1, ["task=x"])
+    assert split_nproc(["+nproc=2"]) == (2, [])
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "", "1.5"])
+def test_a_bad_nproc_is_refused_naming_the_value(value):
+    with pytest.raises(ConfigError, match=f"nproc must be a positive integer .*got {value!r}"):
+        split_nproc([f"nproc={value}"])
+
+
+def test_each_rank_gets_what_torchrun_would_announce_and_its_share_of_the_cores(monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    env = rank_env(1, 4, 29511, base={"PATH": "/bin"})
+    assert launched_world(env) == World(rank=1, size=4, local_rank=1)
+    assert (env["MASTER_ADDR"], env["MASTER_PORT"], env["OMP_NUM_THREADS"]) == ("127.0.0.1", "29511", "2")
+    assert env["PATH"] == "/bin"
+    assert rank_env(0, 4, 1, base={"OMP_NUM_THREADS": "3"})["OMP_NUM_THREADS"] == "3"  # the user's choice stays
+
+
+def test_nproc_under_torchrun_is_refused_in_one_line(monkeypatch, capsys):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert main(["run", "task=omniworld_text", "model=random", "nproc=2"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: nproc=N starts its own ranks; under torchrun leave it out (torchrun decides the ranks)")
+
+
+def test_a_mistyped_nproc_exits_2_before_any_work(capsys):
+    assert main(["run", "task=omniworld_text", "model=random", "nproc=2x"]) == 2
+    assert "nproc must be a positive integer" in capsys.readouterr().err
