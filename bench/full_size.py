@@ -349,7 +349,8 @@ def measure_generation(model: UniMoEForCausalLM, prompt: torch.Tensor, new_token
         "finish_reason": result.finish_reasons[0], "seconds": seconds,
         "new_tokens_per_s": len(tokens) / seconds,
         "prompt_prefill_s": prompt_s,  # median of ``repeats`` separate runs
-        "decode_step_ms": 1000 * decode_s / steps if steps > 0 else None,
+        # None when the prefill's own timing noise exceeds the decode time (tiny models on a CPU)
+        "decode_step_ms": 1000 * decode_s / steps if steps > 0 and decode_s > 0 else None,
         "decode_tokens_per_s": steps / decode_s if steps > 0 and decode_s > 0 else None,
         "tokens_in_vocab": all(0 <= t < model.config.vocab_size for t in tokens), "first_tokens": tokens[:8],
         "tokens": tokens,
