@@ -77,10 +77,11 @@ def test_spans_written_by_the_model_are_spoken(monkeypatch):
 
 def test_the_shipped_speech_head_is_understood(tmp_path):
     """The trained tiny pair (README: Speech output) says phrases it never heard so that Whisper tiny.en gets
-    most words (WER x100 68.5 on all 36 held-out phrases; the untrained head scores 100)."""
+    most words (WER x100 33.3 on all 36 held-out phrases, 33.3 on these 3: 3 of 9 words wrong; the untrained
+    head scores 100). The bound leaves room for two more wrong words (a CPU whose kernels round differently)."""
     summary = evaluate("omniworld_speech_out", "unimoe_tiny", output_dir=tmp_path, limit=3, rebuild_leaderboards=False)
     rec = wer(summary)
-    assert rec["n_errors"] == 0 and rec["metrics"]["wer_mean"]["value"] <= 80  # x100
+    assert rec["n_errors"] == 0 and rec["metrics"]["wer_mean"]["value"] <= 60  # x100
 
 
 def test_the_phrases_to_say_are_never_heard_in_training():

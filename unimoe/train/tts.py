@@ -1,7 +1,7 @@
 """Trains the tiny speech head of ``unimoe_tiny`` (WavTokenizer codec + MoE-TTS) on synthetic speech.
 
     python -m unimoe.train.tts [out_dir=runs/train/unimoe_tiny_tts] [export_dir=unimoe/weights/unimoe_tiny_tts]
-                               [phrases=1200] [codec_steps=...] [decoder_steps=...] [tts_steps=...] [seed=0]
+                               [phrases=3420] [codec_steps=...] [decoder_steps=...] [tts_steps=...] [seed=0]
 
 Stages, each skipped when its output exists and resumed at its last saved step when interrupted:
 
@@ -36,8 +36,8 @@ from unimoe.tts.moe_tts import MoETTS
 from unimoe.tts.wavtokenizer import WavTokenizer
 
 DEFAULTS: dict[str, Any] = dict(
-    out_dir="runs/train/unimoe_tiny_tts", export_dir=None, seed=0, phrases=1200, codec_steps=4000,
-    decoder_steps=1000, tts_steps=3000, tts_batch=16, prefix_rate=0.3, tune_text_embedding=1, codes_used=512,
+    out_dir="runs/train/unimoe_tiny_tts", export_dir=None, seed=0, phrases=3420, codec_steps=8000,
+    decoder_steps=2000, tts_steps=3000, tts_batch=16, prefix_rate=0.3, tune_text_embedding=1, codes_used=512,
     batch=4, crop_seconds=0.6, lm="unimoe/weights/unimoe_tiny", save_every=100)
 STFT_SCALES = ((1024, 256), (512, 128))
 
