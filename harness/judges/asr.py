@@ -26,10 +26,10 @@ class ASRJudge(Protocol):
 
 class FasterWhisperASR:
     def __init__(self, model_dir: str | None = None, language: str = "en", beam_size: int = 1, threads: int = 1,
-                 compute_type: str = "default"):
+                 compute_type: str = "float32"):
         self.model_dir = model_dir or self.bundled_model_dir()
-        # "default" runs the weights in their stored type (float32 on a CPU): a judge's transcripts must not
-        # depend on the CPU, and CTranslate2's int8 kernels differ between CPUs (see faster_whisper.py)
+        # float32, not int8: a judge's transcripts must not depend on the CPU, and CTranslate2's int8 kernels
+        # differ between CPUs (see faster_whisper.py)
         self.compute_type = compute_type
         self.language = language
         self.beam_size = beam_size
