@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 from harness.errors import ConfigError
 
+INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 GRACE_S = 30.0  # how long the survivors of a failed rank get to record their state after SIGTERM
 _POLL_S = 0.05
 
@@ -58,9 +59,9 @@ def launch_ranks(argv: Sequence[str], nproc: int) -> int:
              for r in range(nproc)]
     try:
         return _supervise(ranks)
-    except KeyboardInterrupt:  # the terminal sent SIGINT to the ranks too: let each record its state and exit
+    except KeyboardInterrupt:  # the terminal sent SIGINT to the ranks too: each records its state and says so
         _stop(ranks, None)
-        raise
+        return INTERRUPTED
     finally:
         _stop(ranks, signal.SIGTERM)
 

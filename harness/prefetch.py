@@ -55,9 +55,11 @@ def wants_prefetch(model: ModelAdapter) -> bool:
     return bool(getattr(model, "prefetch_media", False))
 
 
-def _die_with(parent: int) -> None:
-    """In a worker: be killed when ``parent`` dies (Linux ``PR_SET_PDEATHSIG``; elsewhere the pool's own
-    shutdown is all there is)."""
+def _worker_init(parent: int) -> None:
+    """In a worker: leave Ctrl-C to the run (the terminal signals the whole process group; the run shuts the
+    pool down, and a worker's own KeyboardInterrupt traceback would bury the run's one line), and be killed
+    when ``parent`` dies (Linux ``PR_SET_PDEATHSIG``; elsewhere the pool's own shutdown is all there is)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
     if os.getppid() != parent:  # the parent died before the line above took effect
@@ -93,7 +95,7 @@ class Prefetcher:
     def _start(self, requests: Sequence[Request]) -> list[tuple[Hashable, Future]]:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(self.num_workers, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_die_with, initargs=(os.getpid(),))
+                                             initializer=_worker_init, initargs=(os.getpid(),))
         started = []
         for request in requests:
             for loader, kwargs in planned_loads(request):

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import pytest
 
 from harness.cli import main
 from harness.distributed import World, launched_world
 from harness.errors import ConfigError
 from harness.launch import rank_env, split_nproc
+from tests.run_outputs import REPO
 
 
 def test_nproc_is_taken_out_of_the_arguments_every_rank_receives():
@@ -41,3 +49,32 @@ def test_nproc_under_torchrun_is_refused_in_one_line(monkeypatch, capsys):
 def test_a_mistyped_nproc_exits_2_before_any_work(capsys):
     assert main(["run", "task=omniworld_text", "model=random", "nproc=2x"]) == 2
     assert "nproc must be a positive integer" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("extra", [(), ("nproc=2",)], ids=["one process", "nproc=2"])
+def test_ctrl_c_stops_every_process_with_one_line_each_and_exit_130(tmp_path, extra):
+    """The terminal signals the whole process group (launcher, ranks, media workers): every rank records an
+    aborted run and says so in one line; no worker prints a traceback."""
+
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "harness", "run", "task=omniworld", "model=unimoe_tiny", "progress=false",
+               *extra, f"output_dir={tmp_path}"]
+    run = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob("runs/*/samples/omniworld_audio*.jsonl")):
+            assert time.monotonic() < deadline and run.poll() is None, "the run never reached its third task"
+            time.sleep(0.05)
+        os.killpg(run.pid, signal.SIGINT)
+        _, stderr = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+    assert run.returncode == 130
+    lines = stderr.strip().splitlines()
+    assert lines and all(line == "interrupted; rerun the same command to resume" for line in lines), stderr
+    assert len(lines) == (2 if extra else 1)
+    (status,) = tmp_path.glob("runs/*/status.json")
+    assert json.loads(status.read_text())["status"] == "aborted"
