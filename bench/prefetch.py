@@ -212,8 +212,8 @@ def bench_ranks() -> None:
         args = ["-m", "harness", "run", "task=omniworld", "model=unimoe_tiny", "data=full", "cache=false",
                 "progress=false"]
 
-        def run(launcher: list[str], threads: int, out: str, extra: tuple[str, ...] | list[str] = ()
-                ) -> tuple[float, dict[str, float]]:
+        def run(launcher: list[str], threads: int, out: str,
+                extra: Sequence[str] = ()) -> tuple[float, dict[str, float]]:
             env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": str(threads)}
             launched = time.time()
             subprocess.run([sys.executable, *launcher, *args, *extra, f"output_dir={tmp}/{out}"], cwd=REPO, env=env,

@@ -19,15 +19,15 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
-import os
 import signal
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from harness.api import HarnessError, ModelAdapter
 from harness.cache import ResponseCache
+from harness.launch import World
 from harness.prefetch import Prefetcher
 from harness.routing_report import merge_counts
 from harness.runner import (
@@ -45,28 +45,6 @@ DEFAULT_TIMEOUT_S = 1800.0  # the longest one rank may wait for another at a col
 
 class RankFailure(HarnessError):
     """Another rank died, timed out or was stopped: this rank cannot finish the run."""
-
-
-@dataclass(frozen=True)
-class World:
-    """This process's place among the run's processes (as ``torchrun`` describes it)."""
-
-    rank: int
-    size: int
-    local_rank: int = 0
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
-def launched_world(env: Mapping[str, str] | None = None) -> World | None:
-    """The world ``torchrun`` announces (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``), or None for a lone process."""
-    env = os.environ if env is None else env
-    size = int(env.get("WORLD_SIZE", "1") or 1)
-    if size <= 1:
-        return None
-    return World(rank=int(env["RANK"]), size=size, local_rank=int(env.get("LOCAL_RANK", "0") or 0))
 
 
 @contextmanager

@@ -19,10 +19,10 @@ from harness import run_status
 from harness.api import ModelAdapter, stable_hash
 from harness.cache import ResponseCache
 from harness.catalog import build_task, expand, load_entry, parse_entry
-from harness.distributed import (DEFAULT_TIMEOUT_S, RankFailure, World, evaluate_part, joined, launched_world,
-                                 place_model, share_run_id)
+from harness.distributed import DEFAULT_TIMEOUT_S, RankFailure, evaluate_part, joined, place_model, share_run_id
 from harness.errors import ConfigError, HarnessError, InputFileError, ModelLoadError
 from harness.jsonio import iter_jsonl
+from harness.launch import World, launched_world
 from harness.results import (SCHEMA_VERSION, environment, group_records, new_run_id, task_record, write_json,
                              write_results, write_text)
 from harness.runner import RunSettings, SampleLog, TaskOutcome, evaluate_task, score_predictions

@@ -6,6 +6,7 @@ launches alike. Why a launcher of our own: torchrun imports torch and runs a ren
 starts (about 2 s on the 2-core CI machine, on a job of 15-20 s), and one machine needs neither. This one
 imports nothing heavy, and like torchrun it stops the survivors with SIGTERM when a rank fails, which each
 rank turns into one line and an honest exit code. Many nodes still go through torchrun (README: Scaling out).
+:class:`World` and :func:`launched_world` read that environment back in each rank, whichever launcher set it.
 """
 
 from __future__ import annotations
@@ -16,13 +17,36 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
+from harness.cli import INTERRUPTED
 from harness.errors import ConfigError
 
-INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 GRACE_S = 30.0  # how long the survivors of a failed rank get to record their state after SIGTERM
 _POLL_S = 0.05
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place among the run's processes (as ``torchrun`` describes it)."""
+
+    rank: int
+    size: int
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def launched_world(env: Mapping[str, str] | None = None) -> World | None:
+    """The world ``torchrun`` announces (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``), or None for a lone process."""
+    env = os.environ if env is None else env
+    size = int(env.get("WORLD_SIZE", "1") or 1)
+    if size <= 1:
+        return None
+    return World(rank=int(env["RANK"]), size=size, local_rank=int(env.get("LOCAL_RANK", "0") or 0))
 
 
 def split_nproc(args: Sequence[str]) -> tuple[int, list[str]]:
@@ -52,7 +76,7 @@ def rank_env(rank: int, nproc: int, port: int, base: dict[str, str] | None = Non
 def launch_ranks(argv: Sequence[str], nproc: int) -> int:
     """Run ``python -m harness ARGV`` as ``nproc`` ranks and return the run's exit status: 0 when every rank
     succeeded, else the status of the first rank that failed (a signal ``s`` as ``128 + s``, as shells do)."""
-    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+    if launched_world() is not None:
         raise ConfigError("nproc=N starts its own ranks; under torchrun leave it out (torchrun decides the ranks)")
     port = _free_port()
     ranks = [subprocess.Popen([sys.executable, "-m", "harness", *argv], env=rank_env(r, nproc, port))
@@ -76,8 +100,7 @@ def _supervise(ranks: list[subprocess.Popen]) -> int:
             if code < 0:
                 print(f"error: rank {rank} was killed by {signal.Signals(-code).name}; stopping the other ranks",
                       file=sys.stderr)
-            _stop(ranks, signal.SIGTERM)
-            return status
+            return status  # launch_ranks stops the others
         if all(c == 0 for c in codes):
             return 0
         time.sleep(_POLL_S)

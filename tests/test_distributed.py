@@ -15,7 +15,8 @@ import pytest
 
 from harness.cache import ResponseCache
 from harness.api import HarnessError
-from harness.distributed import World, device_for, launched_world
+from harness.distributed import device_for
+from harness.launch import World, launched_world
 from tests.run_outputs import REPO, harness, metrics, only_run, predictions, results, torchrun
 
 OMNIWORLD = ("run", "task=omniworld", "model=unimoe_tiny", "progress=false")

@@ -12,9 +12,8 @@ import time
 import pytest
 
 from harness.cli import main
-from harness.distributed import World, launched_world
 from harness.errors import ConfigError
-from harness.launch import rank_env, split_nproc
+from harness.launch import World, launched_world, rank_env, split_nproc
 from tests.run_outputs import REPO
 
 
@@ -40,7 +39,8 @@ def test_each_rank_gets_what_torchrun_would_announce_and_its_share_of_the_cores(
 
 
 def test_nproc_under_torchrun_is_refused_in_one_line(monkeypatch, capsys):
-    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("WORLD_SIZE", "2")  # what torchrun gives each rank
+    monkeypatch.setenv("RANK", "1")
     assert main(["run", "task=omniworld_text", "model=random", "nproc=2"]) == 2
     assert capsys.readouterr().err.strip() == (
         "error: nproc=N starts its own ranks; under torchrun leave it out (torchrun decides the ranks)")
@@ -56,7 +56,6 @@ def test_a_mistyped_nproc_exits_2_before_any_work(capsys):
 def test_ctrl_c_stops_every_process_with_one_line_each_and_exit_130(tmp_path, extra):
     """The terminal signals the whole process group (launcher, ranks, media workers): every rank records an
     aborted run and says so in one line; no worker prints a traceback."""
-
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "harness", "run", "task=omniworld", "model=unimoe_tiny", "progress=false",
                *extra, f"output_dir={tmp_path}"]
