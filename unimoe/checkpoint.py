@@ -37,6 +37,7 @@ from typing import Any, Literal
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
+from torch.overrides import TorchFunctionMode
 
 from unimoe.config import PRESETS, UniMoEConfig
 from unimoe.model import UniMoEForCausalLM
@@ -486,12 +487,28 @@ def from_pretrained(
     return _build_and_load(config, placement_known, raw, str(root), strict, dtype, device, model_class)
 
 
+class _SkipRandomInit(TorchFunctionMode):
+    """While a model is built on the meta device, random initialisers do nothing: meta tensors hold no values
+    to draw, and ``normal_`` on one imports torch._dynamo (about a second of every run's start-up)."""
+
+    INITIALISERS = frozenset({"normal_", "uniform_", "trunc_normal_", "kaiming_uniform_", "kaiming_normal_",
+                              "xavier_uniform_", "xavier_normal_", "orthogonal_"})
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if getattr(func, "__name__", None) in self.INITIALISERS:
+            tensor = args[0] if args else kwargs.get("tensor")
+            if isinstance(tensor, torch.Tensor) and tensor.is_meta:
+                return tensor
+        return func(*args, **kwargs)
+
+
 def _build_and_load(config: UniMoEConfig, placement_known: bool, raw: dict[str, torch.Tensor], source: str,
                     strict: bool, dtype: torch.dtype | None, device: str | torch.device,
                     model_class: type[UniMoEForCausalLM]) -> UniMoEForCausalLM:
     if not placement_known:
         config.moe_layer_interval = infer_moe_interval(raw.keys(), config.num_hidden_layers)
-    with torch.device("meta"):
+    with torch.device("meta"), _SkipRandomInit():
         model = model_class(config)
     model.model.rotary = RotaryEmbedding.for_config(config)  # computed buffers, not stored in checkpoints
     state = from_released(raw, config)

@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from unimoe.whisper import WhisperConfig, WhisperDecoder
+
 
 class VisionAligner(nn.Sequential):
     """Patch features ``[N, g*g, D_v]`` -> ``[N, s*s, D]``: ``mlp2x_gelu`` (Linear, GELU, Linear, so the released
@@ -44,17 +46,17 @@ class VisionAligner(nn.Sequential):
 
 
 class _QFormerDecoder(nn.Module):
-    def __init__(self, whisper_config: Any):
-        super().__init__()
-        from transformers.models.whisper.modeling_whisper import WhisperDecoder
+    """Holds the decoder under the released name (``audio_aligner.decoder.audio_decoder.*``)."""
 
+    def __init__(self, whisper_config: WhisperConfig):
+        super().__init__()
         self.audio_decoder = WhisperDecoder(whisper_config)
 
 
 class WhisperQFormer(nn.Module):
     """Encoder states ``[N, frames, D_a]`` -> ``[N, Q, D]`` query tokens per 30 s chunk."""
 
-    def __init__(self, whisper_config: Any, num_queries: int, out_dim: int):
+    def __init__(self, whisper_config: WhisperConfig, num_queries: int, out_dim: int):
         super().__init__()
         if num_queries > whisper_config.max_target_positions:
             raise ValueError(f"{num_queries} queries exceed the decoder's {whisper_config.max_target_positions} positions")
@@ -66,5 +68,4 @@ class WhisperQFormer(nn.Module):
 
     def forward(self, encoder_states: torch.Tensor) -> torch.Tensor:
         queries = self.query_tokens.expand(encoder_states.shape[0], -1, -1).to(encoder_states.dtype)
-        out = self.decoder.audio_decoder(inputs_embeds=queries, encoder_hidden_states=encoder_states)
-        return self.projector(out.last_hidden_state)
+        return self.projector(self.decoder.audio_decoder(queries, encoder_states))

@@ -1,4 +1,4 @@
-"""Modality encoders, built on transformers' classes so that pretrained weights load from a local folder.
+"""Modality encoders: their settings and the towers, in the released checkpoints' key layout.
 
 - Uni-MoE-2.0 vision: SigLIP (So400M/14 at 384 px) with the last encoder layer deleted, so its output is the
   penultimate layer's (reference §2.2); the post-layernorm and head are not used.
@@ -18,6 +18,9 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from unimoe.vit import VISION_MODELS, ViTConfig
+from unimoe.whisper import WhisperConfig, WhisperEncoder
 
 
 @dataclass(frozen=True)
@@ -71,59 +74,23 @@ class AudioSpec:
         return self.chunk_samples // 160  # Whisper's hop length at 16 kHz
 
 
-class _VisionModelNest(nn.Module):
-    """Holds a flattened (transformers >= 5) CLIP or SigLIP vision model as ``.vision_model`` so that our keys
-    keep the names the releases stored with transformers 4 (``...vision_tower.vision_model.*``) whatever the
-    installed transformers."""
-
-    def __init__(self, inner: nn.Module):
-        super().__init__()
-        self.vision_model = inner
-
-    @property
-    def config(self):
-        return self.vision_model.config
-
-    def forward(self, **kwargs):
-        return self.vision_model(**kwargs)
-
-
 class VisionTower(nn.Module):
-    """Image crops ``[N, 3, S, S]`` -> patch features ``[N, (S/p)^2, D]`` from the penultimate layer."""
+    """Image crops ``[N, 3, S, S]`` -> patch features ``[N, (S/p)^2, D]`` (SigLIP: the penultimate layer; CLIP:
+    layer -2 without the CLS token)."""
 
     def __init__(self, spec: VisionSpec):
         super().__init__()
         self.spec = spec
-        if spec.kind == "siglip":
-            from transformers import SiglipVisionConfig, SiglipVisionModel
-
-            cfg = SiglipVisionConfig(**spec.hf)
-            model = SiglipVisionModel(cfg)
-            core = getattr(model, "vision_model", model)  # transformers < 5 nests the transformer one level deeper
-            del core.encoder.layers[-1:]  # released: features = penultimate layer
-            core.head = nn.Identity()
-            core.post_layernorm = nn.Identity()
-            if core is model:  # transformers >= 5: keep the released names (...vision_tower.vision_model.*)
-                model = _VisionModelNest(model)
-        elif spec.kind == "clip":
-            from transformers import CLIPVisionConfig, CLIPVisionModel
-
-            model = CLIPVisionModel(CLIPVisionConfig(**spec.hf))
-            if not hasattr(model, "vision_model"):  # transformers >= 5 flattens the model
-                model = _VisionModelNest(model)
-        else:
-            raise ValueError(f"unknown vision tower kind {spec.kind!r}")
-        self.vision_tower = model
+        self.config = ViTConfig.from_dict(spec.kind, spec.hf)
+        # nested as the releases stored it with transformers 4: ...vision_tower.vision_tower.vision_model.*
+        self.vision_tower = nn.ModuleDict({"vision_model": VISION_MODELS[spec.kind](self.config)})
 
     @property
     def hidden_size(self) -> int:
-        return self.vision_tower.config.hidden_size
+        return self.config.hidden_size
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        if self.spec.kind == "siglip":
-            return self.vision_tower(pixel_values=pixels).last_hidden_state
-        hidden = self.vision_tower(pixel_values=pixels, output_hidden_states=True).hidden_states[-2]
-        return hidden[:, 1:]  # CLIP: drop CLS, keep the patch tokens (LLaVA "patch" select)
+        return self.vision_tower["vision_model"](pixels)
 
 
 class AudioTower(nn.Module):
@@ -131,11 +98,8 @@ class AudioTower(nn.Module):
 
     def __init__(self, spec: AudioSpec):
         super().__init__()
-        from transformers import WhisperConfig
-        from transformers.models.whisper.modeling_whisper import WhisperEncoder
-
         self.spec = spec
-        self.config = WhisperConfig(**{"num_mel_bins": spec.num_mel_bins, **spec.hf})
+        self.config = WhisperConfig.from_dict({"num_mel_bins": spec.num_mel_bins, **spec.hf})
         self.audio_tower = WhisperEncoder(self.config)
 
     @property
@@ -143,4 +107,4 @@ class AudioTower(nn.Module):
         return self.config.d_model
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.audio_tower(input_features=features).last_hidden_state
+        return self.audio_tower(features)

@@ -25,6 +25,7 @@ from unimoe.encoders import AudioSpec, VisionSpec
 from unimoe.probes import MODALITIES
 from unimoe.rope import MediaTokens, build_position_ids
 from unimoe.tokenizer import SPECIAL_IDS
+from unimoe.whisper import log_mel, mel_filters
 
 IMAGE_PAD, VIDEO_PAD, AUDIO_PAD = (SPECIAL_IDS[t] for t in ("<|image_pad|>", "<|video_pad|>", "<|audio_pad|>"))
 DEFAULT_SYSTEM = "You are a helpful assistant."
@@ -138,7 +139,7 @@ class Processor:
         self.system_prompt = system_prompt
         self.media_tokens = MediaTokens(IMAGE_PAD, VIDEO_PAD, AUDIO_PAD, spatial_pool=vision.spatial_pool,
                                         audio_tokens_per_chunk=audio.query_tokens)
-        self._mel = None
+        self._mel_filters: torch.Tensor | None = None
 
     @classmethod
     def for_config(cls, config: Any, tokenizer: Any) -> "Processor":
@@ -149,12 +150,11 @@ class Processor:
         return self.vision.spatial_pool**2
 
     def mel(self, chunk: np.ndarray) -> np.ndarray:
-        if self._mel is None:
-            from transformers import WhisperFeatureExtractor
-
-            self._mel = WhisperFeatureExtractor(feature_size=self.audio.num_mel_bins,
-                                                chunk_length=self.audio.chunk_samples // 16_000)
-        return self._mel(chunk, sampling_rate=16_000, return_tensors="np").input_features[0]
+        """Whisper log-mel features ``[mels, frames]`` of one chunk (zero-padded to the chunk length)."""
+        if self._mel_filters is None:
+            self._mel_filters = mel_filters(self.audio.num_mel_bins)
+        samples = torch.from_numpy(np.asarray(chunk, dtype=np.float32))
+        return log_mel(samples, self._mel_filters, self.audio.chunk_samples).numpy()
 
     # ---- one conversation
     def encode(self, messages: Sequence[dict[str, Any]], add_generation_prompt: bool = True) -> dict[str, Any]:

@@ -35,14 +35,15 @@ class RotaryEmbedding(nn.Module):
         if head_dim % 2:
             raise ValueError(f"rotary head_dim must be even, got {head_dim}")
         half = head_dim // 2
-        # fp32 arithmetic exactly as the reference implementations, so that angles match bit for bit
-        inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float) / head_dim))
+        # fp32 arithmetic exactly as the reference implementations, so that angles match bit for bit; computed
+        # on the CPU even while a model is built on the meta device (the tables are never stored in checkpoints)
+        inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float, device="cpu") / head_dim))
         self.register_buffer("inv_freq", inv_freq, persistent=False)
         if mrope_section is not None:
             if sum(mrope_section) != half:
                 raise ValueError(f"mrope_section {mrope_section} must sum to head_dim // 2 = {half}")
             component = torch.cat(
-                [torch.full((n,), i % 3, dtype=torch.long) for i, n in enumerate(mrope_section)]
+                [torch.full((n,), i % 3, dtype=torch.long, device="cpu") for i, n in enumerate(mrope_section)]
             )
             self.register_buffer("freq_component", component, persistent=False)
         else:

@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import tokenizers
 
 # Qwen2.5's special tokens, in id order from 151643.
 QWEN_SPECIAL_TOKENS = (
@@ -35,18 +40,52 @@ def _cache_dir() -> Path:
     return Path(base) / "unimoe"
 
 
-@functools.cache
-def load_tokenizer(directory: str | None = None):
-    """A ``PreTrainedTokenizerFast``: from ``directory`` if it holds a tokenizer.json, else Qwen2.5 offline."""
-    from transformers import PreTrainedTokenizerFast
+class Tokenizer:
+    """The part of a Hugging Face fast tokenizer the model family uses, directly over the ``tokenizers``
+    library's ``Tokenizer`` (same ids and text; importing transformers' tokenizer classes would cost every run
+    about half a second)."""
 
-    kwargs = dict(eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    def __init__(self, backend: "tokenizers.Tokenizer", eos_token: str = "<|im_end|>",
+                 pad_token: str = "<|endoftext|>"):
+        self.backend = backend
+        self.eos_token, self.pad_token = eos_token, pad_token
+        self.eos_token_id = self._known(eos_token)
+        self.pad_token_id = self._known(pad_token)
+
+    @classmethod
+    def from_file(cls, path: str | Path, **kwargs: str) -> "Tokenizer":
+        import tokenizers
+
+        return cls(tokenizers.Tokenizer.from_file(str(path)), **kwargs)
+
+    def _known(self, token: str) -> int:
+        token_id = self.backend.token_to_id(token)
+        if token_id is None:
+            raise ValueError(f"the tokenizer has no {token!r} token")
+        return token_id
+
+    def __len__(self) -> int:
+        return self.backend.get_vocab_size(with_added_tokens=True)
+
+    def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
+        return self.backend.encode(text, add_special_tokens=add_special_tokens).ids
+
+    def decode(self, ids: Sequence[int], skip_special_tokens: bool = False) -> str:
+        return self.backend.decode([int(i) for i in ids], skip_special_tokens=skip_special_tokens)
+
+    def convert_tokens_to_ids(self, token: str) -> int | None:
+        return self.backend.token_to_id(token)
+
+
+@functools.cache
+def load_tokenizer(directory: str | None = None) -> Tokenizer:
+    """From ``directory`` if it holds a tokenizer.json, else Qwen2.5 offline."""
     if directory and (Path(directory) / "tokenizer.json").is_file():
-        return PreTrainedTokenizerFast(tokenizer_file=str(Path(directory) / "tokenizer.json"), **kwargs)
+        return Tokenizer.from_file(Path(directory) / "tokenizer.json")
     cached = _cache_dir() / "qwen2.5-unimoe-tokenizer.json"
     if not cached.is_file():
         _build(cached)
-    return PreTrainedTokenizerFast(tokenizer_file=str(cached), **kwargs)
+    return Tokenizer.from_file(cached)
 
 
 def _build(path: Path) -> None:

@@ -20,13 +20,18 @@ GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 def _own_tokenizer():
-    """A private copy of the Qwen2.5 tokenizer: ``load_tokenizer`` returns one cached object that other tests
-    (and the unimoe adapter) share, so the builders must not add tokens or templates to it."""
+    """A transformers tokenizer over a private copy of the Qwen2.5 tokenizer: ``load_tokenizer`` returns one
+    cached object that other tests (and the unimoe adapter) share, so the builders must not add tokens or
+    templates to it."""
     import copy
+
+    from transformers import PreTrainedTokenizerFast
 
     from unimoe.tokenizer import load_tokenizer
 
-    return copy.deepcopy(load_tokenizer())
+    shared = load_tokenizer()
+    return PreTrainedTokenizerFast(tokenizer_object=copy.deepcopy(shared.backend), eos_token=shared.eos_token,
+                                   pad_token=shared.pad_token)
 
 
 def _text_config(tokenizer):
