@@ -65,10 +65,34 @@ def strict_json(obj: Any, where: str = "") -> tuple[Any, dict[str, str]]:
 def dumps_strict(data: Any, **kw: Any) -> str:
     """Strict JSON text of ``data`` (see :func:`strict_json`); an object records its replaced values under
     ``"non_finite"``."""
+    try:  # the common case, every number finite: no copy of the data (a sample log line is written per sample)
+        return json.dumps(data, ensure_ascii=False, default=_finite_or_text, allow_nan=False, **kw)
+    except _NotFinite:
+        pass
+    except ValueError as e:  # json's own refusal of a NaN or an infinity
+        if "out of range float" not in str(e).lower():
+            raise
     clean, replaced = strict_json(data)
     if replaced and isinstance(clean, dict):
         clean["non_finite"] = {**(clean.get("non_finite") or {}), **replaced}
     return json.dumps(clean, ensure_ascii=False, default=str, allow_nan=False, **kw)
+
+
+class _NotFinite(Exception):
+    pass
+
+
+def _finite_or_text(obj: Any) -> Any:
+    """What :func:`strict_json` makes of a value json cannot write (a numpy float, a mapping that is not a dict);
+    anything else as its text. A non-finite number leaves the fast path."""
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    if isinstance(obj, numbers.Real) and not isinstance(obj, numbers.Integral):
+        value = float(obj)
+        if not math.isfinite(value):
+            raise _NotFinite
+        return value
+    return str(obj)
 
 
 def write_json(path: Path, data: Any) -> None:
