@@ -61,20 +61,26 @@ _ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, er
                        errno.EISDIR, errno.EEXIST, errno.ENAMETOOLONG, errno.ENOENT}
 
 
+def say(line: str) -> None:
+    """One line on stderr in a single write: ranks sharing a terminal (or a pipe) never interleave halves."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
 def main(argv: list[str] | None = None) -> int:
     """The error boundary: user mistakes -> one line, exit 2; Ctrl-C -> exit 130; bugs keep their traceback."""
     try:
         return _dispatch(list(sys.argv[1:] if argv is None else argv))
     except KeyboardInterrupt:
-        print("interrupted; rerun the same command to resume", file=sys.stderr)
+        say("interrupted; rerun the same command to resume")
         return INTERRUPTED
     except HarnessError as e:
-        print(f"error: {e}", file=sys.stderr)
+        say(f"error: {e}")
         return USER_ERROR
     except OSError as e:
         if e.errno not in _ENVIRONMENT_ERRNOS:
             raise
-        print(f"error: {describe_os_error(e)}", file=sys.stderr)
+        say(f"error: {describe_os_error(e)}")
         return USER_ERROR
 
 
@@ -194,7 +200,7 @@ def _hydra(command: str, overrides: list[str]) -> int:
         try:
             codes.append(handlers[command](cfg))
         except HarnessError as e:
-            print(f"error: {e}", file=sys.stderr)
+            say(f"error: {e}")
             codes.append(USER_ERROR)
         except BaseException as e:  # noqa: B036  (Ctrl-C and bugs leave Hydra untouched; see above)
             stopped.append(e)

@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
+import os
 import signal
+import threading
+import time
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -27,6 +30,7 @@ from typing import Any, Iterator, Mapping
 
 from harness.api import HarnessError, ModelAdapter
 from harness.cache import ResponseCache
+from harness.cli import say
 from harness.launch import World
 from harness.prefetch import Prefetcher
 from harness.routing_report import merge_counts
@@ -47,24 +51,68 @@ class RankFailure(HarnessError):
     """Another rank died, timed out or was stopped: this rank cannot finish the run."""
 
 
+RANK_FAILED = 1  # the exit status of a rank that could not finish the run
+STOP_GRACE_S = 20.0  # after the launcher's SIGTERM, how long a rank may take to stop cleanly (launchers wait 30 s)
+
+
 @contextmanager
 def joined(world: World, timeout_s: float = DEFAULT_TIMEOUT_S) -> Iterator[None]:
     """Join the (gloo) process group for the duration of a run, with a collective timeout, and with SIGTERM (how
     ``torchrun`` stops the survivors of a failed rank) raising :class:`RankFailure` so that caches are flushed
-    and one clear line is printed."""
+    and one clear line is printed; a stop that does not finish within :data:`STOP_GRACE_S` exits anyway
+    (:func:`_stop_deadline`)."""
     import torch.distributed as dist
 
-    def stopped(signum: int, frame: Any) -> None:
-        raise RankFailure(f"rank {world.rank}: stopped by the launcher (another rank failed); finished samples "
-                          f"are cached, rerun the same command to resume")
+    message = (f"rank {world.rank}: stopped by the launcher (another rank failed); finished samples are cached, "
+               f"rerun the same command to resume")
 
-    dist.init_process_group("gloo", rank=world.rank, world_size=world.size, timeout=dt.timedelta(seconds=timeout_s))
-    previous = signal.signal(signal.SIGTERM, stopped)
+    def stopped(signum: int, frame: Any) -> None:
+        raise RankFailure(message)
+
+    with _stop_deadline(message, STOP_GRACE_S):  # it also covers leaving the process group
+        dist.init_process_group("gloo", rank=world.rank, world_size=world.size,
+                                timeout=dt.timedelta(seconds=timeout_s))
+        previous = signal.signal(signal.SIGTERM, stopped)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            dist.destroy_process_group()
+
+
+@contextmanager
+def _stop_deadline(message: str, grace_s: float) -> Iterator[None]:
+    """After a SIGTERM, give the clean stop ``grace_s`` seconds, then print ``message`` and exit with
+    :data:`RANK_FAILED`, as a clean stop does.
+
+    The clean stop runs in the main thread, which may be inside a call that never returns (a collective with a
+    peer gone, a decoder pool whose worker died holding its queue); there the launcher's SIGKILL would end the
+    rank without its line. The deadline is kept by a thread that learns of the signal from the interpreter's
+    wakeup file descriptor, so it starts counting even while the main thread cannot run Python. Nothing is lost
+    by exiting: samples and cache rows are written as they finish, and the cache replays its log on the rerun."""
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    previous = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+    over = threading.Event()
+
+    def keep_deadline() -> None:
+        while received := os.read(read_end, 64):  # b"" once the run closes the pipe
+            if signal.SIGTERM in received:
+                if over.wait(grace_s):  # the stop got out of the run in time
+                    return
+                say(f"{message} (the clean stop took over {grace_s:.0f} s; exiting)")
+                os._exit(RANK_FAILED)
+
+    keeper = threading.Thread(target=keep_deadline, name="stop-deadline", daemon=True)
+    keeper.start()
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
-        dist.destroy_process_group()
+        over.set()
+        signal.set_wakeup_fd(previous)
+        os.close(write_end)  # a keeper waiting for a signal reads end-of-file
+        keeper.join()
+        os.close(read_end)
 
 
 @contextmanager

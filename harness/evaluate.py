@@ -18,8 +18,10 @@ import yaml
 from harness import run_status
 from harness.api import ModelAdapter, stable_hash
 from harness.cache import ResponseCache
+from harness.cli import say
 from harness.catalog import build_task, expand, load_entry, parse_entry
-from harness.distributed import DEFAULT_TIMEOUT_S, RankFailure, evaluate_part, joined, place_model, share_run_id
+from harness.distributed import (DEFAULT_TIMEOUT_S, RANK_FAILED, RankFailure, evaluate_part, joined, place_model,
+                                 share_run_id)
 from harness.errors import ConfigError, HarnessError, InputFileError, ModelLoadError
 from harness.jsonio import iter_jsonl
 from harness.launch import World, launched_world
@@ -267,8 +269,8 @@ def evaluate_from_config(cfg: Any) -> RunSummary:
             with joined(world, float(c.get("dist_timeout_s") or DEFAULT_TIMEOUT_S)):
                 summary = run(world)
         except RankFailure as e:
-            print(e, file=sys.stderr)
-            raise SystemExit(1) from None
+            say(str(e))
+            raise SystemExit(RANK_FAILED) from None
         if not world.is_main:
             return summary
     print_summary(summary)

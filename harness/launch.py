@@ -20,7 +20,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from harness.cli import INTERRUPTED
+from harness.cli import INTERRUPTED, say
 from harness.errors import ConfigError
 
 GRACE_S = 30.0  # how long the survivors of a failed rank get to record their state after SIGTERM
@@ -98,8 +98,7 @@ def _supervise(ranks: list[subprocess.Popen]) -> int:
             rank, code = failed[0]
             status = 128 - code if code < 0 else code
             if code < 0:
-                print(f"error: rank {rank} was killed by {signal.Signals(-code).name}; stopping the other ranks",
-                      file=sys.stderr)
+                say(f"error: rank {rank} was killed by {signal.Signals(-code).name}; stopping the other ranks")
             return status  # launch_ranks stops the others
         if all(c == 0 for c in codes):
             return 0

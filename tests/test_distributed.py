@@ -139,3 +139,29 @@ def test_shards_run_under_torchrun_merge_into_the_whole_run(tmp_path):
     assert merged.returncode == 0, merged.stderr
     assert metrics(only_run(tmp_path / "merged")) == metrics(only_run(tmp_path / "whole"))
     assert predictions(only_run(tmp_path / "merged")) == predictions(only_run(tmp_path / "whole"))
+
+
+STOP_SCRIPT = """
+import os, signal, sys, time
+from harness.distributed import _stop_deadline
+
+signal.signal(signal.SIGTERM, lambda *_: None)  # a Python-level handler, as joined() installs
+with _stop_deadline("rank 0: stopped by the launcher", 3.0):
+    if sys.argv[1] != "quiet":
+        os.kill(os.getpid(), signal.SIGTERM)
+    if sys.argv[1] == "hangs":
+        time.sleep(60)  # a clean stop that never finishes (the handler returns; the sleep resumes)
+sys.exit(3)
+"""
+
+
+@pytest.mark.parametrize("case,status,line", [("hangs", 1, True), ("stops", 3, False), ("quiet", 3, False)])
+def test_a_stop_that_hangs_exits_at_its_deadline_with_the_rank_line(case, status, line):
+    """After SIGTERM a rank gets its grace period, then exits with its one line even if the clean stop never
+    returns; a stop that finishes in time (or a run never stopped) keeps its own exit status."""
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", STOP_SCRIPT, case], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60)
+    assert proc.returncode == status, proc.stderr
+    assert ("rank 0: stopped by the launcher (the clean stop took over 3 s; exiting)" in proc.stderr) == line
+    assert time.monotonic() - started < 30

@@ -42,7 +42,6 @@ from torch.overrides import TorchFunctionMode
 from unimoe.config import PRESETS, UniMoEConfig
 from unimoe.model import UniMoEForCausalLM
 from unimoe.omni import UniMoEOmni
-from unimoe.rope import RotaryEmbedding
 
 SAFETENSORS_INDEX = "model.safetensors.index.json"
 SAFETENSORS_SINGLE = "model.safetensors"
@@ -510,15 +509,12 @@ def _build_and_load(config: UniMoEConfig, placement_known: bool, raw: dict[str, 
         config.moe_layer_interval = infer_moe_interval(raw.keys(), config.num_hidden_layers)
     with torch.device("meta"), _SkipRandomInit():
         model = model_class(config)
-    model.model.rotary = RotaryEmbedding.for_config(config)  # computed buffers, not stored in checkpoints
     state = from_released(raw, config)
     del raw
     if config.tie_word_embeddings and "model.embed_tokens.weight" in state:
         state["lm_head.weight"] = state["model.embed_tokens.weight"]  # tied checkpoints store it once
     state = {k: v.to(device=device, dtype=dtype if dtype and v.is_floating_point() else v.dtype) for k, v in state.items()}
     load_state_dict_into(model, state, strict=strict, source=source)
-    if hasattr(model, "restore_computed_buffers"):  # non-persistent buffers of the towers (position ids...)
-        model.restore_computed_buffers(device)
     still_meta = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
     if still_meta:
         raise CheckpointError(f"{source}: no weights for {len(still_meta)} tensors, e.g. {still_meta[:5]}")

@@ -32,15 +32,6 @@ class UniMoEOmni(UniMoEForCausalLM):
             self.audio_tower = AudioTower(spec)
             self.audio_aligner = WhisperQFormer(self.audio_tower.config, spec.query_tokens, config.hidden_size)
 
-    def restore_computed_buffers(self, device: str | torch.device = "cpu") -> None:
-        """Recreate buffers that checkpoints do not store (the vision embeddings' position ids), e.g. after
-        building on the meta device."""
-        for module in self.modules():
-            ids = getattr(module, "position_ids", None)
-            if isinstance(ids, torch.Tensor) and ids.is_meta and hasattr(module, "num_positions"):
-                module.register_buffer("position_ids", torch.arange(module.num_positions, device=device)[None],
-                                       persistent=False)
-
     def media_features(self, pixels: torch.Tensor | None, audio: torch.Tensor | None) -> dict[int, torch.Tensor]:
         feats: dict[int, torch.Tensor] = {}
         if pixels is not None:
