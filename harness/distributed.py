@@ -22,7 +22,6 @@ import inspect
 import os
 import signal
 import threading
-import time
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path

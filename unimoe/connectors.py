@@ -16,8 +16,6 @@ projector 768 -> 4096) and ``model.query_tokens`` ``[1, 50, 768]`` (50 queries p
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torch import nn
