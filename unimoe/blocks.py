@@ -5,11 +5,18 @@ name. Written here, not imported from transformers, so that building a tower cos
 
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import fields
+from typing import Any, Callable, Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+def config_fields(config_class: type, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The entries of a Hugging Face config dict that a tower's config dataclass names; the others (dropout,
+    ``model_type``, ``projection_dim``...) do not shape the forward pass and are ignored."""
+    return {f.name: values[f.name] for f in fields(config_class) if f.name in values}
 
 
 def _quick_gelu(x: torch.Tensor) -> torch.Tensor:

@@ -42,6 +42,7 @@ from torch.overrides import TorchFunctionMode
 from unimoe.config import PRESETS, UniMoEConfig
 from unimoe.model import UniMoEForCausalLM
 from unimoe.omni import UniMoEOmni
+from unimoe.whisper import HOP
 
 SAFETENSORS_INDEX = "model.safetensors.index.json"
 SAFETENSORS_SINGLE = "model.safetensors"
@@ -695,7 +696,7 @@ def _whisper_audio_config(folder: Path, config: UniMoEConfig) -> dict[str, Any]:
     hf = WhisperConfig.from_pretrained(folder)
     fields = {k: v for k, v in hf.to_diff_dict().items() if k not in HF_BOOKKEEPING}
     return {**fields, "num_mel_bins": hf.num_mel_bins, "query_tokens": int(config.extra.get("query_tokens_size", 50)),
-            "chunk_samples": 2 * hf.max_source_positions * 160}
+            "chunk_samples": 2 * hf.max_source_positions * HOP}
 
 
 def read_clip_vision_folder(folder: str | Path) -> dict[str, torch.Tensor]:

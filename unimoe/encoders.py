@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from unimoe.vit import VISION_MODELS, ViTConfig
-from unimoe.whisper import WhisperConfig, WhisperEncoder
+from unimoe.whisper import HOP, WhisperConfig, WhisperEncoder
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class AudioSpec:
 
     @property
     def mel_frames(self) -> int:
-        return self.chunk_samples // 160  # Whisper's hop length at 16 kHz
+        return self.chunk_samples // HOP
 
 
 class VisionTower(nn.Module):

@@ -8,13 +8,13 @@ released tower deletes the last layer, its post-layernorm and head) and CLIP's l
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 from torch import nn
 
-from unimoe.blocks import Attention, activation
+from unimoe.blocks import Attention, activation, config_fields
 
 
 @dataclass(frozen=True)
@@ -33,13 +33,12 @@ class ViTConfig:
 
     @staticmethod
     def from_dict(kind: str, values: dict[str, Any]) -> "ViTConfig":
-        """Read a Hugging Face vision config dict; keys that do not shape the forward pass (dropout, model_type,
-        projection_dim...) are ignored."""
+        """Read a Hugging Face vision config dict (see :func:`config_fields`)."""
         try:
             base = HF_DEFAULTS[kind]
         except KeyError:
             raise ValueError(f"unknown vision tower kind {kind!r}; known: {', '.join(HF_DEFAULTS)}") from None
-        return replace(base, **{f.name: values[f.name] for f in fields(base) if f.name in values})
+        return replace(base, **config_fields(ViTConfig, values))
 
     @property
     def num_patches(self) -> int:

@@ -8,14 +8,14 @@ fp32.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unimoe.blocks import Attention, activation
+from unimoe.blocks import Attention, activation, config_fields
 
 
 @dataclass(frozen=True)
@@ -38,8 +38,8 @@ class WhisperConfig:
 
     @staticmethod
     def from_dict(values: dict[str, Any]) -> "WhisperConfig":
-        """Read a Hugging Face Whisper config dict; keys that do not shape the forward pass are ignored."""
-        return WhisperConfig(**{f.name: values[f.name] for f in fields(WhisperConfig) if f.name in values})
+        """Read a Hugging Face Whisper config dict (see :func:`config_fields`)."""
+        return WhisperConfig(**config_fields(WhisperConfig, values))
 
     @property
     def mel_frames(self) -> int:
