@@ -20,8 +20,8 @@ from harness.api import ModelAdapter, stable_hash
 from harness.cache import ResponseCache
 from harness.cli import say
 from harness.catalog import build_task, expand, load_entry, parse_entry
-from harness.distributed import (DEFAULT_TIMEOUT_S, RANK_FAILED, RankFailure, evaluate_part, joined, place_model,
-                                 share_run_id)
+from harness.distributed import (DEFAULT_TIMEOUT_S, RANK_FAILED, RankFailure, evaluate_part, gather_parts, joined,
+                                 place_model, share_run_id, whole_task)
 from harness.errors import ConfigError, HarnessError, InputFileError, ModelLoadError
 from harness.jsonio import iter_jsonl
 from harness.launch import World, launched_world
@@ -31,6 +31,7 @@ from harness.runner import RunSettings, SampleLog, TaskOutcome, evaluate_task, s
 from harness.schema import check_group_choice, check_values, parse_limit, parse_shard
 from harness.prefetch import Prefetcher
 from harness.secrets import redact
+from harness.task import Task
 from harness.time_limit import DEFAULT_SCORING_SECONDS, scoring_seconds
 
 
@@ -142,25 +143,31 @@ def evaluate(
         response_cache = ResponseCache(out / "cache") if cache else None
         judge_obj = build_judge_for_run(judge, out)
         prefetcher = Prefetcher(num_workers, prefetch_depth) if num_workers > 0 else None
+
+        def record(outcome: TaskOutcome) -> None:
+            summary.outcomes.append(outcome)
+            results["tasks"][outcome.task.config.name] = task_record(outcome)
+            results["groups"] = group_records(results["tasks"])
+            write_results(run_dir, results)  # after every task: nothing computed is lost
+
+        parts: list[tuple[Task, TaskOutcome]] = []  # under torchrun: each task with this rank's part of it
         for task_cfg in expand(entry):
             task_obj = build_task(task_cfg, data=data, data_dir=data_dir, seed=seed)
             if task_cfg.judge and judge_obj is not None:
                 task_obj.judge = judge_obj
             if world:
-                outcome = evaluate_part(task_obj, adapter, settings, response_cache, run_dir / "samples", world,
-                                        prefetcher)
-                if outcome is None:
-                    continue  # rank 0 records it
-            else:
-                log = SampleLog(run_dir / "samples" / f"{task_cfg.name}.jsonl")
-                try:
-                    outcome = evaluate_task(task_obj, adapter, settings, response_cache, log, prefetcher)
-                finally:
-                    log.close()
-            summary.outcomes.append(outcome)
-            results["tasks"][task_cfg.name] = task_record(outcome)
-            results["groups"] = group_records(results["tasks"])
-            write_results(run_dir, results)  # after every task: nothing computed is lost
+                parts.append((task_obj, evaluate_part(task_obj, adapter, settings, response_cache,
+                                                      run_dir / "samples", world, prefetcher)))
+                continue  # rank 0 records the tasks once every rank has done its parts
+            log = SampleLog(run_dir / "samples" / f"{task_cfg.name}.jsonl")
+            try:
+                record(evaluate_task(task_obj, adapter, settings, response_cache, log, prefetcher))
+            finally:
+                log.close()
+        if world:
+            every_part = gather_parts([part for _, part in parts], world)
+            for (task_obj, _), task_parts in zip(parts, every_part or []):
+                record(whole_task(task_obj, task_parts, settings, run_dir / "samples"))
     except KeyboardInterrupt:
         if main:
             _finish(summary, started, run_status.ABORTED, "interrupted (Ctrl-C); rerun the same command to resume")

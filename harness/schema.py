@@ -58,7 +58,7 @@ class RunConfig:
     scoring_timeout_s: Optional[float] = 10.0  # seconds to score one sample (> 0); null: no limit
     num_workers: int = 2  # >= 0 processes decoding the next batches' media (0: none)
     prefetch_depth: int = 2  # >= 1 batches decoded ahead
-    dist_timeout_s: float = 1800.0  # > 0: under torchrun, the longest a rank waits at a collective
+    dist_timeout_s: float = 1800.0  # > 0: with ranks, the longest a rank that has done its share waits for the others
 
 
 def register() -> None:

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -15,8 +17,9 @@ import pytest
 
 from harness.cache import ResponseCache
 from harness.api import HarnessError
-from harness.distributed import device_for
+from harness.distributed import RankFailure, _await_store, device_for, gather_parts
 from harness.launch import World, launched_world
+from harness.runner import TaskOutcome
 from tests.run_outputs import REPO, harness, metrics, only_run, predictions, results, torchrun
 
 OMNIWORLD = ("run", "task=omniworld", "model=unimoe_tiny", "progress=false")
@@ -165,3 +168,79 @@ def test_a_stop_that_hangs_exits_at_its_deadline_with_the_rank_line(case, status
     assert proc.returncode == status, proc.stderr
     assert ("rank 0: stopped by the launcher (the clean stop took over 3 s; exiting)" in proc.stderr) == line
     assert time.monotonic() - started < 30
+
+
+def _listen_later(delay_s: float) -> tuple[socket.socket, threading.Thread]:
+    """A TCP server that starts listening on a free port only after ``delay_s`` (as rank 0's store does)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    listening = threading.Thread(target=lambda: (time.sleep(delay_s), server.listen()), daemon=True)
+    listening.start()
+    return server, listening
+
+
+def test_a_rank_connects_to_the_store_as_soon_as_rank_0_listens():
+    """Not after the store client's retry back-off (0.5-1 s), which held both ranks on every other start."""
+    server, listening = _listen_later(0.3)
+    port = server.getsockname()[1]
+    started = time.monotonic()
+    _await_store({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}, timeout_s=30)
+    waited = time.monotonic() - started
+    listening.join()
+    assert 0.25 <= waited < 5  # it waited for the listener, and returned once there was one
+    server.settimeout(5)
+    server.accept()[0].close()  # the probe's connection reached the listener
+    server.close()
+
+
+def test_the_store_wait_leaves_torchruns_agent_store_alone_and_gives_up_at_its_deadline():
+    server, listening = _listen_later(60)  # bound, never listening within the test
+    port = str(server.getsockname()[1])
+    started = time.monotonic()
+    _await_store({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port, "TORCHELASTIC_USE_AGENT_STORE": "True"}, 30)
+    _await_store({}, 30)  # no env:// rendezvous: nothing to wait for
+    assert time.monotonic() - started < 1
+    _await_store({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port}, timeout_s=0.3)
+    assert 0.3 <= time.monotonic() - started < 5  # init_process_group then reports the failure its own way
+    server.close()
+
+
+def test_ranks_that_evaluated_different_task_lists_are_refused_in_one_line(monkeypatch):
+    import torch.distributed as dist
+
+    def gather_object(obj, gathered, dst):  # rank 1 sent parts of one task where rank 0 has two
+        gathered[0], gathered[1] = obj, obj[:1]
+
+    monkeypatch.setattr(dist, "gather_object", gather_object)
+    parts = [TaskOutcome(task=None, samples=[]), TaskOutcome(task=None, samples=[])]
+    with pytest.raises(RankFailure, match=r"different numbers of tasks \(rank 0: 2, rank 1: 1\)"):
+        gather_parts(parts, World(rank=0, size=2))
+    monkeypatch.setattr(dist, "gather_object", lambda obj, gathered, dst: None)
+    assert gather_parts(parts, World(rank=1, size=2)) is None  # only rank 0 receives the parts
+
+
+def test_ranks_meet_once_after_all_their_tasks_then_rank_0_scores_each_task(tmp_path, monkeypatch):
+    """One gather of every task's parts (waiting after each task would add up each task's imbalance), then
+    rank 0 writes each task's samples in document order and scores it; the parts' own logs are folded away."""
+    import harness.evaluate as evaluate_module
+
+    gathered: list[list[str]] = []
+
+    def gather(parts, world):  # rank 0's parts, and a second rank that happened to get no documents
+        gathered.append([sorted(s.doc_id for s in part.samples) for part in parts])
+        return [[part, TaskOutcome(task=None, samples=[])] for part in parts]
+
+    monkeypatch.setattr(evaluate_module, "gather_parts", gather)
+    monkeypatch.setattr(evaluate_module, "share_run_id", lambda world, run_id: run_id)
+    half = evaluate_module.evaluate("omniworld", "oracle", output_dir=tmp_path / "half", num_workers=0, shard="0/2")
+    rank_0 = evaluate_module.evaluate("omniworld", "oracle", output_dir=tmp_path / "ranks", num_workers=0,
+                                      world=World(rank=0, size=2))
+    assert len(gathered) == 1 and len(gathered[0]) == len(half.outcomes) == 6
+    for alone, part, outcome in zip(half.outcomes, gathered[0], rank_0.outcomes):
+        documents = [s.doc_id for s in alone.samples]  # rank 0 of 2 takes the documents of shard 0/2
+        assert sorted(documents) == part and [s.doc_id for s in outcome.samples] == documents
+        assert {k: v.to_dict() for k, v in outcome.metrics.items()} == {
+            k: v.to_dict() for k, v in alone.metrics.items()}  # scored on rank 0, as one process scores
+    samples = rank_0.run_dir / "samples"
+    assert sorted(p.name for p in samples.iterdir()) == sorted(f"{o.task.name}.jsonl" for o in rank_0.outcomes)
+    assert results(rank_0.run_dir)["status"] == "complete"
