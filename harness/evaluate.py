@@ -7,6 +7,7 @@ model=random`` does on the command line.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import math
 import sys
 from dataclasses import dataclass, field
@@ -130,6 +131,11 @@ def evaluate(
     summary = RunSummary(run_dir=run_dir, results=results)
     response_cache = None
     prefetcher = None
+    # What exists once the model is loaded (torch's modules, the model: ~200k objects) lives until the run ends;
+    # frozen, the cyclic garbage collector stops walking it on every full collection (4 per omniworld run,
+    # 0.3 s; 0.1 s in the middle of rank 0's gather). Unfrozen at the end: a caller that drops the model later
+    # gets it collected as before.
+    frozen = False
     if main:
         write_text(run_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
     try:
@@ -140,6 +146,8 @@ def evaluate(
         except Exception as e:
             raise ModelLoadError(f"model {model_cfg['name']} cannot load: {type(e).__name__}: {e}") from e
         model_record["fingerprint"] = adapter.fingerprint()
+        gc.freeze()  # unfrozen when the run ends, below
+        frozen = True
         response_cache = ResponseCache(out / "cache") if cache else None
         judge_obj = build_judge_for_run(judge, out)
         prefetcher = Prefetcher(num_workers, prefetch_depth) if num_workers > 0 else None
@@ -178,6 +186,8 @@ def evaluate(
                     str(e) if isinstance(e, HarnessError) else f"{type(e).__name__}: {e}")
         raise
     finally:
+        if frozen:
+            gc.unfreeze()
         if prefetcher:
             prefetcher.close()
         if response_cache:

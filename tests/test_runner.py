@@ -179,3 +179,29 @@ def test_many_processes_open_a_fresh_cache_at_once(tmp_path):
                               text=True) for _ in range(6)]
     outcomes = [(p.wait(timeout=120), p.stderr.read()) for p in procs]
     assert all(rc == 0 for rc, _ in outcomes), [err for rc, err in outcomes if rc]
+
+
+def test_a_run_keeps_its_set_up_out_of_the_garbage_collector_only_while_it_runs(tmp_path):
+    """What exists once the model is loaded is frozen during the run (full collections then skip it) and
+    unfrozen when the run ends, finished or failed, so a caller that drops the model gets it collected."""
+    import gc
+
+    class Watching(ArithmeticModel):
+        frozen_during_run: list[int] = []
+
+        def generate(self, requests):
+            self.frozen_during_run.append(gc.get_freeze_count())
+            return super().generate(requests)
+
+    model = Watching()
+    run_toy(tmp_path / "a", model, n=3)
+    assert model.frozen_during_run and min(model.frozen_during_run) > 0
+    assert gc.get_freeze_count() == 0
+
+    class Crashing(ArithmeticModel):
+        def generate(self, requests):
+            raise KeyboardInterrupt  # a run that ends by an exception: still unfrozen
+
+    with pytest.raises(KeyboardInterrupt):
+        run_toy(tmp_path / "b", Crashing(), n=3)
+    assert gc.get_freeze_count() == 0
