@@ -144,3 +144,63 @@ def test_truncated_video_names_the_file(tmp_path: Path, slideshow: Path) -> None
     path.write_bytes(slideshow.read_bytes()[:600])  # the header survives, the frames do not
     with pytest.raises(MediaError, match="truncated.mp4"):
         load_video_frames(path)
+
+
+@pytest.fixture(scope="module")
+def moving(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """8 s at 24 fps of a moving gradient, H.264 with B-frames (the encoder's defaults, as real videos have):
+    every frame differs from its neighbours, so picking a neighbour of the right frame shows."""
+    yy, xx = np.mgrid[0:48, 0:64]
+    frames = np.stack([np.stack([(xx + 5 * i) % 256, (yy + 3 * i) % 256, (xx + yy + 7 * i) % 256], axis=-1)
+                       for i in range(8 * 24)]).astype(np.uint8)
+    return write_video(tmp_path_factory.mktemp("video") / "moving.mp4", frames, 24)
+
+
+def _decoding(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the frames the decoder hands back."""
+    import harness.media as media
+
+    decode, count = media._decode, []
+
+    def counted(*args):
+        for frame in decode(*args):
+            count.append(1)
+            yield frame
+
+    monkeypatch.setattr(media, "_decode", counted)
+    return count
+
+
+@pytest.mark.parametrize("window,skips", [
+    (dict(fps=1.0), True), (dict(fps=0.4), True), (dict(fps=3.0), True), (dict(fps=24.0, max_frames=400), False),  # every frame is on screen once
+    (dict(fps=2.0, start_time=1.3, end_time=6.9), True),
+    (dict(fps=0.5, start_time=5.0), False),  # starts with a seek: nothing known in advance, nothing skipped
+])
+def test_skipping_the_frames_nobody_sees_changes_no_frame(moving: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         window: dict, skips: bool) -> None:
+    """The frames on screen at the sample times are read from the packets, and the non-reference frames among
+    the others are not decoded: the same frames and times as decoding every frame."""
+    import harness.media as media
+
+    count = _decoding(monkeypatch)
+    frames, times = load_video_frames(moving, **window)
+    decoded = len(count)
+    monkeypatch.setattr(media, "_on_screen", lambda *args: None)  # decode every frame
+    count.clear()
+    every_frame, every_time = load_video_frames(moving, **window)
+    assert np.array_equal(frames, every_frame) and np.array_equal(times, every_time)
+    assert (decoded < 0.8 * len(count)) == skips  # at sparse samples, the B-frames nobody sees were skipped
+
+
+def test_frames_the_packets_promised_but_did_not_decode_fall_back_to_every_frame(moving: Path,
+                                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A damaged packet or a codec that renumbers its frames breaks the packets' promise: the frames are then
+    decoded in full, never a neighbour of the frame on screen."""
+    import harness.media as media
+
+    on_screen = media._on_screen
+    monkeypatch.setattr(media, "_on_screen", lambda *args: None)
+    expected = load_video_frames(moving, fps=1.0)
+    monkeypatch.setattr(media, "_on_screen", lambda *args: [pts + 1 for pts in on_screen(*args)])  # wrong pts
+    frames, times = load_video_frames(moving, fps=1.0)
+    assert np.array_equal(frames, expected[0]) and np.array_equal(times, expected[1])
