@@ -9,7 +9,7 @@ all the samples in one collective over ``torch.distributed`` (gloo: ranks exchan
 on the CPU, so GPU runs need no NCCL communicator and its failure modes), puts each task's in document order, runs
 its finalize and aggregate once and writes ``samples/<task>.jsonl`` and one ``results.json``: the same metrics
 and predictions as a single process. Meeting once, rather than after every task, lets the tasks' imbalances
-between ranks cancel instead of adding up (2 ranks on omniworld's 6 tasks waited 0.5-1.8 s in all, per task).
+between ranks cancel instead of adding up (meeting after each of omniworld's 6 tasks, 2 ranks waited 0.5-1.8 s).
 
 A rank that dies must not leave the others hanging: every collective has a timeout (``dist_timeout_s``, so also
 the longest a rank that has done its share waits for the others), a peer's lost connection surfaces as an error
@@ -48,7 +48,7 @@ from harness.runner import (
 )
 from harness.task import Task
 
-DEFAULT_TIMEOUT_S = 1800.0  # the longest one rank may wait for another at a collective (the ranks' imbalance over a run)
+DEFAULT_TIMEOUT_S = 1800.0  # the longest a rank may wait for another at a collective (their imbalance over a run)
 
 
 class RankFailure(HarnessError):
